@@ -1,0 +1,138 @@
+"""Recipes: every stage's settings in one YAML file, validated by pydantic.
+
+Precedence is written once, here: model default < recipe YAML < `key=value` overrides < contract
+flags of the CLI. Each stage's config class lives next to its stage (`GenerateConfig` in
+`generate.py`); this module only composes them into a `Recipe` and loads it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from distill.errors import ConfigError
+
+C = TypeVar("C", bound="StageConfig")
+
+# Keys whose values are never written anywhere (run.yaml, cards, logs).
+SECRET_KEYS = frozenset({"api_key", "token", "hf_token", "password", "secret"})
+
+
+class StageConfig(BaseModel):
+    """Base of every stage's settings: unknown keys are errors, and settings have a fingerprint."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # Fields that change how fast a stage runs but not what it produces.
+    fingerprint_exclude: ClassVar[frozenset[str]] = frozenset()
+
+    def with_flags(self: C, **flags: Any) -> C:
+        """A copy with the CLI's contract flags applied; flags left as None keep the recipe's value."""
+        updates = {k: v for k, v in flags.items() if v is not None}
+        if not updates:
+            return self
+        try:
+            return type(self).model_validate({**self.model_dump(), **updates})
+        except ValidationError as e:
+            raise ConfigError(describe_validation_error(e, "command-line flags")) from e
+
+    def fingerprint(self) -> str:
+        """A short hash of the settings that decide this stage's output."""
+        data = self.model_dump(mode="json", exclude=set(self.fingerprint_exclude))
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def describe_validation_error(error: ValidationError, source: str) -> str:
+    """One line naming the first bad key, e.g. `recipe.yaml: generate.temprature: unknown key`."""
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        what = "unknown key"
+    elif kind == "missing":
+        what = "required key is missing"
+    else:
+        what = f"{first['msg']} (got {first.get('input')!r})"[:200]
+    more = f" (+{error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{source}: {key}: {what}{more}"
+
+
+def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    """Turn `a.b=value` strings into a nested dict; each value is read as a YAML scalar."""
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r}: expected key=value, e.g. generate.temperature=0.6")
+        node = nested
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r}: {part!r} is both a value and a section")
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    return nested
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping; a missing, unreadable or non-mapping file is a ConfigError."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: recipe not found") from e
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from e
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def load_config(model: type[C], path: Path | None = None, overrides: Sequence[str] = (),
+                section: str | None = None) -> C:
+    """Build `model` from an optional YAML file (or one `section` of it) and `key=value` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = read_yaml(path)
+        if section is not None:
+            data = data.get(section) or {}
+    if overrides:
+        parsed = parse_overrides(overrides)
+        if section is not None and section in parsed and set(parsed) == {section}:
+            parsed = parsed[section]
+        data = deep_merge(data, parsed)
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(describe_validation_error(e, str(path) if path else "overrides")) from e
+
+
+def redact(data: Any) -> Any:
+    """A copy of `data` with the values of secret-looking keys removed."""
+    if isinstance(data, dict):
+        return {k: ("<redacted>" if k.lower() in SECRET_KEYS and v else redact(v)) for k, v in data.items()}
+    if isinstance(data, list):
+        return [redact(v) for v in data]
+    return data
+
+
+def to_yaml(model: BaseModel) -> str:
+    """The resolved settings as YAML, secrets stripped (what goes into run.yaml)."""
+    return yaml.safe_dump(redact(model.model_dump(mode="json")), sort_keys=False, allow_unicode=True)

@@ -1,0 +1,227 @@
+"""The run directory: the only code that knows where a run's files live (DESIGN.md).
+
+    RUN/
+      run.yaml            the resolved recipe, secrets stripped
+      manifest.json       which stages finished, with which settings (written last by each stage)
+      generations/        the crash-safe store of raw samples
+      data/all/           every sample with verdict and filter columns (Parquet shards)
+      data/sft/           kept rows only, TRL-ready
+      README.md           the data card
+      stats.json, plots/  numbers and pictures behind the card
+      logs/               server and stage logs
+
+Every write is atomic (temporary file, then `os.replace`), so a crash never leaves a file that looks
+complete but is not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from distill import schema
+from distill.errors import StageError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+SHARD_BYTES = 400 * 1024**2  # ≈ the Hub's advice of 200–500 MB per Parquet file
+ROW_GROUP_BYTES = 64 * 1024**2  # small enough to stream, large enough to compress well
+CONFIGS = ("all", "sft")
+
+
+class RunDir:
+    """A run's folder, with a property per path and atomic writers."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"RunDir({str(self.root)!r})"
+
+    # ── paths ──────────────────────────────────────────────────────────────
+    @property
+    def run_yaml(self) -> Path:
+        return self.root / "run.yaml"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def generations(self) -> Path:
+        return self.root / "generations"
+
+    @property
+    def store(self) -> Path:
+        return self.generations / "store.sqlite"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def config_dir(self, config: str = "all") -> Path:
+        return self.data / config
+
+    @property
+    def card(self) -> Path:
+        return self.root / "README.md"
+
+    @property
+    def stats(self) -> Path:
+        return self.root / "stats.json"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def ensure(self) -> RunDir:
+        """Create the run folder and its sub-folders; returns self."""
+        for folder in (self.root, self.generations, self.data, self.plots, self.logs):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    # ── atomic writes ──────────────────────────────────────────────────────
+    def write_text(self, path: Path, text: str) -> Path:
+        """Write `text` to `path` atomically."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def write_json(self, path: Path, data: Any) -> Path:
+        return self.write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+    def read_json(self, path: Path) -> Any:
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    # ── the dataset ────────────────────────────────────────────────────────
+    def has_rows(self, config: str = "all") -> bool:
+        self._recover(config)
+        return any(self.config_dir(config).glob("*.parquet"))
+
+    def shard_files(self, config: str = "all") -> list[Path]:
+        self._recover(config)
+        return sorted(self.config_dir(config).glob("*.parquet"))
+
+    def scan(self, config: str = "all") -> pl.LazyFrame:
+        """A lazy view over a config's shards; raises StageError when there are none."""
+        import polars as pl
+
+        files = self.shard_files(config)
+        if not files:
+            raise StageError(f"{self.config_dir(config)} has no Parquet shards: run `distill generate` first")
+        return pl.scan_parquet([str(f) for f in files])
+
+    def read(self, config: str = "all") -> pl.DataFrame:
+        return self.scan(config).collect()
+
+    def write_rows(self, frame: pl.DataFrame | Iterator[pl.DataFrame], config: str = "all",
+                   split: str = "train") -> list[Path]:
+        """Replace a config's shards with `frame`, in the Hub layout `<split>-NNNNN-of-NNNNN.parquet`.
+
+        The new shards are written into a temporary folder that then takes the old one's place, so
+        readers see either the old rows or the new ones, never a mix.
+        """
+        import polars as pl
+
+        frames = [frame] if isinstance(frame, pl.DataFrame) else list(frame)
+        final = self.config_dir(config)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{config}.new-"))
+        try:
+            pieces = [piece for f in frames for piece in _split_by_bytes(f, SHARD_BYTES)]
+            if not pieces:  # zero rows still get one file, so the schema survives
+                pieces = [frames[0] if frames else pl.DataFrame()]
+            for i, piece in enumerate(pieces):
+                rows_per_group = _rows_for_bytes(piece, ROW_GROUP_BYTES)
+                name = f"{split}-{i:05d}-of-{len(pieces):05d}.parquet"
+                piece.write_parquet(staging / name, row_group_size=rows_per_group, statistics=True)
+            _swap_dir(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return sorted(final.glob("*.parquet"))
+
+    def update_rows(self, columns: pl.DataFrame) -> pl.DataFrame:
+        """Add or replace columns of the `all` config, matched on (prompt_id, sample); returns the new table."""
+        current = self.read("all")
+        new_cols = [c for c in columns.columns if c not in schema.KEY]
+        merged = current.drop([c for c in new_cols if c in current.columns]).join(
+            columns, on=list(schema.KEY), how="left", maintain_order="left")
+        self.write_rows(merged, "all")
+        return merged
+
+    def _recover(self, config: str) -> None:
+        """Finish a swap that a crash interrupted between its two renames."""
+        final, old = self.config_dir(config), self.data / f".{config}.old"
+        if not final.exists() and old.exists():
+            os.replace(old, final)
+
+    # ── stages and stats ───────────────────────────────────────────────────
+    def stage_record(self, stage: str) -> dict[str, Any] | None:
+        return self.read_json(self.manifest).get("stages", {}).get(stage)
+
+    def is_done(self, stage: str, fingerprint: str) -> bool:
+        record = self.stage_record(stage)
+        return bool(record and record.get("fingerprint") == fingerprint)
+
+    def mark_done(self, stage: str, fingerprint: str, **info: Any) -> None:
+        """Record that `stage` finished with settings `fingerprint` (written after its outputs)."""
+        manifest = self.read_json(self.manifest)
+        manifest.setdefault("schema_version", schema.SCHEMA_VERSION)
+        manifest.setdefault("stages", {})[stage] = {"fingerprint": fingerprint, "finished_at": time.time(), **info}
+        self.write_json(self.manifest, manifest)
+
+    def forget(self, *stages: str) -> None:
+        """Mark stages as not done (their inputs changed)."""
+        manifest = self.read_json(self.manifest)
+        for stage in stages:
+            manifest.get("stages", {}).pop(stage, None)
+        if manifest:
+            self.write_json(self.manifest, manifest)
+
+    def update_stats(self, section: str, data: Any) -> None:
+        """Replace one section of stats.json, keeping the others."""
+        stats = self.read_json(self.stats)
+        stats[section] = data
+        self.write_json(self.stats, stats)
+
+
+def _rows_for_bytes(frame: pl.DataFrame, target: int) -> int:
+    if frame.height == 0:
+        return 1
+    per_row = max(1, frame.estimated_size() // frame.height)
+    return max(1, min(frame.height, target // per_row))
+
+
+def _split_by_bytes(frame: pl.DataFrame, target: int) -> list[pl.DataFrame]:
+    rows = _rows_for_bytes(frame, target)
+    return [frame.slice(i, rows) for i in range(0, frame.height, rows)] if frame.height else []
+
+
+def _swap_dir(staging: Path, final: Path) -> None:
+    old = final.parent / f".{final.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staging, final)
+    shutil.rmtree(old, ignore_errors=True)

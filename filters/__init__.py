@@ -1,0 +1,1 @@
+"""Verifiers and filters: each usable alone, on a run, and inside the pipeline."""

@@ -1,0 +1,1 @@
+"""Fixtures for the hub tests (owned by that area)."""

@@ -1,0 +1,1 @@
+"""Fixtures for the models tests (owned by that area)."""

@@ -1,0 +1,1 @@
+"""Fixtures for the teacher tests (owned by that area)."""
