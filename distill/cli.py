@@ -66,28 +66,22 @@ def console(stderr: bool = False):  # noqa: ANN201 - rich is imported lazily
 
 def main() -> None:
     """Console-script entry point: one-line errors for DistillError, exit 130 on Ctrl-C."""
+    from typer.exceptions import TyperException
+
     try:
-        app(standalone_mode=False)
+        result = app(standalone_mode=False)
     except DistillError as e:
         if _state["debug"]:
             raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         print("interrupted; rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as e:  # click's own usage errors arrive here with standalone_mode=False
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            print("interrupted; rerun the same command to resume", file=sys.stderr)
-            sys.exit(130)
-        raise
+    except TyperException as e:  # usage errors: click's own message and exit code
+        e.show()  # type: ignore[attr-defined]
+        sys.exit(getattr(e, "exit_code", 2))
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 if __name__ == "__main__":

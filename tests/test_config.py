@@ -1,0 +1,58 @@
+"""Recipes: precedence, one-line errors naming the key, secrets never written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from distill.config import StageConfig, load_config, parse_overrides, redact, to_yaml
+from distill.errors import ConfigError
+from distill.recipe import Recipe, load_recipe
+
+
+class _Toy(StageConfig):
+    temperature: float = 0.6
+    n: int = 4
+    api_key: str | None = None
+
+
+def test_precedence_default_then_yaml_then_overrides_then_flags(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("temperature: 0.7\nn: 8\n")
+    cfg = load_config(_Toy, recipe, ["n=16"])
+    assert (cfg.temperature, cfg.n) == (0.7, 16)
+    assert cfg.with_flags(n=None, temperature=1.0).model_dump() == {"temperature": 1.0, "n": 16, "api_key": None}
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("temprature: 0.7\n", "r.yaml: temprature: unknown key"),
+    ("n: many\n", "r.yaml: n: "),
+    ("- a\n- b\n", "must be a mapping"),
+    ("n: [\n", "not valid YAML"),
+])
+def test_bad_recipes_are_one_line_errors_naming_the_key(tmp_path: Path, text: str, message: str) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(_Toy, recipe)
+    assert "\n" not in str(info.value)
+
+
+def test_nested_overrides_reach_stage_sections() -> None:
+    assert parse_overrides(["generate.n=2", "run_dir=x", "a.b.c=[1, 2]"]) == {
+        "generate": {"n": 2}, "run_dir": "x", "a": {"b": {"c": [1, 2]}}}
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_overrides(["generate.n"])
+    with pytest.raises(ConfigError, match="generate.nope: unknown key"):
+        load_recipe(None, ["generate.nope=1"])
+    assert isinstance(load_recipe(None, ["run_dir=elsewhere"]), Recipe)
+
+
+def test_fingerprint_tracks_settings_and_secrets_are_redacted() -> None:
+    a, b = _Toy(), _Toy(n=5)
+    assert a.fingerprint() != b.fingerprint() and a.fingerprint() == _Toy().fingerprint()
+    dumped = to_yaml(_Toy(api_key="sk-secret"))
+    assert "sk-secret" not in dumped and yaml.safe_load(dumped)["api_key"] == "<redacted>"
+    assert redact({"push": {"token": "hf_x", "repo": "a/b"}}) == {"push": {"token": "<redacted>", "repo": "a/b"}}
