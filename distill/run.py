@@ -21,7 +21,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +85,11 @@ class RunDir:
     def logs(self) -> Path:
         return self.root / "logs"
 
+    @property
+    def lock(self) -> Path:
+        """Held (flock) by the process running stages on this run, so two runs never interleave."""
+        return self.root / ".lock"
+
     def ensure(self) -> RunDir:
         """Create the run folder and its sub-folders; returns self."""
         for folder in (self.root, self.generations, self.data, self.plots, self.logs):
@@ -135,28 +140,82 @@ class RunDir:
         return self.scan(config).collect()
 
     def write_rows(self, frame: pl.DataFrame | Iterator[pl.DataFrame], config: str = "all",
-                   split: str = "train") -> list[Path]:
+                   split: str = "train", *, shard_bytes: int | None = None,
+                   row_group_bytes: int | None = None) -> list[Path]:
         """Replace a config's shards with `frame`, in the Hub layout `<split>-NNNNN-of-NNNNN.parquet`.
 
-        The new shards are written into a temporary folder that then takes the old one's place, so
-        readers see either the old rows or the new ones, never a mix.
+        Shards roll over at `shard_bytes` (default SHARD_BYTES) of compressed Parquet on disk, and
+        each row group holds about `row_group_bytes` (default ROW_GROUP_BYTES) of in-memory data,
+        so a reader streams one row group at a time. Several frames are written as one table (their
+        columns unified), never as one tiny shard each. The new shards are written into a temporary
+        folder that then takes the old one's place, so readers see either the old rows or the new
+        ones, never a mix.
         """
         import polars as pl
 
         frames = [frame] if isinstance(frame, pl.DataFrame) else list(frame)
+        table = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else (
+            frames[0] if frames else pl.DataFrame())
         final = self.config_dir(config)
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{config}.new-"))
         try:
-            pieces = [piece for f in frames for piece in _split_by_bytes(f, SHARD_BYTES)]
-            if not pieces:  # zero rows still get one file, so the schema survives
-                pieces = [frames[0] if frames else pl.DataFrame()]
-            for i, piece in enumerate(pieces):
-                rows_per_group = _rows_for_bytes(piece, ROW_GROUP_BYTES)
-                name = f"{split}-{i:05d}-of-{len(pieces):05d}.parquet"
-                piece.write_parquet(staging / name, row_group_size=rows_per_group, statistics=True)
+            written = _write_shards(table, staging, shard_bytes or SHARD_BYTES,
+                                    row_group_bytes or ROW_GROUP_BYTES)
+            for i, path in enumerate(written):  # names carry the count, known only at the end
+                path.rename(staging / f"{split}-{i:05d}-of-{len(written):05d}.parquet")
             _swap_dir(staging, final)
         except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return sorted(final.glob("*.parquet"))
+
+    def write_rows_stream(self, frames: Iterable[pl.DataFrame], config: str = "all", split: str = "train", *,
+                          shard_bytes: int | None = None) -> list[Path]:
+        """Like `write_rows`, but each frame is written as it arrives (memory stays flat in the row count).
+
+        Every frame must have the first one's columns (cast to its types); each becomes one row group,
+        so callers hand over frames of a sensible size. The shards replace the old ones atomically at
+        the end; if the iterator raises, the old shards stay untouched.
+        """
+        import pyarrow.parquet as pq
+
+        final = self.config_dir(config)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{config}.new-"))
+        limit = shard_bytes or SHARD_BYTES
+        paths: list[Path] = []
+        writer: pq.ParquetWriter | None = None
+        arrow_schema = None
+        try:
+            for frame in frames:
+                table = frame.to_arrow()
+                if arrow_schema is None:
+                    arrow_schema = table.schema
+                if table.num_rows == 0:  # no empty row groups: some readers reject them
+                    continue
+                table = table.select(arrow_schema.names).cast(arrow_schema)
+                if writer is None:
+                    paths.append(staging / f"part-{len(paths):05d}.parquet")
+                    writer = pq.ParquetWriter(paths[-1], arrow_schema, compression="zstd", write_statistics=True)
+                writer.write_table(table, row_group_size=max(1, table.num_rows))
+                if paths[-1].stat().st_size >= limit:
+                    writer.close()
+                    writer = None
+            if writer is not None:
+                writer.close()
+                writer = None
+            if arrow_schema is None:
+                raise ValueError("write_rows_stream needs at least one frame (it carries the schema)")
+            if not paths:  # zero rows still get one file, so the schema survives
+                paths.append(staging / "part-00000.parquet")
+                pq.write_table(arrow_schema.empty_table(), paths[-1], compression="zstd")
+            for i, path in enumerate(paths):
+                path.rename(staging / f"{split}-{i:05d}-of-{len(paths):05d}.parquet")
+            _swap_dir(staging, final)
+        except BaseException:
+            if writer is not None:
+                writer.close()
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return sorted(final.glob("*.parquet"))
@@ -216,6 +275,34 @@ def _rows_for_bytes(frame: pl.DataFrame, target: int) -> int:
 def _split_by_bytes(frame: pl.DataFrame, target: int) -> list[pl.DataFrame]:
     rows = _rows_for_bytes(frame, target)
     return [frame.slice(i, rows) for i in range(0, frame.height, rows)] if frame.height else []
+
+
+def _write_shards(frame: pl.DataFrame, folder: Path, shard_bytes: int, row_group_bytes: int) -> list[Path]:
+    """Write `frame` as Parquet files of about `shard_bytes` each on disk; returns them in row order.
+
+    Rows go in row groups of about `row_group_bytes` in memory; a new file starts once the current
+    one has reached `shard_bytes` (measured after each row group, so a shard overshoots by at most
+    one compressed row group). Zero rows still give one file, so the schema survives.
+    """
+    import pyarrow.parquet as pq
+
+    schema = frame.head(0).to_arrow().schema
+    rows = _rows_for_bytes(frame, row_group_bytes)
+    paths: list[Path] = []
+    writer: pq.ParquetWriter | None = None
+    try:
+        for start in range(0, max(frame.height, 1), rows):
+            if writer is None:
+                paths.append(folder / f"part-{len(paths):05d}.parquet")
+                writer = pq.ParquetWriter(paths[-1], schema, compression="zstd", write_statistics=True)
+            writer.write_table(frame.slice(start, rows).to_arrow().cast(schema), row_group_size=rows)
+            if paths[-1].stat().st_size >= shard_bytes:
+                writer.close()
+                writer = None
+    finally:
+        if writer is not None:
+            writer.close()
+    return paths
 
 
 def _swap_dir(staging: Path, final: Path) -> None:

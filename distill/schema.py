@@ -46,7 +46,9 @@ REJECT_REASON = "reject_reason"  # first failing rule, null when kept
 DUP_OF = "dup_of"
 CONTAMINATED_BY = "contaminated_by"
 LANGUAGE = "language"
-LANGUAGE_SHARE = "language_share"
+LANGUAGE_SHARE = "language_share"  # share of the trace written in the target language's script
+ANSWER_LANGUAGE = "answer_language"
+REPETITION = "repetition"  # share of the reasoning's word n-grams that repeat earlier ones (loops → ~1)
 
 # dataset
 NUM_TOKENS = "num_tokens"

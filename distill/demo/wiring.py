@@ -1,0 +1,137 @@
+"""How a recipe's `demo:` section plugs the built-in teacher and tiny student into the real stages.
+
+Nothing here replaces a stage: the demo only fills in settings (the shipped prompts, the benchmark
+files, the student's folder) and runs two local servers while the stages that need them run:
+
+    generate  ─ the demo teacher (DemoTeacher behind TeacherServer, R1-style inline <think>)
+    sft       ─ a tiny random student built in RUN/student-base from the run's own texts
+    eval      ─ the trained student served on the CPU (StudentResponder behind TeacherServer)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from distill.demo import BENCHMARK_ITEMS, EVAL_PROBLEMS, PROBLEMS
+from distill.recipe import Recipe
+from distill.run import RunDir
+
+log = logging.getLogger(__name__)
+
+TEACHER_PLACEHOLDER = "http://demo-teacher.local/v1"  # replaced by the live server's URL at run time
+STUDENT_PLACEHOLDER = "http://demo-student.local/v1"
+STUDENT_MODEL = "distill-demo-student"
+# Benchmarks the demo decontaminates against / evaluates on, and their files in ../shared/data/benchmarks.
+SHARED_FILES = {"math500": "math500_test.jsonl", "gsm8k": "gsm8k_test.jsonl"}
+
+
+@dataclass
+class DemoServices:
+    """The recipe with live server URLs filled in."""
+
+    recipe: Recipe
+
+
+def demo_recipe(recipe: Recipe, run: RunDir) -> Recipe:
+    """The recipe with the demo's settings filled in (no-op without a `demo:` section)."""
+    demo = recipe.demo
+    if demo is None:
+        return recipe
+    update: dict[str, Any] = {}
+    if demo.teacher:
+        gen = {"model": _demo_model(), "base_url": [TEACHER_PLACEHOLDER]}
+        if not getattr(recipe.generate, "prompts", None):
+            gen["prompts"] = str(PROBLEMS)
+        update["generate"] = _with(recipe.generate, gen)
+        update["filter"] = _with_benchmarks(recipe.filter, decontamination_files(demo.benchmarks_dir))
+    if demo.student and recipe.sft is not None:
+        update["sft"] = _with(recipe.sft, {"model": str(run.root / "student-base")})
+    if demo.student and recipe.eval is not None:
+        paths = {**eval_files(demo.benchmarks_dir, recipe.eval.benchmarks), **recipe.eval.benchmark_paths}
+        update["eval"] = _with(recipe.eval, {"model": STUDENT_MODEL, "base_url": STUDENT_PLACEHOLDER,
+                                             "benchmark_paths": paths})
+    return recipe.model_copy(update=update)
+
+
+def decontamination_files(benchmarks_dir: Path) -> dict[str, Path]:
+    """MATH-500 and GSM8K from the shared folder when it is there, else the two shipped originals."""
+    if all((benchmarks_dir / f).is_file() for f in SHARED_FILES.values()):
+        return {name: benchmarks_dir / f for name, f in SHARED_FILES.items()}
+    return {"math500": BENCHMARK_ITEMS}
+
+
+def eval_files(benchmarks_dir: Path, names: list[str]) -> dict[str, Path]:
+    """Local files for the eval benchmarks: the shared copies when present, else the demo's own problems."""
+    shared = {n: benchmarks_dir / f for n, f in SHARED_FILES.items() if (benchmarks_dir / f).is_file()}
+    return {n: shared.get(n, EVAL_PROBLEMS) for n in names}
+
+
+@contextmanager
+def demo_services(recipe: Recipe, run: RunDir, *, teacher_needed: bool = False, student_needed: bool = False,
+                  student_base_needed: bool = False) -> Iterator[DemoServices]:
+    """Start what the next stage needs (the demo teacher, the student server), and stop it afterwards."""
+    demo = recipe.demo
+    if demo is None:
+        yield DemoServices(recipe)
+        return
+    from distill.teachers.local_server import TeacherServer
+
+    update: dict[str, Any] = {}
+    with ExitStack() as stack:
+        if teacher_needed and demo.teacher:
+            from distill.demo.teacher import DemoTeacher
+
+            server = stack.enter_context(TeacherServer(DemoTeacher(), model=_demo_model(),
+                                                       reasoning_field="inline", record=False))
+            update["generate"] = _with(recipe.generate, {"base_url": [server.base_url]})
+        if student_base_needed and demo.student and recipe.sft is not None:
+            build_student_base(Path(recipe.sft.model), run)
+        if student_needed and demo.student and recipe.eval is not None:
+            from distill.demo.student import StudentResponder
+            from distill.pipeline import student_dir
+
+            responder = StudentResponder(student_dir(recipe, run), max_new_tokens=demo.student_max_tokens)
+            responder.load()
+            server = stack.enter_context(TeacherServer(responder, model=STUDENT_MODEL, record=False))
+            update["eval"] = _with(recipe.eval, {"base_url": server.base_url})
+        yield DemoServices(recipe.model_copy(update=update))
+
+
+def build_student_base(out_dir: Path, run: RunDir) -> Path:
+    """The tiny random student, its tokenizer trained on this run's kept traces (built once)."""
+    if (out_dir / "config.json").is_file():
+        return out_dir
+    from distill import schema
+    from distill.sft.tiny import build_tiny_model
+
+    texts: list[str] = []
+    if run.has_rows("sft"):
+        for messages in run.read("sft")[schema.MESSAGES].to_list():
+            texts.extend(m["content"] for m in messages or [])
+    log.info("building a tiny random student in %s (tokenizer trained on %d texts)", out_dir, len(texts))
+    return build_tiny_model(out_dir, "qwen2", texts or None)
+
+
+def _demo_model() -> str:
+    from distill.demo.teacher import DEMO_MODEL
+
+    return DEMO_MODEL
+
+
+def _with(cfg: Any, update: dict[str, Any]) -> Any:
+    """`cfg` with some fields replaced, validated like the recipe was."""
+    known = {k: v for k, v in update.items() if k in type(cfg).model_fields}
+    # only the keys the recipe set, so "was this set?" (e.g. sft.output_dir) still means the recipe's choice
+    return type(cfg).model_validate({**cfg.model_dump(exclude_unset=True), **known})
+
+
+def _with_benchmarks(cfg: Any, files: dict[str, Path]) -> Any:
+    """The filter settings with the demo's decontamination files, unless the recipe names its own."""
+    if cfg.benchmarks or cfg.benchmark_paths:
+        return cfg
+    return _with(cfg, {"benchmarks": list(files), "benchmark_paths": files})

@@ -1,0 +1,488 @@
+"""`sft()`: fine-tune a student on distilled traces with TRL's SFTTrainer, set up to be correct and fast.
+
+Read top to bottom: resolve the config → tokenizer + reasoning-keeping template → conversations →
+tokens with assistant-only labels (over-long rows dropped and counted) → estimate (refuse what cannot
+fit) → [dry run stops here] → several GPUs? hand over to `accelerate launch` → model (RoPE extended,
+document-masked attention, Liger kernels) → SFTTrainer (packing, chunked loss, checkpointing chosen
+by memory) → train (resume from the last checkpoint) → save → push.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distill.errors import ConfigError, HubError
+from distill.sft.config import SFTConfig
+from distill.sft.estimate import Estimate, ModelShape, check_fits, estimate
+from distill.sft.template import TemplateCheck
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "sft_report.json"
+
+
+@dataclass
+class SFTReport:
+    """What a run (or a dry run) did; the CLI prints it."""
+
+    output_dir: Path
+    dry_run: bool
+    batch_plan: str
+    template: TemplateCheck
+    example: str
+    estimate: Estimate
+    rope: str | None
+    attention: str
+    loss: str
+    gradient_checkpointing: bool
+    steps: int = 0
+    final_loss: float | None = None
+    losses: list[float] = field(default_factory=list)
+    tokens_per_s_per_gpu: float | None = None
+    mfu: float | None = None
+    peak_memory_gib: float | None = None
+    train_seconds: float | None = None
+    resumed_from: str | None = None
+    pushed_to: str | None = None
+    launched: list[str] | None = None
+
+    def as_rows(self) -> list[tuple[str, str]]:
+        e = self.estimate
+        rows = [
+            ("batch", self.batch_plan),
+            ("template", f"{self.template.name} (eos {self.template.eos_token!r}, pad {self.template.pad_token!r})"),
+            ("samples", f"{e.rows:,} kept, {e.dropped_long:,} dropped (> max_length), {e.truncated:,} truncated"),
+            ("tokens", f"{e.tokens:,} ({e.target_tokens:,} trained), longest sample {e.max_sample:,}"),
+            ("steps", f"{e.steps:,} optimizer steps over {e.packed_rows:,} rows"),
+            ("model", f"{e.params / 1e9:.2f}B parameters; attention {self.attention}; loss {self.loss}; "
+                      f"checkpointing {'full' if self.gradient_checkpointing else 'off'}"),
+            ("memory/GPU", f"~{e.memory.total_gib:.1f} GiB (states {e.memory.states_gib:.1f}, activations "
+                           f"{e.memory.activations_gib:.1f}, overhead {e.memory.overhead_gib:.1f})"),
+            ("GPU-hours", f"{e.gpu_hours:,.1f} on {e.gpus} GPU(s) at {e.tokens_per_s_per_gpu:,.0f} tokens/s/GPU "
+                          f"({e.throughput_source})"),
+        ]
+        if self.rope:
+            rows.append(("rope", self.rope))
+        if not self.dry_run:
+            rows += [
+                ("trained", f"{self.steps} steps, final loss {self.final_loss}"),
+                ("speed", f"{self.tokens_per_s_per_gpu or 0:,.0f} tokens/s/GPU, MFU {self.mfu or 0:.1%}, "
+                          f"peak {self.peak_memory_gib or 0:.1f} GiB"),
+                ("output", str(self.output_dir) + (f" (resumed from {self.resumed_from})" if self.resumed_from else "")),
+            ]
+        if self.pushed_to:
+            rows.append(("hub", self.pushed_to))
+        return rows
+
+
+def sft(cfg: SFTConfig, *, dataset: str | Path | None = None, output_dir: Path | None = None,
+        dry_run: bool = False, callbacks: Sequence[Any] = (),
+        launcher: Callable[[SFTConfig], list[str]] | None = None) -> SFTReport:
+    """Train `cfg.model` on `dataset` (a run dir, file or Hub id); a dry run only checks and estimates.
+
+    Several GPUs on one node are launched through `accelerate launch` (`launcher`, injectable for
+    tests); inside a launched rank (WORLD_SIZE set) training runs in-process.
+    """
+    from transformers import AutoConfig, AutoTokenizer
+
+    from distill.sft.data import load_conversations, tokenize_conversations
+    from distill.sft.template import prepare_tokenizer, render_masked
+
+    cfg = cfg.with_flags(dataset=str(dataset) if dataset is not None else None, output_dir=output_dir)
+    model_id = cfg.require_model()
+    if not cfg.dataset:
+        raise ConfigError("no dataset: pass --dataset RUN|FILE|HUB_ID or set sft.dataset")
+    log.info("%s", cfg.batch_plan())
+
+    tokenizer = AutoTokenizer.from_pretrained(model_id)
+    check = prepare_tokenizer(tokenizer, cfg.chat_template)
+    model_config = AutoConfig.from_pretrained(model_id)
+    rope = extend_rope(model_config, cfg)
+
+    conversations, _label = load_conversations(cfg.dataset, split=cfg.dataset_split)
+    data = tokenize_conversations(conversations, tokenizer, max_length=cfg.max_length, drop_long=cfg.drop_long)
+    est = estimate(cfg, model_config, lengths=data.lengths, target_tokens=data.target_tokens,
+                   rows_in=data.rows_in, dropped_long=data.dropped_long, truncated=data.truncated)
+    example = render_masked(tokenizer, data.input_ids[0], data.labels[0])
+    report = SFTReport(
+        output_dir=cfg.output_dir, dry_run=dry_run, batch_plan=cfg.batch_plan(), template=check, example=example,
+        estimate=est, rope=rope, attention=_attention_label(cfg), loss=_loss_label(cfg),
+        gradient_checkpointing=est.memory.gradient_checkpointing,
+    )
+    check_fits(cfg, est)
+    if dry_run:
+        return report
+
+    hw = cfg.hardware
+    if hw.world_size > 1 and "WORLD_SIZE" not in os.environ:
+        from distill.sft.launch import launch
+
+        report.launched = (launcher or launch)(cfg)
+        return _read_back(report)
+
+    return _train(cfg, report, tokenizer, model_config, data, callbacks)
+
+
+def _train(cfg: SFTConfig, report: SFTReport, tokenizer: Any, model_config: Any, data: Any,
+           callbacks: Sequence[Any]) -> SFTReport:
+    import torch
+    from transformers import AutoModelForCausalLM
+    from transformers.trainer_utils import get_last_checkpoint
+
+    on_gpu = torch.cuda.is_available()
+    attn = prepare_attention(cfg)
+    model = AutoModelForCausalLM.from_pretrained(cfg.model, config=model_config, dtype=_dtype(cfg),
+                                                 attn_implementation=attn)
+    prepare_model(model, tokenizer, cfg, on_gpu=on_gpu)
+    trainer, meter = build_trainer(cfg, model, tokenizer, data.to_dataset(), on_gpu=on_gpu,
+                                   checkpointing=report.gradient_checkpointing, callbacks=callbacks)
+
+    last = get_last_checkpoint(str(cfg.output_dir)) if cfg.resume and cfg.output_dir.is_dir() else None
+    if last:
+        log.info("resuming from %s", last)
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=last)
+    report.train_seconds = time.perf_counter() - start
+    trainer.save_model(str(cfg.output_dir))
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(cfg.output_dir))
+
+    report.resumed_from = last
+    report.steps = trainer.state.global_step
+    report.losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    report.final_loss = report.losses[-1] if report.losses else getattr(result, "training_loss", None)
+    report.tokens_per_s_per_gpu, report.mfu = meter.steady_rate()
+    report.peak_memory_gib = torch.cuda.max_memory_allocated() / 2**30 if on_gpu else None
+    if cfg.push_to_hub and trainer.is_world_process_zero():
+        report.pushed_to = push_model(cfg)
+    if trainer.is_world_process_zero():
+        _write_report(cfg.output_dir, report)
+    return report
+
+
+def _dtype(cfg: SFTConfig) -> Any:
+    import torch
+
+    return torch.bfloat16 if cfg.bf16 else torch.float32
+
+
+def prepare_attention(cfg: SFTConfig) -> str:
+    """Register our document-masked attention when the recipe uses it; return the attn_implementation."""
+    from distill.sft import attention
+
+    attn = resolve_attention(cfg)
+    if attn == attention.NAME:
+        attention.register(cfg.attention_kernel)
+    return attn
+
+
+def prepare_model(model: Any, tokenizer: Any, cfg: SFTConfig, *, on_gpu: bool) -> None:
+    """Special tokens aligned with the tokenizer, no KV cache, Liger kernels when chosen."""
+    model.config.use_cache = False
+    _align_special_tokens(model, tokenizer)
+    if resolve_loss(cfg, on_gpu) == "liger":
+        from liger_kernel.transformers import _apply_liger_kernel_to_instance
+
+        # Liger's RMSNorm/SwiGLU/RoPE kernels; the loss stays TRL's chunked LM head (same maths, no logits).
+        _apply_liger_kernel_to_instance(model=model, fused_linear_cross_entropy=False)
+
+
+def build_trainer(cfg: SFTConfig, model: Any, tokenizer: Any, dataset: Any, *, on_gpu: bool,
+                  checkpointing: bool, callbacks: Sequence[Any] = ()) -> tuple[Any, ThroughputMeter]:
+    """TRL's SFTTrainer with our arguments, plus a meter of tokens/s/GPU, MFU and peak memory."""
+    from trl import SFTTrainer
+
+    args = trainer_arguments(cfg, on_gpu=on_gpu, checkpointing=checkpointing)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+                         callbacks=list(callbacks))
+    shape = ModelShape.from_config(model.config)
+    meter = ThroughputMeter(shape, cfg.hardware.gpu_peak_tflops,
+                            params=sum(p.numel() for p in model.parameters()))
+    _count_batches(trainer, meter)
+    trainer.add_callback(meter.callback())
+    return trainer, meter
+
+
+# ── pieces that make TRL correct and fast ──────────────────────────────────
+
+
+def extend_rope(model_config: Any, cfg: SFTConfig) -> str | None:
+    """Raise max positions and the RoPE base when the model is shorter than max_length (Qwen2.5-Math: 4k)."""
+    c = model_config.get_text_config() if hasattr(model_config, "get_text_config") else model_config
+    old_pos = getattr(c, "max_position_embeddings", None)
+    if not cfg.extend_rope or old_pos is None or old_pos >= cfg.max_length:
+        return None
+    params = getattr(c, "rope_parameters", None)
+    if isinstance(params, dict) and params.get("rope_type", "default") != "default":
+        raise ConfigError(f"the model uses {params['rope_type']} RoPE scaling with {old_pos} positions < "
+                          f"max_length {cfg.max_length}: lower max_length or set extend_rope: false")
+    if isinstance(params, dict):
+        old_theta = params.get("rope_theta")
+        params["rope_theta"] = cfg.rope_theta
+    else:
+        old_theta = getattr(c, "rope_theta", None)
+        c.rope_theta = cfg.rope_theta
+    c.max_position_embeddings = max(cfg.rope_max_positions, cfg.max_length)
+    msg = (f"RoPE extended: max positions {old_pos} → {c.max_position_embeddings}, "
+           f"base {old_theta} → {cfg.rope_theta:g}")
+    log.info("%s", msg)
+    return msg
+
+
+def resolve_attention(cfg: SFTConfig) -> str:
+    """The attn_implementation passed to transformers."""
+    from distill.sft import attention
+
+    if cfg.attention == "auto" and cfg.hardware.sequence_parallel > 1:
+        # DeepSpeed Ulysses wraps transformers' own kernels: FlashAttention when installed, else SDPA.
+        import importlib.util
+
+        return "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
+    if cfg.attention in ("auto", "varlen"):
+        return attention.NAME if (cfg.packing or cfg.attention == "varlen") else "sdpa"
+    return cfg.attention
+
+
+def _attention_label(cfg: SFTConfig) -> str:
+    if cfg.attention == "auto" and cfg.hardware.sequence_parallel > 1:
+        return f"{resolve_attention(cfg)} under Ulysses sequence parallelism {cfg.hardware.sequence_parallel}"
+    if cfg.attention in ("auto", "varlen") and cfg.packing:
+        from distill.sft.attention import best_kernel
+
+        try:
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:
+            device = "cpu"
+        return f"document-masked varlen ({best_kernel(device)})"
+    return cfg.attention if cfg.attention != "auto" else "sdpa"
+
+
+def resolve_loss(cfg: SFTConfig, on_gpu: bool) -> str:
+    """"liger" (Liger kernels + chunked loss) or "chunked" (TRL's chunked LM-head loss alone)."""
+    import importlib.util
+
+    has_liger = importlib.util.find_spec("liger_kernel") is not None
+    if cfg.loss == "liger" and not has_liger:
+        raise ConfigError("sft.loss=liger but liger-kernel is not installed: pip install liger-kernel")
+    if cfg.loss == "liger" or (cfg.loss == "auto" and has_liger and on_gpu):
+        return "liger"
+    return "chunked"
+
+
+def _loss_label(cfg: SFTConfig) -> str:
+    try:
+        import torch
+
+        on_gpu = torch.cuda.is_available()
+    except ImportError:
+        on_gpu = False
+    return resolve_loss(cfg, on_gpu) + " (chunked LM-head cross-entropy, no full logits)"
+
+
+def trainer_arguments(cfg: SFTConfig, *, on_gpu: bool, checkpointing: bool) -> Any:
+    """TRL SFTConfig for this recipe."""
+    import trl
+
+    hw = cfg.hardware
+    extra: dict[str, Any] = {}
+    if cfg.lr_scheduler == "cosine_with_min_lr":
+        extra["lr_scheduler_kwargs"] = {"min_lr_rate": cfg.min_lr_rate}
+    if not cfg.packing and cfg.group_by_length:
+        extra["train_sampling_strategy"] = "group_by_length"
+    if hw.sequence_parallel > 1:
+        from accelerate import ParallelismConfig
+
+        extra["parallelism_config"] = ParallelismConfig(sp_backend="deepspeed", sp_size=hw.sequence_parallel,
+                                                        dp_shard_size=hw.data_parallel)
+    return trl.SFTConfig(
+        output_dir=str(cfg.output_dir),
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps or -1,
+        per_device_train_batch_size=cfg.per_device_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio,  # < 1: a ratio of the total steps
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        bf16=cfg.bf16 and on_gpu,
+        use_cpu=not on_gpu,
+        optim="adamw_torch_fused" if on_gpu else "adamw_torch",
+        gradient_checkpointing=checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
+        max_length=cfg.max_length,
+        packing=cfg.packing,
+        packing_strategy="bfd",
+        padding_free=cfg.packing,
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        dataloader_num_workers=cfg.dataloader_workers,
+        report_to="none",
+        disable_tqdm=True,
+        **extra,
+    )
+
+
+def _align_special_tokens(model: Any, tokenizer: Any) -> None:
+    """The model stops on the tokenizer's end-of-turn token and pads with a different one."""
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
+    model.config.eos_token_id = tokenizer.eos_token_id
+    model.config.pad_token_id = tokenizer.pad_token_id
+    gen = model.generation_config
+    if gen is not None:
+        eos = gen.eos_token_id if isinstance(gen.eos_token_id, list) else [gen.eos_token_id]
+        gen.eos_token_id = list(dict.fromkeys([tokenizer.eos_token_id, *[e for e in eos if e is not None]]))
+        gen.pad_token_id = tokenizer.pad_token_id
+
+
+# ── throughput, MFU, memory ────────────────────────────────────────────────
+
+
+class ThroughputMeter:
+    """Counts real tokens and Σ doc² per micro-batch (padding excluded) and times optimizer steps."""
+
+    def __init__(self, shape: ModelShape, peak_tflops: float, *, params: int | None = None,
+                 clock: Callable[[], float] = time.perf_counter):
+        self.shape, self.peak, self.clock = shape, peak_tflops * 1e12, clock
+        self.params = params or shape.params
+        self.tokens = 0
+        self.sumsq = 0
+        self.marks: list[tuple[float, int, int]] = []  # (time, tokens, sumsq) at each step end
+
+    def add(self, inputs: dict[str, Any]) -> None:
+        import torch
+
+        cu = inputs.get("cu_seq_lens_q")
+        if cu is not None:
+            lens = (cu[1:] - cu[:-1]).long()
+        elif "attention_mask" in inputs:
+            lens = inputs["attention_mask"].sum(-1).long()
+        else:
+            lens = torch.tensor([inputs["input_ids"].numel()])
+        tok, sq = torch.stack([lens.sum(), (lens * lens).sum()]).tolist()
+        self.tokens += tok
+        self.sumsq += sq
+
+    def flops(self, tokens: int, sumsq: int) -> float:
+        return 6 * self.params * tokens + 6 * self.shape.layers * self.shape.hidden * sumsq
+
+    def steady_rate(self, skip: int = 1) -> tuple[float | None, float | None]:
+        """(tokens/s/GPU, MFU) over the steps after the first `skip` (compilation, allocator warm-up)."""
+        marks = self.marks[skip:] if len(self.marks) > skip + 1 else self.marks
+        if len(marks) < 2:
+            return None, None
+        (t0, k0, s0), (t1, k1, s1) = marks[0], marks[-1]
+        dt = t1 - t0
+        if dt <= 0:
+            return None, None
+        return (k1 - k0) / dt, self.flops(k1 - k0, s1 - s0) / dt / self.peak
+
+    def callback(self) -> Any:
+        from transformers import TrainerCallback
+
+        meter = self
+
+        class _Callback(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001, ANN202
+                meter.marks = [(meter.clock(), meter.tokens, meter.sumsq)]
+
+            def on_step_end(self, args, state, control, **kw):  # noqa: ANN001, ANN202
+                _sync()
+                meter.marks.append((meter.clock(), meter.tokens, meter.sumsq))
+
+            def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001, ANN202
+                if len(meter.marks) >= 2 and logs is not None and "loss" in logs:
+                    (t0, k0, s0) = meter.marks[-1 - min(args.logging_steps, len(meter.marks) - 1)]
+                    (t1, k1, s1) = meter.marks[-1]
+                    if t1 > t0:
+                        mem = _peak_gib()
+                        log.info("step %d loss %.4f | %.0f tokens/s/GPU | MFU %.1f%%%s", state.global_step,
+                                 logs["loss"], (k1 - k0) / (t1 - t0), 100 * meter.flops(k1 - k0, s1 - s0)
+                                 / (t1 - t0) / meter.peak, f" | peak {mem:.1f} GiB" if mem else "")
+
+        return _Callback()
+
+
+def _count_batches(trainer: Any, meter: ThroughputMeter) -> None:
+    """Count every micro-batch in the training process (collators may run in dataloader workers)."""
+    inner = trainer.compute_loss
+
+    def compute_loss(model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        if model.training:
+            meter.add(inputs)
+        return inner(model, inputs, *args, **kwargs)
+
+    trainer.compute_loss = compute_loss
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _peak_gib() -> float | None:
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+
+
+# ── report files and the Hub ───────────────────────────────────────────────
+
+
+def _write_report(out: Path, report: SFTReport) -> None:
+    import json
+    from dataclasses import asdict
+
+    from distill.run import RunDir
+
+    data = asdict(report)
+    data["estimate"] = report.estimate.as_dict()
+    RunDir(out).write_text(out / REPORT_FILE, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _read_back(report: SFTReport) -> SFTReport:
+    """After a launched run: the rank-0 report's training numbers."""
+    import json
+
+    path = report.output_dir / REPORT_FILE
+    if not path.exists():
+        raise ConfigError(f"the launched training wrote no {path}: see its log above")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for key in ("steps", "final_loss", "losses", "tokens_per_s_per_gpu", "mfu", "peak_memory_gib",
+                "train_seconds", "resumed_from", "pushed_to"):
+        setattr(report, key, data.get(key))
+    return report
+
+
+def push_model(cfg: SFTConfig) -> str:
+    """Upload output_dir to cfg.hub_model_id; the token comes from cfg.token_env and is never printed."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    token = os.environ.get(cfg.token_env)
+    if not token:
+        raise HubError(f"push_to_hub needs a token in ${cfg.token_env} (a write token from hf.co/settings/tokens)")
+    api = HfApi(token=token)
+    try:
+        api.create_repo(cfg.hub_model_id, repo_type="model", private=cfg.hub_private, exist_ok=True)
+        api.upload_folder(repo_id=cfg.hub_model_id, folder_path=str(cfg.output_dir), repo_type="model",
+                          ignore_patterns=["checkpoint-*", "checkpoint-*/**"],
+                          commit_message="distill sft: trained student")
+    except (HfHubHTTPError, OSError) as e:
+        raise HubError(f"push to {cfg.hub_model_id} failed: {str(e).splitlines()[0][:200]}") from e
+    return f"https://huggingface.co/{cfg.hub_model_id}"

@@ -1,0 +1,208 @@
+"""An OpenAI-compatible endpoint (DeepSeek API, vLLM, SGLang, `transformers serve`, …) over bare aiohttp.
+
+Why not the `openai` SDK on the hot path: measured here (bench/generate_throughput.py) it spends
+milliseconds of client CPU per request, which dominates at high concurrency; one pooled aiohttp
+session and `json` do the same work for a fraction. This module only moves bytes and classifies
+failures; retries, rate limits and concurrency live in the engine (`distill.generate`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from distill.errors import TeacherError
+from distill.teachers.base import ChatRequest, Choice, Completion, RequestFailed
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+class OpenAITeacher:
+    """One OpenAI-compatible base URL (`…/v1`), one pooled HTTP session."""
+
+    def __init__(self, base_url: str, *, api_key: str | None = None, stream: bool = False,
+                 connect_timeout_s: float = 10.0, read_timeout_s: float = 3600.0, max_connections: int = 0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.name = self.base_url
+        self._url = f"{self.base_url}/chat/completions"
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._stream = stream
+        self._connect_timeout_s = connect_timeout_s
+        self._read_timeout_s = read_timeout_s
+        self._max_connections = max_connections
+        self._clock = clock
+        self._session: Any = None
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAITeacher({self.base_url!r})"
+
+    async def __aenter__(self) -> OpenAITeacher:
+        import aiohttp
+
+        connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300, keepalive_timeout=60)
+        timeout = aiohttp.ClientTimeout(total=None, connect=self._connect_timeout_s,
+                                        sock_read=self._read_timeout_s)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self._headers)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # ── preflight ──────────────────────────────────────────────────────────
+    async def check(self) -> list[str]:
+        """GET /models: fail fast naming the URL when it is unreachable or refuses the key."""
+        import aiohttp
+
+        timeout = aiohttp.ClientTimeout(total=max(self._connect_timeout_s * 3, 10), connect=self._connect_timeout_s)
+        try:
+            async with self._session.get(f"{self.base_url}/models", timeout=timeout) as resp:
+                if resp.status in (401, 403):
+                    raise TeacherError(f"{self.base_url} refused the API key ({resp.status}): check the key's "
+                                       "environment variable (--api-key-env)")
+                if resp.status != 200:
+                    return []  # some servers have no /models; the first request will tell
+                body = await resp.json(content_type=None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            raise TeacherError(f"cannot reach {self.base_url}: {_describe(e)}") from e
+        except ValueError:
+            return []
+        data = body.get("data") if isinstance(body, dict) else None
+        return [str(m.get("id")) for m in data or [] if isinstance(m, dict) and m.get("id")]
+
+    # ── the hot path ───────────────────────────────────────────────────────
+    async def complete(self, request: ChatRequest) -> Completion:
+        import aiohttp
+
+        payload: dict[str, Any] = {"model": request.model, "messages": request.messages,
+                                   "temperature": request.temperature, "top_p": request.top_p,
+                                   "max_tokens": request.max_tokens}
+        if request.n != 1:
+            payload["n"] = request.n
+        if request.seed is not None:
+            payload["seed"] = request.seed
+        if self._stream:
+            payload["stream"] = True
+            payload["stream_options"] = {"include_usage": True}
+        payload.update(request.extra_body)
+        started = self._clock()
+        try:
+            async with self._session.post(self._url, data=json.dumps(payload)) as resp:
+                if resp.status != 200:
+                    await self._raise_for_status(resp)
+                if self._stream:
+                    completion = await self._read_stream(resp)
+                else:
+                    completion = _parse_body(await resp.read(), self.base_url)
+        except RequestFailed:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+            raise RequestFailed(f"{self.base_url}: {_describe(e)}", retryable=True, endpoint=self.base_url) from e
+        return Completion(completion.choices, completion.prompt_tokens, completion.completion_tokens,
+                          self._clock() - started, self.base_url)
+
+    async def _raise_for_status(self, resp: Any) -> None:
+        status = resp.status
+        text = (await resp.text(errors="replace"))[:300]
+        detail = _error_message(text)
+        if status in (401, 403):
+            raise TeacherError(f"{self.base_url} refused the request ({status}: {detail}): check the API key "
+                               "(--api-key-env) and your account")
+        retry_after = _retry_after(resp.headers.get("Retry-After"))
+        raise RequestFailed(f"{self.base_url}: HTTP {status}: {detail}", retryable=status in RETRYABLE_STATUS,
+                            status=status, retry_after_s=retry_after, endpoint=self.base_url)
+
+    async def _read_stream(self, resp: Any) -> Completion:
+        contents: dict[int, list[str]] = {}
+        reasonings: dict[int, list[str]] = {}
+        finish: dict[int, str | None] = {}
+        usage: dict[str, Any] = {}
+        async for raw in resp.content:
+            line = raw.strip()
+            if not line.startswith(b"data:"):
+                continue
+            data = line[5:].strip()
+            if data == b"[DONE]":
+                break
+            try:
+                event = json.loads(data)
+            except ValueError as e:
+                raise RequestFailed(f"{self.base_url}: malformed stream event", retryable=True,
+                                    endpoint=self.base_url) from e
+            if event.get("usage"):
+                usage = event["usage"]
+            for choice in event.get("choices") or ():
+                i = int(choice.get("index", 0))
+                delta = choice.get("delta") or {}
+                if delta.get("content"):
+                    contents.setdefault(i, []).append(delta["content"])
+                thought = delta.get("reasoning_content") or delta.get("reasoning")
+                if thought:
+                    reasonings.setdefault(i, []).append(thought)
+                if choice.get("finish_reason"):
+                    finish[i] = choice["finish_reason"]
+                contents.setdefault(i, [])
+        if not contents:
+            raise RequestFailed(f"{self.base_url}: the stream ended without a choice", retryable=True,
+                                endpoint=self.base_url)
+        choices = [Choice("".join(contents[i]), "".join(reasonings[i]) if i in reasonings else None, finish.get(i))
+                   for i in sorted(contents)]
+        return Completion(choices, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
+                          0.0, self.base_url)
+
+
+def _parse_body(body: bytes, endpoint: str) -> Completion:
+    try:
+        data = json.loads(body)
+        choices = [
+            Choice(message.get("content"), message.get("reasoning_content") or message.get("reasoning"),
+                   choice.get("finish_reason"))
+            for choice in sorted(data["choices"], key=lambda c: c.get("index", 0))
+            for message in (choice.get("message") or {},)
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise RequestFailed(f"{endpoint}: malformed JSON in the response", retryable=True, endpoint=endpoint) from e
+    if not choices:
+        raise RequestFailed(f"{endpoint}: the response has no choices", retryable=True, endpoint=endpoint)
+    usage = data.get("usage") or {}
+    return Completion(choices, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
+                      0.0, endpoint)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _error_message(text: str) -> str:
+    try:
+        data = json.loads(text)
+        error = data.get("error", data) if isinstance(data, dict) else data
+        message = error.get("message", error) if isinstance(error, dict) else error
+        return str(message)[:200]
+    except ValueError:
+        return text.strip()[:200] or "no details"
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, asyncio.TimeoutError):
+        return "timed out"
+    text = str(error) or type(error).__name__
+    return text.splitlines()[0][:200]

@@ -1,0 +1,163 @@
+"""Math verification: accuracy on labelled pairs, math-verify's false positives, gold forms, real traces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from filters.math import (
+    MathOptions,
+    answers_equal,
+    extract_answer,
+    gold_from_solution,
+    normalize_answer,
+    verify_math,
+)
+
+# math-verify's own tests call `compare_strings` with these extraction targets (tests/test_all.py).
+KINDS = {"test_number_extraction": ("expr",), "test_latex_notation": ("latex",)}
+
+# Every disagreement with the labelled pairs that we accept, and why.
+ACCEPTED_DISAGREEMENTS = {
+    # `1 - 1/e` vs `1 + 1/e`: the upstream test asserts math-verify's (wrong) "equal", as the row's
+    # label_note says. Our guard rejects it, which is the mathematically right answer.
+    ("$1 - \\frac{1}{\\mathrm{e}}$", "$1 + \\frac{1}{\\mathrm{e}}$"),
+}
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_agrees_with_every_labelled_math_verify_pair_but_the_mislabelled_one(shared_data: Path) -> None:
+    rows = _rows(shared_data / "verify" / "math_verify_test_pairs.jsonl")
+    disagreements = set()
+    for row in rows:
+        extra = row["extra"]
+        options = MathOptions(float_rounding=extra.get("precision", 6), strict=extra.get("strict", True),
+                              allow_set_relation_comp=extra.get("allow_set_relation_comp", False))
+        got = answers_equal(row["gold"], row["pred"], options, kinds=KINDS.get(row["test"], ("latex", "expr")))
+        if int(got) != row["expected"]:
+            disagreements.add((row["gold"], row["pred"]))
+    assert len(rows) == 268
+    assert disagreements == ACCEPTED_DISAGREEMENTS
+    assert all("label_note" in r for r in rows if (r["gold"], r["pred"]) in ACCEPTED_DISAGREEMENTS)
+
+
+def test_agrees_with_every_nemo_skills_pair_both_ways(shared_data: Path) -> None:
+    rows = _rows(shared_data / "verify" / "nemo_skills_math_equal_pairs.jsonl")
+    wrong = []
+    for row in rows:
+        a, b = (None if v is None else str(v) for v in (row["a"], row["b"]))
+        if answers_equal(a, b) != row["equivalent"] or answers_equal(b, a) != row["equivalent"]:
+            wrong.append((row["a"], row["b"]))
+    assert len(rows) == 30 and wrong == []
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred"),
+    [
+        ("\\frac{1}{2^{99}}", "\\frac{1}{2^{98}}"),  # both round to 0 at 6 decimals
+        ("\\frac{1}{2004!}", "\\frac{1}{2006!}"),
+        ("1-\\frac{1}{\\mathrm{e}}", "1+\\frac{1}{\\mathrm{e}}"),  # math-verify reads both as `1`
+        ("3x-y+13=0", "3x+4y+14=0"),  # math-verify reads both as `0`
+    ],
+)
+def test_rejects_math_verifys_known_false_positives(gold: str, pred: str) -> None:
+    assert not answers_equal(gold, pred)
+    assert verify_math(f"The answer is $\\boxed{{{pred}}}$.", gold).ok is False
+    assert verify_math(f"The answer is $\\boxed{{{gold}}}$.", gold).ok is True
+
+
+@pytest.mark.parametrize(
+    ("gold", "pred"),
+    [
+        ("3x-y+13=0", "6x-2y+26=0"),  # the same line
+        ("y=2x+1", "2x+1"),
+        ("2^{-99}", "\\frac{1}{2^{99}}"),
+        ("\\frac{\\sqrt{2}}{2}", "\\frac{1}{\\sqrt{2}}"),
+        ("\\frac{1}{12}", "0.0833333333"),
+        ("28\\%", "28"),
+        ("(x+1)^2", "x^2+2x+1"),
+    ],
+)
+def test_keeps_math_verifys_agreement_elsewhere(gold: str, pred: str) -> None:
+    assert answers_equal(gold, pred)
+
+
+def test_gold_forms_gsm8k_solution_dollar_and_float() -> None:
+    assert verify_math("so she makes \\boxed{18} dollars", "Janet sells 16 - 3 - 4 = 9 eggs ... #### 18").ok
+    assert gold_from_solution("Janet ... 9 * 2 = $<<9*2=18>>18\n#### 1,018") == "1018"
+    assert gold_from_solution("so the answer is $\\boxed{\\frac{\\pi}{2}}$.") == "\\frac{\\pi}{2}"
+    assert verify_math("\\boxed{27}", 27.0).ok  # AMC's float gold
+    assert verify_math("\\boxed{6}", "\\$6").ok  # an escaped currency sign in gold
+    assert verify_math("\\boxed{\\left( 3, \\frac{\\pi}{2} \\right)}", "(3,\\frac{\\pi}{2})").ok
+
+
+def test_null_means_not_applicable_and_false_means_wrong() -> None:
+    assert verify_math("\\boxed{3}", None) == verify_math("\\boxed{3}", float("nan"))
+    assert verify_math("\\boxed{3}", None).ok is None
+    assert verify_math("\\boxed{3}", "  ").ok is None
+    assert verify_math("\\boxed{3}", "\\frac{").ok is None  # gold that does not parse
+    assert verify_math("", "3").ok is False  # no answer at all is wrong, not unknown
+    assert verify_math("I give up.", "3").ok is False
+    assert verify_math("\\boxed{4}", "3").ok is False
+
+
+def test_multiple_choice_and_plain_text_answers() -> None:
+    assert verify_math("The answer is \\boxed{\\text{(C)}}", "C").ok
+    assert verify_math("Therefore the answer is (B).", "(B)").ok
+    assert verify_math("\\boxed{D}", "C").ok is False
+    assert verify_math("so \\boxed{\\text{Evelyn}}", "Evelyn").ok
+    assert verify_math("so \\boxed{\\text{Briana}}", "Evelyn").ok is False
+    assert answers_equal("A", "\\textbf{A}")
+
+
+def test_extract_and_normalize_answer_for_majority_voting() -> None:
+    text = "First \\boxed{2}. Then, correcting: \\boxed{\\dfrac{1}{2}}."
+    assert extract_answer(text) == "\\dfrac{1}{2}"
+    assert extract_answer("no answer here") is None
+    assert extract_answer("The final answer is 42.") == "42"
+    votes = {normalize_answer(a) for a in ("\\frac{1}{2}", "\\dfrac{1}{2}", "0.5", "$\\boxed{1/2}$", " 0.50 ")}
+    assert votes == {"1/2"}
+    assert normalize_answer("1,000") == normalize_answer("1000")
+    assert normalize_answer("\\text{(B)}") == "B"
+    assert normalize_answer("x+1") != normalize_answer("x+2")
+
+
+def test_answer_after_think_not_inside_it(shared_data: Path) -> None:
+    """Only the part after the reasoning is graded: a boxed value inside the thoughts does not count."""
+    from distill.reasoning import normalise
+
+    row = json.loads((shared_data / "traces" / "skyt1_27b_math500_outputs.jsonl").read_text().splitlines()[0])
+    trace = normalise(row["code"][0])
+    assert trace.complete
+    assert verify_math(trace.answer_text, row["answer"]).ok is True
+    unfinished = normalise("<|begin_of_thought|>\nSo the answer is \\boxed{" + row["answer"] + "}")
+    assert verify_math(unfinished.answer_text, row["answer"]).ok is False
+
+
+def test_real_sky_t1_traces_agree_with_their_grader_where_it_is_sound(shared_data: Path) -> None:
+    """MATH-500 Sky-T1 outputs: every disagreement with the other grader's (noisy) score is one we explain."""
+    from distill.reasoning import normalise
+
+    rows = _rows(shared_data / "traces" / "skyt1_27b_math500_outputs.jsonl")[:120]
+    agree, unexplained = 0, []
+    for row in rows:
+        trace = normalise(row["code"][0])
+        verdict = verify_math(trace.answer_text, row["answer"])
+        if verdict.ok == row["score"][0]:
+            agree += 1
+        elif not trace.complete:
+            # Never finished (the other grader took a value from the thoughts), or carries no reasoning
+            # markers at all, so the whole text is the answer and we find the right final value that
+            # the other grader's extraction missed (e.g. "definitely \\(8000\\)").
+            continue
+        elif verdict.detail == "no parseable answer":
+            continue  # the solution section is cut off mid-formula: nothing to grade after the thoughts
+        else:
+            unexplained.append((row["answer"], trace.answer_text[-200:]))
+    assert agree >= 0.9 * len(rows)
+    assert unexplained == []

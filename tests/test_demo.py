@@ -1,0 +1,95 @@
+"""The offline demo: its teacher's replies have every flaw the stages must catch, and the whole demo
+recipe runs end to end on the CPU (the full `distill run recipes/demo.yaml` also runs in .ci/run)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from distill import schema
+from distill.demo import BENCHMARK_ITEMS, EVAL_PROBLEMS, PROBLEMS
+from distill.demo.teacher import DemoTeacher, load_problems, wrong_answer
+from distill.teachers.local_server import TeacherServer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _kind(problem, reply) -> str:
+    if reply.finish_reason == "length":
+        return "truncated"
+    if "中文" in (reply.reasoning or ""):
+        return "drift"
+    return "correct" if f"\\boxed{{{problem.answer}}}" in reply.content else "wrong"
+
+
+def test_demo_teacher_mixes_every_flaw_deterministically():
+    teacher = DemoTeacher()
+    kinds: Counter[str] = Counter()
+    texts: Counter[str] = Counter()
+    for p in teacher.problems:
+        for s in range(4):
+            reply = teacher.reply(p, f"0:{s}:0")
+            kinds[_kind(p, reply)] += 1
+            texts[reply.reasoning or reply.content] += 1
+            assert reply == teacher.reply(p, f"0:{s}:0")  # fixed per (problem, sample)
+    total = sum(kinds.values())
+    assert kinds["correct"] > total / 2
+    assert all(kinds[k] > 0 for k in ("wrong", "truncated", "drift"))
+    assert sum(n - 1 for n in texts.values() if n > 1) > 0  # word-for-word duplicates
+
+
+def test_demo_teacher_answers_through_the_server():
+    problem = load_problems()[0]
+    with TeacherServer(DemoTeacher(), reasoning_field="inline") as server:
+        import urllib.request
+
+        body = json.dumps({"model": "demo", "n": 3, "seed": 7, "messages": [
+            {"role": "user", "content": f"{problem.problem}\nPlease reason step by step."}]}).encode()
+        request = urllib.request.Request(f"{server.base_url}/chat/completions", body,
+                                         {"Content-Type": "application/json"})
+        reply = json.loads(urllib.request.urlopen(request, timeout=10).read())
+    contents = [c["message"]["content"] for c in reply["choices"]]
+    assert all(c.startswith("<think>\n") for c in contents)
+    assert any("</think>" in c and "\\boxed{" in c for c in contents)
+
+
+def test_shipped_files_are_consistent():
+    problems = load_problems(PROBLEMS)
+    assert 40 <= len(problems) <= 60 and len({p.id for p in problems}) == len(problems)
+    assert all(p.answer and p.steps for p in problems)
+    originals = [json.loads(line)["problem"] for line in BENCHMARK_ITEMS.read_text().splitlines()]
+    edited = [p for p in problems if any(_overlap(p.problem, o) > 0.6 for o in originals)]
+    assert len(edited) == 2  # the two lightly edited benchmark items decontamination must catch
+    assert pl.read_ndjson(EVAL_PROBLEMS).height >= 3
+    assert wrong_answer("\\frac{7}{20}", 0) == "\\frac{20}{7}" and wrong_answer("12", 1) != "12"
+
+
+def _overlap(a: str, b: str) -> float:
+    wa, wb = set(a.lower().split()), set(b.lower().split())
+    return len(wa & wb) / max(1, len(wa | wb))
+
+
+@pytest.mark.slow
+def test_demo_recipe_runs_every_stage(tmp_path):
+    """The demo recipe, end to end: each stage visibly does its job, and a rerun skips everything."""
+    from distill.pipeline import run_pipeline
+    from distill.recipe import load_recipe
+    from distill.run import RunDir
+
+    recipe = load_recipe(ROOT / "recipes" / "demo.yaml", [f"run_dir={tmp_path / 'demo'}"])
+    report = run_pipeline(recipe)
+    assert [r.stage for r in report.results if r.status == "ran"] == list(recipe.stages)
+    run = RunDir(tmp_path / "demo")
+    rows = run.read("all")
+    assert rows[schema.FINISH_REASON].to_list().count("length") > 0
+    assert rows.filter(pl.col(schema.CORRECT) == False).height > 0  # noqa: E712 - polars expression
+    reasons = Counter(rows[schema.REJECT_REASON].drop_nulls().to_list())
+    assert len(reasons) >= 3, reasons  # wrong/truncated/duplicate/language/contamination rejections
+    assert rows[schema.CONTAMINATED_BY].drop_nulls().len() > 0
+    assert 0 < run.read("sft").height < rows.height
+    assert {"dataset", "card", "plots", "checkpoint", "eval"} <= set(report.outputs)
+    assert all(r.status == "skipped" for r in run_pipeline(recipe).results)
