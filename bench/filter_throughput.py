@@ -101,11 +101,11 @@ def filter_only(root: Path) -> int:
                                         "aime24": bench / "aime24_test.jsonl",
                                         "amc23": bench / "amc23_test.jsonl",
                                         "gsm8k": bench / "gsm8k_test.jsonl"}, k=2)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     report = apply_filters(cfg, RunDir(root))
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak, "rows_kept": report.rows_kept,
+    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": peak, "rows_kept": report.rows_kept,
                       "rules": report.rules}))
     return 0
 
@@ -145,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'filter pass (all rules) s':<34}{filter_s:>14.1f}")
     print(f"{'  rows/s':<34}{rate:>14,.0f}{TARGET_ROWS_PER_S:>14,.0f}")
     print(f"{'  MB/s of reasoning':<34}{mb / filter_s:>14.1f}")
+    print(f"{'  CPU seconds (all threads)':<34}{result['cpu_seconds']:>14.1f}")
+    print(f"{'  load average (1 min) at the end':<34}{os.getloadavg()[0]:>14.1f}")
     print(f"{'  kept / rows':<34}{result['rows_kept']:>8,} / {rows:,}")
     print(f"{'  peak RSS of the filter process MB':<34}{peak_mb:>14,.0f}")
     n = args.minhash_rows

@@ -38,8 +38,13 @@ async def _bare(prompts: Path, url: str, out: Path, concurrency: int) -> None:
         with out.open("w") as sink:
 
             async def one(row: dict) -> None:
-                body = {"model": "local-teacher", "messages": [{"role": "user", "content": row["problem"]}],
-                        "temperature": 0.6, "top_p": 0.95, "max_tokens": 32768}
+                body = {
+                    "model": "local-teacher",
+                    "messages": [{"role": "user", "content": row["problem"]}],
+                    "temperature": 0.6,
+                    "top_p": 0.95,
+                    "max_tokens": 32768,
+                }
                 async with semaphore, session.post(f"{url}/chat/completions", json=body) as resp:
                     data = await resp.json()
                 sink.write(json.dumps({"problem": row["problem"], "response": data}) + "\n")
@@ -60,8 +65,12 @@ async def _openai(prompts: Path, url: str, out: Path, concurrency: int) -> None:
         async def one(row: dict) -> None:
             async with semaphore:
                 resp = await client.chat.completions.create(
-                    model="local-teacher", messages=[{"role": "user", "content": row["problem"]}],
-                    temperature=0.6, top_p=0.95, max_tokens=32768)
+                    model="local-teacher",
+                    messages=[{"role": "user", "content": row["problem"]}],
+                    temperature=0.6,
+                    top_p=0.95,
+                    max_tokens=32768,
+                )
             sink.write(json.dumps({"problem": row["problem"], "response": resp.model_dump()}) + "\n")
 
         await asyncio.gather(*(one(r) for r in rows))
@@ -69,8 +78,8 @@ async def _openai(prompts: Path, url: str, out: Path, concurrency: int) -> None:
 
 
 # ── the harness ────────────────────────────────────────────────────────────
-def _timed(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one whole process."""
+def _timed(argv: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MB) and CPU seconds (user + system) of one whole process."""
     started = time.perf_counter()
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(process.pid, 0)
@@ -79,16 +88,21 @@ def _timed(argv: list[str]) -> tuple[float, float]:
     if process.returncode != 0:
         err = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
         raise SystemExit(f"{' '.join(argv[:4])} failed ({process.returncode}):\n{err}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def _scenario(requests: int, latency: float, concurrency: int, size: int, repeat: int, work: Path) -> dict:
     from distill.teachers.local_server import SizedResponder, TeacherServer
 
     prompts = work / f"prompts-{requests}.jsonl"
-    prompts.write_text("".join(json.dumps({"problem": f"Problem {i}: what is {i} + {i}?"}) + "\n"
-                               for i in range(requests)))
-    results: dict[str, list[tuple[float, float]]] = {"bare aiohttp": [], "openai.AsyncOpenAI": [], "distill": []}
+    prompts.write_text(
+        "".join(json.dumps({"problem": f"Problem {i}: what is {i} + {i}?"}) + "\n" for i in range(requests))
+    )
+    results: dict[str, list[tuple[float, float, float]]] = {
+        "bare aiohttp": [],
+        "openai.AsyncOpenAI": [],
+        "distill": [],
+    }
     with TeacherServer(SizedResponder(size), latency_s=latency, mode="process") as server:
         url = server.base_url
         for _ in range(repeat):
@@ -97,20 +111,54 @@ def _scenario(requests: int, latency: float, concurrency: int, size: int, repeat
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir()
                 if name == "distill":
-                    argv = [sys.executable, "-m", "distill.cli", "generate", str(prompts), "--out", str(out / "run"),
-                            "--base-url", url, "--model", "local-teacher", "--n", "1",
-                            "--concurrency", str(concurrency), "--quiet"]
+                    argv = [
+                        sys.executable,
+                        "-m",
+                        "distill.cli",
+                        "generate",
+                        str(prompts),
+                        "--out",
+                        str(out / "run"),
+                        "--base-url",
+                        url,
+                        "--model",
+                        "local-teacher",
+                        "--n",
+                        "1",
+                        "--concurrency",
+                        str(concurrency),
+                        "--quiet",
+                    ]
                 else:
                     client = "bare" if name.startswith("bare") else "openai"
-                    argv = [sys.executable, "-m", "bench.generate_throughput", "--client", client,
-                            "--prompts", str(prompts), "--url", url, "--out", str(out / "out.jsonl"),
-                            "--concurrency", str(concurrency)]
+                    argv = [
+                        sys.executable,
+                        "-m",
+                        "bench.generate_throughput",
+                        "--client",
+                        client,
+                        "--prompts",
+                        str(prompts),
+                        "--url",
+                        url,
+                        "--out",
+                        str(out / "out.jsonl"),
+                        "--concurrency",
+                        str(concurrency),
+                    ]
                 results[name].append(_timed(argv))
     best = {name: min(runs) for name, runs in results.items()}
-    return {"requests": requests, "latency_s": latency, "concurrency": concurrency,
-            **{name: {"wall_s": round(w, 2), "rss_mb": round(r)} for name, (w, r) in best.items()},
-            "ratio": round(best["distill"][0] / best["bare aiohttp"][0], 3),
-            "openai_ratio": round(best["openai.AsyncOpenAI"][0] / best["bare aiohttp"][0], 3)}
+    return {
+        "requests": requests,
+        "latency_s": latency,
+        "concurrency": concurrency,
+        **{
+            name: {"wall_s": round(w, 2), "rss_mb": round(r), "cpu_s": round(c, 2)}
+            for name, (w, r, c) in best.items()
+        },
+        "ratio": round(best["distill"][0] / best["bare aiohttp"][0], 3),
+        "openai_ratio": round(best["openai.AsyncOpenAI"][0] / best["bare aiohttp"][0], 3),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [(1000, 0.0), (512, 2.0)] if args.quick else [(6000, 0.0), (1500, 2.0)]
     machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(f"machine: {machine}")
-    print(f"{'requests':>8} {'latency':>7} {'bare s':>7} {'openai s':>8} {'distill s':>9} {'ratio':>6} "
-          f"{'target':>6} {'RSS MB bare/openai/distill':>27}")
+    print(
+        f"{'requests':>8} {'latency':>7} {'bare s':>7} {'openai s':>8} {'distill s':>9} {'ratio':>6} "
+        f"{'target':>6} {'CPU s bare/openai/distill':>26} {'RSS MB bare/openai/distill':>27}"
+    )
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
         for requests, latency in sizes:
@@ -144,10 +194,15 @@ def main(argv: list[str] | None = None) -> int:
             target = TARGETS[latency]
             ok = r["ratio"] <= target
             failed |= not ok
-            rss = f"{r['bare aiohttp']['rss_mb']}/{r['openai.AsyncOpenAI']['rss_mb']}/{r['distill']['rss_mb']}"
-            print(f"{requests:>8} {latency:>6.1f}s {r['bare aiohttp']['wall_s']:>7.2f} "
-                  f"{r['openai.AsyncOpenAI']['wall_s']:>8.2f} {r['distill']['wall_s']:>9.2f} {r['ratio']:>6.2f} "
-                  f"{'≤' + str(target):>6} {rss:>27}  {'ok' if ok else 'MISSED'}")
+            rss = (
+                f"{r['bare aiohttp']['rss_mb']}/{r['openai.AsyncOpenAI']['rss_mb']}/{r['distill']['rss_mb']}"
+            )
+            cpu = f"{r['bare aiohttp']['cpu_s']}/{r['openai.AsyncOpenAI']['cpu_s']}/{r['distill']['cpu_s']}"
+            print(
+                f"{requests:>8} {latency:>6.1f}s {r['bare aiohttp']['wall_s']:>7.2f} "
+                f"{r['openai.AsyncOpenAI']['wall_s']:>8.2f} {r['distill']['wall_s']:>9.2f} {r['ratio']:>6.2f} "
+                f"{'≤' + str(target):>6} {cpu:>26} {rss:>27}  {'ok' if ok else 'MISSED'}"
+            )
     return 1 if args.check and failed else 0
 
 

@@ -40,8 +40,15 @@ def trace_rows() -> pl.DataFrame:
             codes = item["code"] if isinstance(item["code"], list) else ast.literal_eval(item["code"])
             gold = item.get("answer") if item.get("answer") is not None else item.get("gt")
             for j, code in enumerate(codes):
-                rows.append({schema.PROMPT_ID: f"{path.stem}-{i}", schema.SAMPLE: j, schema.SOURCE: path.stem,
-                             schema.ANSWER_TEXT: normalise(code).answer_text, "answer": str(gold)})
+                rows.append(
+                    {
+                        schema.PROMPT_ID: f"{path.stem}-{i}",
+                        schema.SAMPLE: j,
+                        schema.SOURCE: path.stem,
+                        schema.ANSWER_TEXT: normalise(code).answer_text,
+                        "answer": str(gold),
+                    }
+                )
     return pl.DataFrame(rows)
 
 
@@ -82,13 +89,17 @@ def main(argv: list[str] | None = None) -> int:
     ratio = base_s / ours_s
     cpu = platform.processor() or platform.machine()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"machine: {os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}, {platform.system()}; "
-          f"load average {load} (shared with other jobs while measured)")
+    print(
+        f"machine: {os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}, {platform.system()}; "
+        f"load average {load} (shared with other jobs while measured)"
+    )
     print(f"{'':26}{'rows':>7}{'seconds':>10}{'rows/s':>10}")
     print(f"{'math_verify loop (1 proc)':26}{frame.height:>7}{base_s:>10.2f}{frame.height / base_s:>10.1f}")
     print(f"{'distill verify_frame':26}{frame.height:>7}{ours_s:>10.2f}{frame.height / ours_s:>10.1f}")
-    print(f"ratio {ratio:.2f}x (target >= {TARGET}x); ours: {counts}; baseline slowest row {base_slowest:.2f}s; "
-          f"verdicts differing from the plain loop: {differ} (our false-positive guard, boxed-first parsing)")
+    print(
+        f"ratio {ratio:.2f}x (target >= {TARGET}x); ours: {counts}; baseline slowest row {base_slowest:.2f}s; "
+        f"verdicts differing from the plain loop: {differ} (our false-positive guard, boxed-first parsing)"
+    )
     ok = ratio >= TARGET and counts["timeout"] == 0
     if args.check and not ok:
         print("FAILED: below target or a row hit its time limit", file=sys.stderr)

@@ -29,7 +29,7 @@ def evaluate_rules(cfg: FilterConfig, run: RunDir, *, progress: Progress | None 
                    ) -> tuple[pl.DataFrame, FilterReport]:
     """Every rule's verdict per row: (KEY + filter columns, report)."""
     from filters._ngrams import hash_tokens
-    from filters.dedup import NearDuplicateFinder, exact_keys
+    from filters.dedup import NearDuplicateFinder, token_keys
     from filters.language import LanguageIdentifier, language_share
     from filters.readability import count_tokens, has_code_block, longest_paragraph, repetition_share
 
@@ -62,7 +62,7 @@ def evaluate_rules(cfg: FilterConfig, run: RunDir, *, progress: Progress | None 
             [None] * batch.height, dtype=pl.String)
         tok = hash_tokens(reasoning)
         out: dict[str, Any] = {c: batch[c] for c in schema.KEY}
-        out["_trace_key"] = exact_keys(reasoning.replace("", None))
+        out["_trace_key"] = token_keys(tok)
         if finder:
             finder.add(tok)
         out[schema.REPETITION] = repetition_share(tok, cfg.repetition_ngram)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -25,9 +25,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-RecipeOpt = Annotated[Optional[Path], typer.Option("--recipe", "-r", help="Recipe YAML; flags override it.")]
+RecipeOpt = Annotated[Path | None, typer.Option("--recipe", "-r", help="Recipe YAML; flags override it.")]
 SetOpt = Annotated[
-    Optional[list[str]],
+    list[str] | None,
     typer.Option("--set", "-s", help="Override any recipe key, e.g. --set generate.temperature=0.7 (repeatable)."),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No live display; one summary line at the end.")]
@@ -47,7 +47,7 @@ def _configure_logging(debug: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(show_path=debug, rich_tracebacks=debug, markup=False)],
+        handlers=[RichHandler(console=console(stderr=True), show_path=debug, rich_tracebacks=debug, markup=False)],
         force=True,
     )
     for noisy in ("httpx", "httpcore", "urllib3", "filelock", "asyncio"):
@@ -108,6 +108,9 @@ def run_(
         console().print(f"[bold]plan for {report.run_dir}[/bold] (nothing was run)")
         for line in report.plan.lines():
             console().print(f"  {line}", markup=False, highlight=False)
+        return
+    if quiet:
+        console().print(report.one_line(), markup=False, highlight=False)
         return
     console().print(report.as_table())
     for line in report.where():

@@ -27,6 +27,9 @@ PROMPT_COLUMN = "eval_prompt"  # the rendered user turn in EVALDIR/<benchmark>/p
 CODE_PREFIX_COLUMN = "code_prompt"  # HumanEval's stub (imports, signature), put before the answer's program
 TESTS_COLUMN = "tests"  # LiveCodeBench's cases in a shape filters.code.parse_tests reads
 
+CODE_ANSWER_FORMAT = (
+    "Reason step by step, then give the complete function, with its imports, in one ```python code block."
+)
 LCB_INTRO = (
     "You will be given a question (problem specification) and will generate a correct Python program "
     "that matches the specification and passes all tests."
@@ -71,7 +74,7 @@ def render_prompt(cfg: EvalConfig, bench: Benchmark, row: dict[str, Any]) -> str
         return f"{LCB_INTRO}\n\nQuestion: {problem.strip()}\n\n{tail}"
     if kind == "code" and row.get("test_list"):  # MBPP: the asserts name the function to write
         tests = "\n".join(row["test_list"])
-        return f"{problem.strip()} Your code should pass these tests:\n\n{tests}\n\n{cfg.code_instruction}"
+        return f"{problem.strip()} Your code should pass these tests:\n\n{tests}\n\n{CODE_ANSWER_FORMAT}"
     if kind == "code":
         return f"{cfg.code_instruction}\n\n```python\n{problem.rstrip()}\n```"
     if kind == "choice":

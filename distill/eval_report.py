@@ -133,6 +133,13 @@ def score_frame(
     )
     mean_tokens = float(tokens.mean()) if tokens is not None and tokens.drop_nulls().len() else None
     min_k = min((len(c) for c in correct), default=0)
+    if too_big := [j for j in pass_k if j > min_k]:
+        log.warning(
+            "%s: pass@%s not reported: needs that many samples per problem (have %d)",
+            name,
+            ",".join(map(str, too_big)),
+            min_k,
+        )
     answered = scored.filter(~pl.col("_failed"))
     closed = (
         float(answered[schema.COMPLETE].fill_null(False).mean())
@@ -187,7 +194,7 @@ def load_reference(path: Path | None = None) -> dict[str, Any]:
 
 
 def match_reference(model_id: str | None, table: dict[str, Any]) -> str | None:
-    """The reference model whose name the model id (or checkpoint path) contains, e.g. `…/DeepSeek-R1-Distill-Qwen-7B`."""
+    """The reference model that the model id (or checkpoint path) ends with, e.g. `…/DeepSeek-R1-Distill-Qwen-7B`."""
     if not model_id:
         return None
     wanted = _squash(model_id.rstrip("/").rsplit("/", 1)[-1])

@@ -84,6 +84,9 @@ class EvalConfig(StageConfig):
         description="Samples per problem; auto = the registry's default_k "
         "(AIME 64, MATH-500 16, GPQA 64, LiveCodeBench 8).",
     )
+    k_by_benchmark: dict[str, int] = Field(
+        {}, description="Samples per problem for some benchmarks, over `k` (e.g. {aime24: 64, math500: 4})."
+    )
     pass_k: list[int] = Field([], description="Also report unbiased pass@k for these k (each ≤ the samples).")
     cons: bool = Field(True, description="Report cons@k (majority vote over normalised answers) for math.")
     temperature: float = Field(0.6, ge=0.0, description="DeepSeek-R1 protocol: 0.6.")
@@ -92,7 +95,9 @@ class EvalConfig(StageConfig):
     seed: int = Field(0, description="Base seed of the sampling (recorded per sample by the engine).")
     system: str | None = Field(None, description="System prompt; DeepSeek-R1's protocol uses none.")
     math_instruction: str = Field(MATH_INSTRUCTION, description="Appended to every math problem.")
-    code_instruction: str = Field(CODE_INSTRUCTION, description="Put before every code problem.")
+    code_instruction: str = Field(
+        CODE_INSTRUCTION, description="Put before every HumanEval-style function stub."
+    )
     choice_instruction: str = Field(
         CHOICE_INSTRUCTION, description="Put before every multiple-choice question."
     )
@@ -134,6 +139,14 @@ class EvalConfig(StageConfig):
             raise ValueError("every pass@k needs k ≥ 1")
         return sorted(set(value))
 
+    @field_validator("k", "k_by_benchmark")
+    @classmethod
+    def _at_least_one(cls, value: Any) -> Any:
+        values = value.values() if isinstance(value, dict) else [value]
+        if any(isinstance(v, int) and v < 1 for v in values):
+            raise ValueError("samples per problem must be at least 1")
+        return value
+
     @property
     def model_id(self) -> str | None:
         """What the student is called: the model name, else the checkpoint's folder name."""
@@ -164,7 +177,6 @@ def evaluate(
     benches = _load_benchmarks(cfg)  # an unknown name fails here, before anything is generated
     resolve_reference(cfg.reference, cfg.model_id, cfg.reference_table)  # and so does an unknown reference
     out.mkdir(parents=True, exist_ok=True)
-    _write_settings(cfg, out)
     results, generated, served = [], 0, None
     with contextlib.ExitStack() as stack:
         base_url = cfg.base_url
@@ -203,6 +215,8 @@ def _load_benchmarks(cfg: EvalConfig) -> list[tuple[Benchmark, int | None]]:
     if not cfg.benchmarks:
         raise ConfigError("no benchmarks to evaluate: pass --benchmarks, e.g. aime24,math500")
     names = [get_spec(name).name for name in cfg.benchmarks]  # one-line error listing the known names
+    for name in cfg.k_by_benchmark:
+        get_spec(name)
     unknown = [n for n in cfg.benchmark_paths if get_spec(n).name not in names]
     if unknown:
         log.info("local copies given for benchmarks not evaluated: %s", ", ".join(unknown))
@@ -218,6 +232,11 @@ def _load_benchmarks(cfg: EvalConfig) -> list[tuple[Benchmark, int | None]]:
 
 
 def _k_for(cfg: EvalConfig, bench: Benchmark) -> int:
+    from distill.benchmarks import get_spec
+
+    chosen = {get_spec(name).name: k for name, k in cfg.k_by_benchmark.items()}
+    if bench.spec.name in chosen:
+        return chosen[bench.spec.name]
     return bench.spec.default_k if cfg.k == "auto" else int(cfg.k)
 
 
@@ -250,7 +269,9 @@ def generate_config(cfg: EvalConfig, prompts: Path, k: int, *, base_url: str | N
     url = base_url or cfg.base_url
     if url:
         settings["base_url"] = [url]
-    if cfg.model and not cfg.vllm:  # a server we start serves the checkpoint under its own name
+    if cfg.vllm:  # the served name; it also keeps samples of another checkpoint from being resumed here
+        settings["model"] = _served_name(cfg)
+    elif cfg.model:
         settings["model"] = cfg.model
     if cfg.api_key_env:
         settings["api_key_env"] = cfg.api_key_env
@@ -258,6 +279,17 @@ def generate_config(cfg: EvalConfig, prompts: Path, k: int, *, base_url: str | N
         return GenerateConfig.model_validate(settings)
     except ValidationError as e:
         raise ConfigError(describe_validation_error(e, "eval settings for the generation engine")) from e
+
+
+def _served_name(cfg: EvalConfig) -> str | None:
+    """The name `vllm serve` gives the checkpoint: --served-model-name when set, else the path as given."""
+    args = list((cfg.engine.get("vllm") or {}).get("args") or [])
+    for i, arg in enumerate(args):
+        if arg.startswith("--served-model-name="):
+            return arg.split("=", 1)[1]
+        if arg == "--served-model-name" and i + 1 < len(args):
+            return args[i + 1]
+    return cfg.vllm
 
 
 def _vllm_server(cfg: EvalConfig, out: Path) -> Any:
@@ -391,6 +423,7 @@ def _write_report(
         reference_source=table.get("source") if ref_model else None,
         generated=generated,
     )
+    _write_settings(cfg, out)  # with the results, never before: a refused run must not replace them
     run = RunDir(out)
     report.results_json = run.write_json(out / "results.json", report.as_dict())
     report.results_md = run.write_text(out / "results.md", report.to_markdown())

@@ -21,6 +21,7 @@ from distill.inputs import SYSTEM
 if TYPE_CHECKING:
     import polars as pl
 
+    from distill.inputs import PromptSet
     from distill.run import RunDir
     from distill.store import Store, StoredSample
 
@@ -31,11 +32,22 @@ def generated_types() -> dict[str, Any]:
     """The polars type of every column generation writes (stable across runs and shards)."""
     import polars as pl
 
-    return {schema.REASONING: pl.String, schema.ANSWER_TEXT: pl.String, schema.COMPLETE: pl.Boolean,
-            schema.TEACHER: pl.String, schema.FINISH_REASON: pl.String, schema.PROMPT_TOKENS: pl.Int64,
-            schema.COMPLETION_TOKENS: pl.Int64, schema.LATENCY_S: pl.Float64, schema.ATTEMPTS: pl.Int64,
-            schema.ERROR: pl.String, schema.TEMPERATURE: pl.Float64, schema.TOP_P: pl.Float64,
-            schema.MAX_TOKENS: pl.Int64, schema.SEED: pl.Int64}
+    return {
+        schema.REASONING: pl.String,
+        schema.ANSWER_TEXT: pl.String,
+        schema.COMPLETE: pl.Boolean,
+        schema.TEACHER: pl.String,
+        schema.FINISH_REASON: pl.String,
+        schema.PROMPT_TOKENS: pl.Int64,
+        schema.COMPLETION_TOKENS: pl.Int64,
+        schema.LATENCY_S: pl.Float64,
+        schema.ATTEMPTS: pl.Int64,
+        schema.ERROR: pl.String,
+        schema.TEMPERATURE: pl.Float64,
+        schema.TOP_P: pl.Float64,
+        schema.MAX_TOKENS: pl.Int64,
+        schema.SEED: pl.Int64,
+    }
 
 
 def messages_expr() -> Any:
@@ -43,17 +55,25 @@ def messages_expr() -> Any:
     import polars as pl
 
     reasoning, answer = pl.col(schema.REASONING), pl.col(schema.ANSWER_TEXT)
-    turn = (pl.when(reasoning.is_null()).then(answer)
-            .when(~pl.col(schema.COMPLETE)).then(pl.lit("<think>\n") + reasoning)
-            .otherwise(pl.concat_str([pl.lit("<think>\n"), reasoning, pl.lit("\n</think>\n\n"), answer])))
+    turn = (
+        pl.when(reasoning.is_null())
+        .then(answer)
+        .when(~pl.col(schema.COMPLETE))
+        .then(pl.lit("<think>\n") + reasoning)
+        .otherwise(pl.concat_str([pl.lit("<think>\n"), reasoning, pl.lit("\n</think>\n\n"), answer]))
+    )
 
     def message(role: str, content: Any) -> Any:
         return pl.struct(pl.lit(role).alias("role"), content.alias("content"))
 
     user, assistant = message("user", pl.col(schema.PROMPT)), message("assistant", turn)
-    return (pl.when(pl.col(schema.ERROR).is_not_null()).then(None)
-            .when(pl.col(SYSTEM).is_null()).then(pl.concat_list([user, assistant]))
-            .otherwise(pl.concat_list([message("system", pl.col(SYSTEM)), user, assistant])))
+    return (
+        pl.when(pl.col(schema.ERROR).is_not_null())
+        .then(None)
+        .when(pl.col(SYSTEM).is_null())
+        .then(pl.concat_list([user, assistant]))
+        .otherwise(pl.concat_list([message("system", pl.col(SYSTEM)), user, assistant]))
+    )
 
 
 class _Shaper:
@@ -72,13 +92,19 @@ class _Shaper:
     def __call__(self, samples: list[StoredSample]) -> pl.DataFrame:
         import polars as pl
 
-        columns: dict[str, list[Any]] = {schema.PROMPT_ID: [], schema.SAMPLE: [], **{k: [] for k in self.types}}
+        columns: dict[str, list[Any]] = {
+            schema.PROMPT_ID: [],
+            schema.SAMPLE: [],
+            **{k: [] for k in self.types},
+        }
         for item in samples:
             columns[schema.PROMPT_ID].append(item.prompt_id)
             columns[schema.SAMPLE].append(item.sample)
             for name in self.types:
                 columns[name].append(item.row.get(name))
-        generated = pl.DataFrame(columns, schema={schema.PROMPT_ID: pl.String, schema.SAMPLE: pl.Int64, **self.types})
+        generated = pl.DataFrame(
+            columns, schema={schema.PROMPT_ID: pl.String, schema.SAMPLE: pl.Int64, **self.types}
+        )
         prompts = self.prompts if samples else self.prompts.clear()
         joined = generated.join(prompts, on=schema.PROMPT_ID, how="left", maintain_order="left")
         joined = joined.with_columns(messages_expr().alias(schema.MESSAGES))
@@ -106,9 +132,10 @@ class _Abort(Exception):
 class StreamingExport:
     """Writes data/all on a background thread while samples are being generated; see the module doc."""
 
-    def __init__(self, store: Store, run: RunDir) -> None:
+    def __init__(self, store: Store, run: RunDir, prompts: PromptSet) -> None:
         self.store = store
         self.run = run
+        self.prompts = prompts
         self._queue: queue.SimpleQueue[list[StoredSample] | None | type[_Abort]] = queue.SimpleQueue()
         self._error: BaseException | None = None
         self._files: list[Path] = []
@@ -126,6 +153,8 @@ class StreamingExport:
 
     def finish(self) -> list[Path]:
         """Wait for the shards to be complete; returns them."""
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self.start()
         self._queue.put(None)
         self._thread.join()
         if self._error is not None:
@@ -135,6 +164,8 @@ class StreamingExport:
 
     def abort(self) -> None:
         """Stop without replacing data/all (an interrupted run; the next run exports again)."""
+        if self._thread.ident is None:
+            return
         self._queue.put(_Abort)
         self._thread.join()
 
@@ -148,6 +179,7 @@ class StreamingExport:
 
     def _frames(self) -> Iterator[pl.DataFrame]:
         gen = self.store.gen
+        self.store.add_prompts(self.prompts.frame)
         shape = _Shaper(self.store.prompts())
         yield shape([])
         for batch in self.store.iter_samples(batch=FRAME_ROWS, statuses=("ok",), before_gen=gen):

@@ -16,9 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +27,10 @@ from pydantic import Field
 from distill.config import StageConfig
 
 if TYPE_CHECKING:
-    import polars as pl
-
+    from distill.engine import Engine
     from distill.progress import Progress
     from distill.run import RunDir
-    from distill.store import StoredSample
-    from distill.teachers.base import Completion, Teacher
+    from distill.teachers.base import Teacher
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +52,17 @@ class Prices(StageConfig):
 class VllmConfig(StageConfig):
     """A `vllm serve` that generation starts, health-checks and stops itself."""
 
-    model: str = Field(description="Model path or Hub id given to `vllm serve`.")
+    model: str | None = Field(None, description="Model path or Hub id given to `vllm serve` (required).")
     tensor_parallel: int = Field(1, ge=1, description="--tensor-parallel-size.")
     data_parallel: int = Field(1, ge=1, description="--data-parallel-size.")
-    reasoning_parser: str | None = Field("auto", description="--reasoning-parser; auto: chosen from the model "
-                                         "name (deepseek_r1, qwen3, …); null: none.")
-    args: list[str] = Field(default_factory=list, description="Extra `vllm serve` arguments, passed verbatim.")
+    reasoning_parser: str | None = Field(
+        "auto",
+        description="--reasoning-parser; auto: chosen from the model "
+        "name (deepseek_r1, qwen3, …); null: none.",
+    )
+    args: list[str] = Field(
+        default_factory=list, description="Extra `vllm serve` arguments, passed verbatim."
+    )
     port: int = Field(0, ge=0, description="Port to serve on; 0 picks a free one.")
     startup_timeout_s: float = Field(1800.0, gt=0, description="How long to wait for /health and /v1/models.")
     command: list[str] = Field(default_factory=lambda: ["vllm", "serve"], description="The serve command.")
@@ -71,50 +72,103 @@ class GenerateConfig(StageConfig):
     """Settings of the generation stage."""
 
     # what to send
-    prompts: str | None = Field(None, description="Prompts file (.jsonl/.json/.csv/.parquet), dataset folder or Hub id.")
+    prompts: str | None = Field(
+        None, description="Prompts file (.jsonl/.json/.csv/.parquet), dataset folder or Hub id."
+    )
     split: str = Field("train", description="Split to read from a dataset folder or Hub id.")
     prompt_column: str = Field("problem", description="Input column holding the prompt text.")
-    template: str = Field(DEFAULT_TEMPLATE, description="User turn; {prompt} is the prompt column, {col} any column.")
+    template: str = Field(
+        DEFAULT_TEMPLATE, description="User turn; {prompt} is the prompt column, {col} any column."
+    )
     system: str | None = Field(None, description="System prompt (DeepSeek-R1 advises none).")
     n: int = Field(4, ge=1, description="Samples per prompt.")
-    shard: str | None = Field(None, description="I/N: only the I-th of N deterministic slices of the prompts.")
+    shard: str | None = Field(
+        None, description="I/N: only the I-th of N deterministic slices of the prompts."
+    )
     # how to sample
     model: str | None = Field(None, description="Model name at the endpoint; default: the one it serves.")
-    temperature: float = Field(0.6, ge=0, description="Sampling temperature (DeepSeek-R1: 0.5–0.7, 0.6 advised).")
+    temperature: float = Field(
+        0.6, ge=0, description="Sampling temperature (DeepSeek-R1: 0.5–0.7, 0.6 advised)."
+    )
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling.")
     max_tokens: int = Field(32768, ge=1, description="Completion budget per sample.")
     seed: int | None = Field(None, description="Base seed; sample k is sent seed + k.")
-    extra_body: dict[str, Any] = Field(default_factory=dict, description="Extra request fields (top_k, min_p, …).")
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict, description="Extra request fields (top_k, min_p, …)."
+    )
     on_length: Literal["keep", "drop", "retry"] = Field(
-        "keep", description="finish_reason=length: keep the row, drop it from data/all, or retry with 2× max_tokens.")
-    length_retry_max_tokens: int = Field(131072, ge=1, description="Largest budget `on_length: retry` may ask for.")
+        "keep",
+        description="finish_reason=length: keep the row, drop it from data/all, or retry with 2× max_tokens.",
+    )
+    length_retry_max_tokens: int = Field(
+        131072, ge=1, description="Largest budget `on_length: retry` may ask for."
+    )
     # where to send it
-    base_url: list[str] = Field(default_factory=list, description="OpenAI-compatible base URLs (…/v1); several = pool.")
+    base_url: list[str] = Field(
+        default_factory=list, description="OpenAI-compatible base URLs (…/v1); several = pool."
+    )
     api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
-    vllm: VllmConfig | None = Field(None, description="Start `vllm serve` for this model instead of using base_url.")
+    vllm: VllmConfig | None = Field(
+        None, description="Start `vllm serve` for this model instead of using base_url."
+    )
     stream: bool = Field(False, description="Stream responses (keeps long requests alive through proxies).")
-    samples_per_request: int = Field(1, ge=1, description="Samples asked in one request (`n`); vLLM shares the prefill.")
+    samples_per_request: int = Field(
+        1, ge=1, description="Samples asked in one request (`n`); vLLM shares the prefill."
+    )
     # pacing and faults
     concurrency: int = Field(64, ge=1, description="Requests in flight at most.")
-    adaptive_concurrency: bool = Field(True, description="Lower concurrency on 429s, raise it again on success.")
+    adaptive_concurrency: bool = Field(
+        True, description="Lower concurrency on 429s, raise it again on success."
+    )
     rpm_limit: float | None = Field(None, gt=0, description="Requests per minute, at most.")
-    tpm_limit: float | None = Field(None, gt=0, description="Tokens (prompt + completion) per minute, at most.")
+    tpm_limit: float | None = Field(
+        None, gt=0, description="Tokens (prompt + completion) per minute, at most."
+    )
     max_attempts: int = Field(8, ge=1, description="Tries per request before it is stored as an error row.")
     retry_initial_s: float = Field(1.0, ge=0, description="First backoff; doubles each retry, plus jitter.")
     retry_max_s: float = Field(60.0, ge=0, description="Longest wait between tries (Retry-After included).")
-    connect_timeout_s: float = Field(10.0, gt=0, description="Connect timeout; an unreachable URL fails this fast.")
-    read_timeout_s: float = Field(3600.0, gt=0, description="Longest silence while reading (a 32k trace is slow).")
+    connect_timeout_s: float = Field(
+        10.0, gt=0, description="Connect timeout; an unreachable URL fails this fast."
+    )
+    read_timeout_s: float = Field(
+        3600.0, gt=0, description="Longest silence while reading (a 32k trace is slow)."
+    )
     # money and durability
-    prices: Prices = Field(default_factory=Prices, description="Per-million-token prices for cost accounting.")
-    budget_usd: float | None = Field(None, gt=0, description="Stop cleanly (resumable) once this much is spent.")
+    prices: Prices = Field(
+        default_factory=Prices, description="Per-million-token prices for cost accounting."
+    )
+    budget_usd: float | None = Field(
+        None, gt=0, description="Stop cleanly (resumable) once this much is spent."
+    )
     durability: Literal["normal", "full"] = Field(
-        "normal", description="normal: every commit survives a process kill; full: also a power loss (fsync).")
+        "normal", description="normal: every commit survives a process kill; full: also a power loss (fsync)."
+    )
 
-    fingerprint_exclude: ClassVar[frozenset[str]] = frozenset({
-        "prompts", "split", "n", "shard", "base_url", "api_key_env", "vllm", "stream", "samples_per_request",
-        "concurrency", "adaptive_concurrency", "rpm_limit", "tpm_limit", "max_attempts", "retry_initial_s",
-        "retry_max_s", "connect_timeout_s", "read_timeout_s", "prices", "budget_usd", "durability",
-    })
+    fingerprint_exclude: ClassVar[frozenset[str]] = frozenset(
+        {
+            "prompts",
+            "split",
+            "n",
+            "shard",
+            "base_url",
+            "api_key_env",
+            "vllm",
+            "stream",
+            "samples_per_request",
+            "concurrency",
+            "adaptive_concurrency",
+            "rpm_limit",
+            "tpm_limit",
+            "max_attempts",
+            "retry_initial_s",
+            "retry_max_s",
+            "connect_timeout_s",
+            "read_timeout_s",
+            "prices",
+            "budget_usd",
+            "durability",
+        }
+    )
 
     def teacher_model(self) -> str | None:
         return self.model or (self.vllm.model if self.vllm else None)
@@ -145,22 +199,33 @@ class GenerateReport:
 
     def summary_line(self) -> str:
         stop = f"; stopped: {self.stopped} (rerun to resume)" if self.stopped else ""
-        return (f"generate: {self.written:,}/{self.requested:,} new samples ({self.errors:,} errors, "
-                f"{self.retries:,} retries) in {self.elapsed_s:.1f}s; run holds {self.samples:,} samples "
-                f"({self.error_rows:,} with errors); tokens in {self.prompt_tokens:,} out "
-                f"{self.completion_tokens:,}; cost ${self.cost_usd:,.4f}{stop} → {self.run}")
+        return (
+            f"generate: {self.written:,}/{self.requested:,} new samples ({self.errors:,} errors, "
+            f"{self.retries:,} retries) in {self.elapsed_s:.1f}s; run holds {self.samples:,} samples "
+            f"({self.error_rows:,} with errors); tokens in {self.prompt_tokens:,} out "
+            f"{self.completion_tokens:,}; cost ${self.cost_usd:,.4f}{stop} → {self.run}"
+        )
 
     def as_table(self) -> Any:
         from rich.table import Table
 
         table = Table(title=f"generate → {self.run}", show_header=False)
-        rows = [("teacher", self.teacher), ("prompts", f"{self.prompts:,} ({self.duplicates:,} duplicates dropped)"),
-                ("this run", f"{self.written:,}/{self.requested:,} samples, {self.errors:,} errors, "
-                             f"{self.retries:,} retries, {self.elapsed_s:.1f}s"),
-                ("run total", f"{self.samples:,} samples, {self.error_rows:,} with errors"),
-                ("tokens", f"in {self.prompt_tokens:,}  out {self.completion_tokens:,}"),
-                ("cost", f"${self.cost_usd:,.4f}"),
-                ("finish reasons", ", ".join(f"{k} {v:,}" for k, v in sorted(self.finish_reasons.items())) or "-")]
+        rows = [
+            ("teacher", self.teacher),
+            ("prompts", f"{self.prompts:,} ({self.duplicates:,} duplicates dropped)"),
+            (
+                "this run",
+                f"{self.written:,}/{self.requested:,} samples, {self.errors:,} errors, "
+                f"{self.retries:,} retries, {self.elapsed_s:.1f}s",
+            ),
+            ("run total", f"{self.samples:,} samples, {self.error_rows:,} with errors"),
+            ("tokens", f"in {self.prompt_tokens:,}  out {self.completion_tokens:,}"),
+            ("cost", f"${self.cost_usd:,.4f}"),
+            (
+                "finish reasons",
+                ", ".join(f"{k} {v:,}" for k, v in sorted(self.finish_reasons.items())) or "-",
+            ),
+        ]
         if self.stopped:
             rows.append(("stopped", f"{self.stopped}: rerun the same command to resume"))
         for key, value in rows:
@@ -169,39 +234,56 @@ class GenerateReport:
 
 
 # ── the stage ──────────────────────────────────────────────────────────────
-def generate(cfg: GenerateConfig, run: RunDir, *, teacher: Teacher | None = None, progress: Progress | None = None,
-             n_per_prompt: Mapping[str, int] | None = None, allow_changed_settings: bool = False,
-             clock: Callable[[], float] = time.monotonic,
-             sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> GenerateReport:
+def generate(
+    cfg: GenerateConfig,
+    run: RunDir,
+    *,
+    teacher: Teacher | None = None,
+    progress: Progress | None = None,
+    n_per_prompt: Mapping[str, int] | None = None,
+    allow_changed_settings: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> GenerateReport:
     """Generate every missing (prompt_id, sample) of `cfg.prompts` into `run`; returns what happened."""
+    from distill.engine import Engine, jobs_for
     from distill.errors import ConfigError
     from distill.export import StreamingExport, export
-    from distill.inputs import load_prompts
+    from distill.inputs import load_prompts, read_template
     from distill.store import Store
 
     if cfg.prompts is None:
         raise ConfigError("no prompts: give PROMPTS (or generate.prompts in the recipe)")
     if teacher is None and not cfg.base_url and cfg.vllm is None:
         raise ConfigError("no teacher: give --base-url URL (repeatable) or --vllm MODEL")
+    if teacher is None and cfg.vllm is not None and not cfg.vllm.model:
+        raise ConfigError("generate.vllm.model is not set: give --vllm MODEL")
     started = clock()
-    prompts = load_prompts(cfg.prompts, prompt_column=cfg.prompt_column, template=cfg.template,
-                           system=cfg.system, split=cfg.split, shard=cfg.shard)
-    log.debug("prompts: %d read in %.2fs", prompts.frame.height, clock() - started)
+    prompts = load_prompts(
+        cfg.prompts,
+        prompt_column=cfg.prompt_column,
+        template=read_template(cfg.template),
+        system=cfg.system,
+        split=cfg.split,
+        shard=cfg.shard,
+    )
+    log.debug("prompts: %d read in %.2fs", len(prompts), clock() - started)
     run.ensure()
     with Store(run.generations, durability=cfg.durability) as store:
         settings = cfg.model_dump(mode="json", exclude=set(cfg.fingerprint_exclude))
         store.check_settings(cfg.fingerprint(), settings, allow_change=allow_changed_settings)
         _write_run_yaml(run, cfg)
-        store.add_prompts(prompts.frame)
-        wanted = _wanted(prompts.frame, cfg.n, n_per_prompt)
+        wanted = _wanted(prompts.ids, cfg.n, n_per_prompt)
         finished = store.finished()
         pending = sum(1 for pid, k in _pairs(wanted) if (pid, k) not in finished)
-        engine = _Engine(cfg, store, clock=clock, sleep=sleep, progress=progress)
+        engine = Engine(cfg, store, clock=clock, sleep=sleep, progress=progress)
         teacher_name = cfg.teacher_model() or ""
         if pending:
-            jobs = _jobs(prompts.frame, wanted, finished, cfg)
-            exporter = StreamingExport(store, run).start()  # writes data/all while requests are in flight
-            engine.on_commit = exporter.add
+            jobs = jobs_for(prompts.ids, prompts.prompts, wanted, finished, cfg)
+            # data/all is written on a thread while requests are in flight; it starts once the first
+            # requests are out, so its imports and the input table never delay them.
+            exporter = StreamingExport(store, run, prompts)
+            engine.on_ready, engine.on_commit = exporter.start, exporter.add
             try:
                 with _serving(cfg, run, teacher, clock) as chosen:
                     log.debug("ready to send %d samples after %.2fs", pending, clock() - started)
@@ -212,6 +294,7 @@ def generate(cfg: GenerateConfig, run: RunDir, *, teacher: Teacher | None = None
             files = exporter.finish()
             log.debug("requests done and exported after %.2fs", clock() - started)
         elif not store.is_exported() or not run.has_rows("all"):
+            store.add_prompts(prompts.frame)
             files = export(store, run)
         else:
             files = run.shard_files("all")
@@ -226,10 +309,7 @@ def generate(cfg: GenerateConfig, run: RunDir, *, teacher: Teacher | None = None
     return report
 
 
-def _wanted(frame: pl.DataFrame, n: int, n_per_prompt: Mapping[str, int] | None) -> dict[str, int]:
-    from distill import schema
-
-    ids = frame.get_column(schema.PROMPT_ID).to_list()
+def _wanted(ids: list[str], n: int, n_per_prompt: Mapping[str, int] | None) -> dict[str, int]:
     extra = n_per_prompt or {}
     return {pid: max(n, int(extra.get(pid, 0))) for pid in ids}
 
@@ -240,254 +320,10 @@ def _pairs(wanted: Mapping[str, int]) -> Iterator[tuple[str, int]]:
             yield pid, k
 
 
-@dataclass
-class _Job:
-    prompt_id: str
-    samples: tuple[int, ...]
-    messages: list[dict[str, str]]
-
-
-def _jobs(frame: pl.DataFrame, wanted: Mapping[str, int], finished: set[tuple[str, int]],
-          cfg: GenerateConfig) -> Iterator[_Job]:
-    """Jobs for the missing samples, built lazily (memory stays flat in the number of prompts)."""
-    from distill import schema
-    from distill.inputs import chat_messages
-
-    for pid, prompt in zip(frame.get_column(schema.PROMPT_ID), frame.get_column(schema.PROMPT), strict=True):
-        missing = [k for k in range(wanted[pid]) if (pid, k) not in finished]
-        if not missing:
-            continue
-        messages = chat_messages(prompt, cfg.system)
-        for i in range(0, len(missing), cfg.samples_per_request):
-            yield _Job(pid, tuple(missing[i:i + cfg.samples_per_request]), messages)
-
-
-# ── the async engine ───────────────────────────────────────────────────────
-class _Engine:
-    """Workers pull jobs from one iterator, call the teacher with retries, and hand rows to one writer."""
-
-    def __init__(self, cfg: GenerateConfig, store: Any, *, clock: Callable[[], float],
-                 sleep: Callable[[float], Awaitable[None]], progress: Progress | None) -> None:
-        from distill.progress import NullProgress
-
-        self.cfg = cfg
-        self.store = store
-        self.clock = clock
-        self.sleep = sleep
-        self.progress = progress or NullProgress()
-        self.written = self.errors = self.retries = self.length_retries = 0
-        self.prompt_tokens = self.completion_tokens = 0
-        self.cost = 0.0
-        self.finish_reasons: Counter[str] = Counter()
-        self.stopped: str | None = None
-        self.fatal: BaseException | None = None
-        self.on_commit: Callable[[list[StoredSample]], None] = lambda rows: None
-        self._rng = random.Random(cfg.seed)
-
-    async def run(self, teacher: Teacher, jobs: Iterator[_Job], total: int) -> str:
-        from distill.ratelimit import AdaptiveLimiter, TokenBucket
-
-        cfg = self.cfg
-        self.limiter = AdaptiveLimiter(cfg.concurrency, enabled=cfg.adaptive_concurrency, clock=self.clock)
-        self.rpm = TokenBucket(cfg.rpm_limit, clock=self.clock, sleep=self.sleep) if cfg.rpm_limit else None
-        self.tpm = TokenBucket(cfg.tpm_limit, clock=self.clock, sleep=self.sleep) if cfg.tpm_limit else None
-        self.results: asyncio.Queue[list[StoredSample] | None] = asyncio.Queue()
-        self.stop = asyncio.Event()
-        async with teacher:
-            self.model = await _resolve_model(teacher, cfg)
-            self.started = self.clock()
-            self.progress.start(f"generate ({self.model})", total)
-            writer = asyncio.ensure_future(self._writer())
-            workers = [asyncio.ensure_future(self._worker(teacher, jobs)) for _ in range(cfg.concurrency)]
-            try:
-                await asyncio.gather(*workers)
-            except BaseException:
-                for task in workers:
-                    task.cancel()
-                await asyncio.gather(*workers, return_exceptions=True)
-                raise
-            finally:
-                self.results.put_nowait(None)
-                await writer
-                self.progress.finish()
-        return self.model
-
-    async def _worker(self, teacher: Teacher, jobs: Iterator[_Job]) -> None:
-        from distill.errors import TeacherError
-
-        for job in jobs:  # a shared iterator: each job goes to exactly one worker
-            if self.stop.is_set():
-                return
-            try:
-                rows = await self._do(teacher, job)
-            except TeacherError as e:  # 401, gone for good: stop everything, keep what is stored
-                if self.fatal is None:
-                    self.fatal = e
-                self.stop.set()
-                return
-            self.results.put_nowait(rows)
-
-    async def _do(self, teacher: Teacher, job: _Job) -> list[StoredSample]:
-        from distill.ratelimit import with_retries
-        from distill.teachers.base import ChatRequest, RequestFailed
-
-        cfg = self.cfg
-        max_tokens = cfg.max_tokens
-        attempts_total = 0
-        while True:
-            request = ChatRequest(messages=job.messages, model=self.model, temperature=cfg.temperature,
-                                  top_p=cfg.top_p, max_tokens=max_tokens, n=len(job.samples),
-                                  seed=None if cfg.seed is None else cfg.seed + job.samples[0],
-                                  extra_body=cfg.extra_body)
-            try:
-                completion, tries = await with_retries(
-                    lambda request=request: self._call(teacher, request), attempts=cfg.max_attempts,
-                    sleep=self.sleep, initial_s=cfg.retry_initial_s, max_s=cfg.retry_max_s, rng=self._rng,
-                    on_retry=self._on_retry)
-            except RequestFailed as e:
-                attempts_total += getattr(e, "attempts", 1)
-                return [self._error_row(job, k, str(e), attempts_total, max_tokens) for k in job.samples]
-            attempts_total += tries
-            self._account(completion)
-            if (cfg.on_length == "retry" and max_tokens < cfg.length_retry_max_tokens
-                    and any(c.finish_reason == "length" for c in completion.choices)):
-                self.length_retries += 1
-                max_tokens = min(cfg.length_retry_max_tokens, max_tokens * 2)
-                continue
-            return self._rows(job, completion, attempts_total, max_tokens)
-
-    async def _call(self, teacher: Teacher, request: Any) -> Completion:
-        await self.limiter.acquire()
-        try:
-            if self.rpm is not None:
-                await self.rpm.acquire(1)
-            estimate = 0
-            if self.tpm is not None:
-                estimate = _estimate_tokens(request, self.completion_tokens, self.written)
-                await self.tpm.acquire(estimate)
-            completion = await teacher.complete(request)
-            if self.tpm is not None:
-                self.tpm.settle(completion.prompt_tokens + completion.completion_tokens - estimate)
-        finally:
-            self.limiter.release()
-        self.limiter.on_success()
-        return completion
-
-    def _on_retry(self, error: Any) -> None:
-        self.retries += 1
-        if error.is_rate_limit:
-            self.limiter.on_rate_limited()
-        log.debug("retrying: %s", error)
-
-    def _account(self, completion: Completion) -> None:
-        self.prompt_tokens += completion.prompt_tokens
-        self.completion_tokens += completion.completion_tokens
-        self.cost += self.cfg.prices.cost(completion.prompt_tokens, completion.completion_tokens)
-        if self.cfg.budget_usd is not None and self.cost >= self.cfg.budget_usd and not self.stop.is_set():
-            self.stopped = f"budget of ${self.cfg.budget_usd:,.2f} reached"
-            self.stop.set()
-
-    def _rows(self, job: _Job, completion: Completion, attempts: int, max_tokens: int) -> list[StoredSample]:
-        from distill import schema
-        from distill.reasoning import normalise
-        from distill.store import StoredSample
-
-        n = len(job.samples)
-        rows = []
-        for index, k in enumerate(job.samples):
-            choice = completion.choices[index] if index < len(completion.choices) else None
-            if choice is None:
-                rows.append(self._error_row(job, k, "the server returned fewer choices than asked", attempts,
-                                            max_tokens))
-                continue
-            trace = normalise(choice.content, choice.reasoning)
-            reason = choice.finish_reason or "unknown"
-            self.finish_reasons[reason] += 1
-            row = {  # messages are rebuilt from these at export: the store keeps each text once
-                schema.REASONING: trace.reasoning,
-                schema.ANSWER_TEXT: trace.answer_text, schema.COMPLETE: trace.complete,
-                schema.TEACHER: self.model, schema.FINISH_REASON: choice.finish_reason,
-                schema.PROMPT_TOKENS: _share(completion.prompt_tokens, n, index),
-                schema.COMPLETION_TOKENS: _share(completion.completion_tokens, n, index),
-                schema.LATENCY_S: round(completion.latency_s, 4), schema.ATTEMPTS: attempts, schema.ERROR: None,
-                **self._params(k, max_tokens),
-            }
-            status = "dropped" if self.cfg.on_length == "drop" and reason == "length" else "ok"
-            rows.append(StoredSample(job.prompt_id, k, status, row))
-        return rows
-
-    def _error_row(self, job: _Job, k: int, error: str, attempts: int, max_tokens: int) -> StoredSample:
-        from distill import schema
-        from distill.store import StoredSample
-
-        row = {schema.REASONING: None, schema.ANSWER_TEXT: None, schema.COMPLETE: False,
-               schema.TEACHER: getattr(self, "model", None), schema.FINISH_REASON: None, schema.PROMPT_TOKENS: 0,
-               schema.COMPLETION_TOKENS: 0, schema.LATENCY_S: None, schema.ATTEMPTS: attempts,
-               schema.ERROR: error[:500], **self._params(k, max_tokens)}
-        return StoredSample(job.prompt_id, k, "error", row)
-
-    def _params(self, k: int, max_tokens: int) -> dict[str, Any]:
-        from distill import schema
-
-        cfg = self.cfg
-        return {schema.TEMPERATURE: cfg.temperature, schema.TOP_P: cfg.top_p, schema.MAX_TOKENS: max_tokens,
-                schema.SEED: None if cfg.seed is None else cfg.seed + k}
-
-    async def _writer(self) -> None:
-        """The single writer: commits whatever has arrived in one transaction, then waits for more."""
-        while True:
-            batch = await self.results.get()
-            if batch is None:
-                return
-            rows = list(batch)
-            done = False
-            while not self.results.empty():
-                more = self.results.get_nowait()
-                if more is None:
-                    done = True
-                    break
-                rows.extend(more)
-            self.store.write(rows)
-            self.on_commit(rows)
-            errors = sum(1 for r in rows if r.status == "error")
-            self.errors += errors
-            self.written += len(rows) - errors
-            elapsed = max(self.clock() - self.started, 1e-9)
-            self.progress.advance(len(rows), errors=self.errors, retries=self.retries,
-                                  **{"tok/s in": self.prompt_tokens / elapsed,
-                                     "tok/s out": self.completion_tokens / elapsed, "cost $": self.cost})
-            if done:
-                return
-
-
-def _share(total: int, parts: int, index: int) -> int:
-    """`total` split over `parts` integers that sum back to it."""
-    return total // parts + (1 if index < total % parts else 0)
-
-
-def _estimate_tokens(request: Any, completion_tokens: int, samples: int) -> int:
-    prompt = sum(len(m["content"]) for m in request.messages) // 4 + 1
-    per_sample = completion_tokens // samples if samples else min(request.max_tokens, 4096)
-    return prompt + per_sample * request.n
-
-
-async def _resolve_model(teacher: Teacher, cfg: GenerateConfig) -> str:
-    """Fail fast on an unusable teacher, and pick the model (the one it serves when not given)."""
-    from distill.errors import ConfigError, TeacherError
-
-    served = await teacher.check()
-    wanted = cfg.teacher_model()
-    if wanted is None:
-        if len(served) == 1:
-            return served[0]
-        raise ConfigError(f"give --model; {teacher.name} serves {', '.join(served) or 'no listed model'}")
-    if served and wanted not in served and not (cfg.vllm and len(served) == 1):
-        raise TeacherError(f"{teacher.name} does not serve model {wanted!r}; it serves {', '.join(served[:10])}")
-    return wanted if not (cfg.vllm and served) else served[0]
-
-
 @contextlib.contextmanager
-def _serving(cfg: GenerateConfig, run: RunDir, teacher: Teacher | None, clock: Callable[[], float]) -> Iterator[Any]:
+def _serving(
+    cfg: GenerateConfig, run: RunDir, teacher: Teacher | None, clock: Callable[[], float]
+) -> Iterator[Any]:
     """The teacher to use: the injected one, a started vLLM server, one endpoint, or a pool of them."""
     if teacher is not None:
         yield teacher
@@ -500,11 +336,20 @@ def _serving(cfg: GenerateConfig, run: RunDir, teacher: Teacher | None, clock: C
     if cfg.api_key_env:
         api_key = os.environ.get(cfg.api_key_env)
         if not api_key:
-            raise ConfigError(f"environment variable {cfg.api_key_env} is not set (it should hold the API key)")
+            raise ConfigError(
+                f"environment variable {cfg.api_key_env} is not set (it should hold the API key)"
+            )
 
     def endpoint(url: str) -> OpenAITeacher:
-        return OpenAITeacher(url, api_key=api_key, stream=cfg.stream, connect_timeout_s=cfg.connect_timeout_s,
-                             read_timeout_s=cfg.read_timeout_s, max_connections=cfg.concurrency, clock=clock)
+        return OpenAITeacher(
+            url,
+            api_key=api_key,
+            stream=cfg.stream,
+            connect_timeout_s=cfg.connect_timeout_s,
+            read_timeout_s=cfg.read_timeout_s,
+            max_connections=cfg.concurrency,
+            clock=clock,
+        )
 
     with contextlib.ExitStack() as stack:
         urls = list(cfg.base_url)
@@ -536,26 +381,60 @@ def _forget_later_stages(run: RunDir) -> None:
         run.forget(*stages)
 
 
-def _report(cfg: GenerateConfig, run: RunDir, store: Any, prompts: Any, engine: _Engine, pending: int,
-            elapsed: float, files: list[Path], teacher: str) -> GenerateReport:
+def _report(
+    cfg: GenerateConfig,
+    run: RunDir,
+    store: Any,
+    prompts: Any,
+    engine: Engine,
+    pending: int,
+    elapsed: float,
+    files: list[Path],
+    teacher: str,
+) -> GenerateReport:
     totals = store.db.execute(
         "SELECT SUM(status != 'dropped'), SUM(status = 'error'), COALESCE(SUM(json_extract(row, '$.prompt_tokens')), 0), "
-        "COALESCE(SUM(json_extract(row, '$.completion_tokens')), 0) FROM samples").fetchone()
-    reasons = dict(store.db.execute(
-        "SELECT COALESCE(json_extract(row, '$.finish_reason'), 'error'), COUNT(*) FROM samples GROUP BY 1"))
+        "COALESCE(SUM(json_extract(row, '$.completion_tokens')), 0) FROM samples"
+    ).fetchone()
+    reasons = dict(
+        store.db.execute(
+            "SELECT COALESCE(json_extract(row, '$.finish_reason'), 'error'), COUNT(*) FROM samples GROUP BY 1"
+        )
+    )
     samples, error_rows, prompt_tokens, completion_tokens = (int(v or 0) for v in totals)
     return GenerateReport(
-        run=run.root, teacher=teacher, prompts=prompts.frame.height, duplicates=prompts.duplicates,
-        requested=pending, written=engine.written, errors=engine.errors, retries=engine.retries, samples=samples,
-        error_rows=error_rows, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-        cost_usd=round(cfg.prices.cost(prompt_tokens, completion_tokens), 6), elapsed_s=elapsed,
+        run=run.root,
+        teacher=teacher,
+        prompts=len(prompts),
+        duplicates=prompts.duplicates,
+        requested=pending,
+        written=engine.written,
+        errors=engine.errors,
+        retries=engine.retries,
+        samples=samples,
+        error_rows=error_rows,
+        prompt_tokens=prompt_tokens,
+        completion_tokens=completion_tokens,
+        cost_usd=round(cfg.prices.cost(prompt_tokens, completion_tokens), 6),
+        elapsed_s=elapsed,
         stopped=engine.stopped or ("stopped on a teacher error" if engine.fatal else None),
-        finish_reasons={str(k): int(v) for k, v in reasons.items()}, files=files)
+        finish_reasons={str(k): int(v) for k, v in reasons.items()},
+        files=files,
+    )
 
 
 def _stats(report: GenerateReport, settings: dict[str, Any]) -> dict[str, Any]:
-    return {"teacher": report.teacher, "settings": settings, "prompts": report.prompts,
-            "duplicates": report.duplicates, "samples": report.samples, "errors": report.error_rows,
-            "prompt_tokens": report.prompt_tokens, "completion_tokens": report.completion_tokens,
-            "cost_usd": report.cost_usd, "finish_reasons": report.finish_reasons, "retries": report.retries,
-            "elapsed_s": round(report.elapsed_s, 3)}
+    return {
+        "teacher": report.teacher,
+        "settings": settings,
+        "prompts": report.prompts,
+        "duplicates": report.duplicates,
+        "samples": report.samples,
+        "errors": report.error_rows,
+        "prompt_tokens": report.prompt_tokens,
+        "completion_tokens": report.completion_tokens,
+        "cost_usd": report.cost_usd,
+        "finish_reasons": report.finish_reasons,
+        "retries": report.retries,
+        "elapsed_s": round(report.elapsed_s, 3),
+    }

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,16 +28,52 @@ SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-@dataclass(frozen=True)
 class PromptSet:
-    """The prompts to send: input rows plus `prompt_id` and `prompt`, one row per distinct prompt."""
+    """The distinct prompts to send (ids and rendered text, in file order) and, on demand, their input rows.
 
-    frame: pl.DataFrame
-    duplicates: int
-    path: str
+    JSON and JSONL files are read without polars, so generation can start sending at once; the
+    polars frame of the input rows (`frame`) is built only when asked for (the export does that on
+    its own thread while the first requests are in flight).
+    """
 
-    def messages(self, row: dict[str, Any], system: str | None) -> list[dict[str, str]]:
-        return chat_messages(row[schema.PROMPT], system)
+    def __init__(
+        self,
+        path: str,
+        ids: list[str],
+        prompts: list[str],
+        duplicates: int,
+        *,
+        rows: list[dict[str, Any]] | None,
+        base: pl.DataFrame | None,
+        keep: list[int],
+        source: str,
+        system: str | None,
+    ) -> None:
+        self.path, self.ids, self.prompts, self.duplicates = path, ids, prompts, duplicates
+        self._rows, self._base, self._keep, self._source, self._system = rows, base, keep, source, system
+        self._frame: pl.DataFrame | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """Input rows plus `prompt_id`, `prompt`, `source` (when the input has none) and the system turn."""
+        import polars as pl
+
+        if self._frame is None:
+            base = self._base if self._base is not None else _frame(self._rows or [], Path(self.path))
+            frame = base[self._keep] if len(self._keep) != base.height else base
+            frame = frame.with_columns(
+                pl.Series(schema.PROMPT_ID, self.ids, dtype=pl.String),
+                pl.Series(schema.PROMPT, self.prompts, dtype=pl.String),
+                pl.lit(self._system, dtype=pl.String).alias(SYSTEM),
+            )
+            if schema.SOURCE not in frame.columns:
+                frame = frame.with_columns(pl.lit(self._source, dtype=pl.String).alias(schema.SOURCE))
+            self._frame = frame
+            self._rows = self._base = None
+        return self._frame
 
 
 def chat_messages(prompt: str, system: str | None) -> list[dict[str, str]]:
@@ -62,45 +97,69 @@ def parse_shard(shard: str | None) -> tuple[int, int] | None:
     return int(match[1]), int(match[2])
 
 
-def load_prompts(source: Path | str, *, prompt_column: str, template: str, system: str | None = None,
-                 split: str = "train", shard: str | None = None) -> PromptSet:
+def load_prompts(
+    source: Path | str,
+    *,
+    prompt_column: str,
+    template: str,
+    system: str | None = None,
+    split: str = "train",
+    shard: str | None = None,
+) -> PromptSet:
     """Read, validate, render, deduplicate and (optionally) shard the prompts."""
-    import polars as pl
-
-    frame = read_table(source, split=split)
     name = str(source)
-    if frame.height == 0:
+    rows, base = read_rows(source, split=split)
+    if rows is not None:
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        texts = [r.get(prompt_column) for r in rows]
+    else:
+        assert base is not None
+        columns = base.columns
+        texts = base.get_column(prompt_column).to_list() if prompt_column in columns else []
+    if (rows is not None and not rows) or (base is not None and base.height == 0):
         raise InputError("the file has no rows", path=name)
-    if prompt_column not in frame.columns:
-        raise InputError(f"no prompt column; columns are {', '.join(frame.columns[:20])} "
-                         "(choose one with --prompt-column)", path=name, field=prompt_column)
-    clash = [c for c in frame.columns if c in schema.GENERATED_COLUMNS and c != schema.PROMPT]
+    if prompt_column not in columns:
+        raise InputError(
+            f"no prompt column; columns are {', '.join(columns[:20])} (choose one with --prompt-column)",
+            path=name,
+            field=prompt_column,
+        )
+    clash = [c for c in columns if c in schema.GENERATED_COLUMNS and c != schema.PROMPT]
     if clash:
-        raise InputError("this column name is reserved for generated data; rename it", path=name, field=clash[0])
-    if schema.PROMPT in frame.columns and prompt_column != schema.PROMPT:
-        raise InputError("this column name is reserved for the rendered prompt; rename it", path=name,
-                         field=schema.PROMPT)
-    texts = frame.get_column(prompt_column)
-    for i, value in enumerate(texts.to_list()):
+        raise InputError(
+            "this column name is reserved for generated data; rename it", path=name, field=clash[0]
+        )
+    if schema.PROMPT in columns and prompt_column != schema.PROMPT:
+        raise InputError(
+            "this column name is reserved for the rendered prompt; rename it", path=name, field=schema.PROMPT
+        )
+    for i, value in enumerate(texts):
         if not isinstance(value, str) or not value.strip():
             raise InputError("empty or non-text prompt", path=name, row=i + 1, field=prompt_column)
-    columns = set(frame.columns)
-    rendered = [render(template, row, prompt_column, columns) for row in frame.iter_rows(named=True)]
-    ids = [prompt_id(p, system) for p in rendered]
-    frame = frame.with_columns(pl.Series(schema.PROMPT_ID, ids), pl.Series(schema.PROMPT, rendered),
-                               pl.lit(system, dtype=pl.String).alias(SYSTEM))
-    if schema.SOURCE not in frame.columns:
-        frame = frame.with_columns(pl.lit(_stem(source)).alias(schema.SOURCE))
-    before = frame.height
-    frame = frame.unique(subset=[schema.PROMPT_ID], keep="first", maintain_order=True)
-    duplicates = before - frame.height
+    known = set(columns)
+    records = rows if rows is not None else base.iter_rows(named=True)  # type: ignore[union-attr]
+    parts = parse_shard(shard)
+    ids: list[str] = []
+    prompts: list[str] = []
+    keep: list[int] = []
+    seen: set[str] = set()
+    for i, row in enumerate(records):
+        text = render(template, row, prompt_column, known)
+        pid = prompt_id(text, system)
+        if pid in seen:
+            continue
+        seen.add(pid)
+        if parts is not None and int(pid[:8], 16) % parts[1] != parts[0]:
+            continue
+        ids.append(pid)
+        prompts.append(text)
+        keep.append(i)
+    duplicates = len(texts) - len(seen)
     if duplicates:
         log.warning("%s: %d duplicate prompt(s) dropped; each distinct prompt is sent once", name, duplicates)
-    if (parts := parse_shard(shard)) is not None:
-        index, count = parts
-        keep = [int(pid[:8], 16) % count == index for pid in frame.get_column(schema.PROMPT_ID).to_list()]
-        frame = frame.filter(pl.Series(keep))
-    return PromptSet(frame, duplicates, name)
+    return PromptSet(
+        name, ids, prompts, duplicates, rows=rows, base=base, keep=keep, source=_stem(source), system=system
+    )
 
 
 def render(template: str, row: dict[str, Any], prompt_column: str, columns: set[str]) -> str:
@@ -129,29 +188,40 @@ def read_template(value: str) -> str:
 # ── reading tables ─────────────────────────────────────────────────────────
 def read_table(source: Path | str, *, split: str = "train") -> pl.DataFrame:
     """Any supported prompts source as a polars DataFrame."""
+    rows, frame = read_rows(source, split=split)
+    return frame if frame is not None else _frame(rows or [], Path(str(source)))
+
+
+def read_rows(
+    source: Path | str, *, split: str = "train"
+) -> tuple[list[dict[str, Any]] | None, pl.DataFrame | None]:
+    """JSON/JSONL as Python rows (no polars needed), anything else as a polars DataFrame."""
     path = Path(source)
     if path.is_dir():
-        return _read_folder(path, split)
+        return None, _read_folder(path, split)
     if not path.exists():
         if re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)) and not path.suffix:
-            return _read_hub(str(source), split)
+            return None, _read_hub(str(source), split)
         raise InputError("no such file", path=source)
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
-        raise InputError(f"unknown file type {path.suffix or '(none)'!r}; use .jsonl, .json, .csv, .parquet "
-                         "or a dataset folder", path=path)
+        raise InputError(
+            f"unknown file type {path.suffix or '(none)'!r}; use .jsonl, .json, .csv, .parquet "
+            "or a dataset folder",
+            path=path,
+        )
     if path.stat().st_size == 0:
         raise InputError("the file is empty", path=path)
     if kind == "parquet":
-        return _read_parquet(path)
+        return None, _read_parquet(path)
     text = _read_utf8(path)
     if not text.strip():
         raise InputError("the file is empty", path=path)
     if kind == "jsonl":
-        return _frame(_parse_jsonl(text, path), path)
+        return _parse_jsonl(text, path), None
     if kind == "json":
-        return _frame(_parse_json(text, path), path)
-    return _read_csv(path)
+        return _parse_json(text, path), None
+    return None, _read_csv(path)
 
 
 def _read_utf8(path: Path) -> str:
@@ -160,7 +230,9 @@ def _read_utf8(path: Path) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
-        raise InputError(f"not UTF-8 (byte {e.start}); re-encode the file as UTF-8", path=path, row=line) from e
+        raise InputError(
+            f"not UTF-8 (byte {e.start}); re-encode the file as UTF-8", path=path, row=line
+        ) from e
 
 
 def _parse_jsonl(text: str, path: Path) -> list[dict[str, Any]]:
@@ -259,8 +331,9 @@ def _read_hub(dataset_id: str, split: str) -> pl.DataFrame:
     try:
         loaded = datasets.load_dataset(dataset_id, split=split)
     except Exception as e:  # noqa: BLE001 - any loader failure becomes one line naming the id
-        raise InputError(f"cannot load this Hub dataset (split {split!r}): {str(e).splitlines()[0][:200]}",
-                         path=dataset_id) from e
+        raise InputError(
+            f"cannot load this Hub dataset (split {split!r}): {str(e).splitlines()[0][:200]}", path=dataset_id
+        ) from e
     return pl.from_arrow(loaded.data.table)  # type: ignore[arg-type,return-value]
 
 

@@ -25,8 +25,10 @@ class MergeReport:
     files: list[Path]
 
     def summary_line(self) -> str:
-        return (f"merge: {self.runs} runs → {self.out}: {self.samples:,} samples "
-                f"({self.error_rows:,} with errors)")
+        return (
+            f"merge: {self.runs} runs → {self.out}: {self.samples:,} samples "
+            f"({self.error_rows:,} with errors)"
+        )
 
 
 def merge(runs: Sequence[RunDir], out: RunDir) -> MergeReport:
@@ -48,8 +50,10 @@ def merge(runs: Sequence[RunDir], out: RunDir) -> MergeReport:
     first = next(iter(fingerprints.values()))
     for root, meta in fingerprints.items():
         if meta.get("fingerprint") != first.get("fingerprint"):
-            raise ConfigError(f"{root} was generated with other settings than {runs[0].root}; "
-                              "merge only shards of one generation")
+            raise ConfigError(
+                f"{root} was generated with other settings than {runs[0].root}; "
+                "merge only shards of one generation"
+            )
     out.ensure()
     with Store(out.generations) as target:
         target.check_settings(first.get("fingerprint", ""), first.get("settings", {}), allow_change=False)
@@ -64,6 +68,13 @@ def merge(runs: Sequence[RunDir], out: RunDir) -> MergeReport:
         shutil.copyfile(runs[0].run_yaml, out.run_yaml)
     stats = runs[0].read_json(runs[0].stats).get("generate", {})
     samples = sum(counts.values()) - counts.get("dropped", 0)
-    out.update_stats("generate", {**stats, "samples": samples, "errors": counts.get("error", 0),
-                                  "merged_from": [str(r.root) for r in runs]})
+    out.update_stats(
+        "generate",
+        {
+            **stats,
+            "samples": samples,
+            "errors": counts.get("error", 0),
+            "merged_from": [str(r.root) for r in runs],
+        },
+    )
     return MergeReport(out.root, len(runs), samples, counts.get("error", 0), files)

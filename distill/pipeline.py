@@ -20,11 +20,12 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, fields
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from distill._pipeline_stages import StageContext, Stages, outputs, run_stage
 from distill.config import to_yaml
 from distill.errors import ConfigError, StageError
 from distill.recipe import STAGES, Recipe
@@ -47,45 +48,6 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "sft": ("card",),  # without a card stage, sft trains on sft.dataset
     "eval": ("sft",),  # without an sft stage, eval scores eval.model / eval.base_url
 }
-
-
-@dataclass
-class Stages:
-    """The functions the pipeline calls. Leave a field None for the real one; tests pass small fakes."""
-
-    generate: Callable[..., Any] | None = None
-    verify: Callable[..., Any] | None = None
-    verify_frame: Callable[..., Any] | None = None
-    apply_filters: Callable[..., Any] | None = None
-    build_dataset: Callable[..., Any] | None = None
-    write_card: Callable[..., Any] | None = None
-    push: Callable[..., Any] | None = None
-    sft: Callable[..., Any] | None = None
-    evaluate: Callable[..., Any] | None = None
-    build_tiny_model: Callable[..., Any] | None = None
-    probe_teacher: Callable[..., Any] | None = None
-
-    def resolved(self) -> Stages:
-        """A copy with every missing function imported (lazily: torch only when sft runs)."""
-        return Stages(**{f.name: getattr(self, f.name) or _real(f.name) for f in fields(self)})
-
-
-def _real(name: str) -> Callable[..., Any]:
-    def call(*args: Any, **kwargs: Any) -> Any:
-        import importlib
-
-        module, attr = {
-            "generate": ("distill.generate", "generate"), "verify": ("distill.verify", "verify"),
-            "verify_frame": ("distill.verify", "verify_frame"),
-            "apply_filters": ("distill.filtering", "apply_filters"),
-            "build_dataset": ("distill.dataset", "build_dataset"), "write_card": ("distill.card", "write_card"),
-            "push": ("distill.push", "push"), "sft": ("distill.sft.train", "sft"),
-            "evaluate": ("distill.evaluate", "evaluate"), "build_tiny_model": ("distill.sft.tiny", "build_tiny_model"),
-            "probe_teacher": ("distill.pipeline", "probe_teacher"),
-        }[name]
-        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
-
-    return call
 
 
 @dataclass
@@ -116,16 +78,32 @@ class PipelineReport:
             table.add_row(r.stage, r.status, f"{r.seconds:.1f}s" if r.status == "ran" else "", r.summary)
         return table
 
+    def one_line(self) -> str:
+        """What ran and where the results are, in one line (for --quiet and logs)."""
+        by = {
+            status: [r.stage for r in self.results if r.status == status]
+            for status in ("ran", "partial", "skipped")
+        }
+        parts = [f"{status} {','.join(stages)}" for status, stages in by.items() if stages]
+        return f"distill run → {self.run_dir}: {'; '.join(parts) or 'nothing to do'} in {self.seconds:.0f}s"
+
     def where(self) -> list[str]:
         """One line per output: what it is and where it lies."""
         return [f"{name:<10} {path}" for name, path in self.outputs.items()]
 
 
 # ── the pipeline ─────────────────────────────────────────────────────────────
-def run_pipeline(recipe: Recipe, *, stages: Sequence[str] | None = None, dry_run: bool = False,
-                 functions: Stages | None = None, progress: Callable[[], Progress] | None = None,
-                 teacher: Any = None, pilot_prompts: int = 3, clock: Callable[[], float] = time.monotonic,
-                 ) -> PipelineReport:
+def run_pipeline(
+    recipe: Recipe,
+    *,
+    stages: Sequence[str] | None = None,
+    dry_run: bool = False,
+    functions: Stages | None = None,
+    progress: Callable[[], Progress] | None = None,
+    teacher: Any = None,
+    pilot_prompts: int = 3,
+    clock: Callable[[], float] = time.monotonic,
+) -> PipelineReport:
     """Run the recipe's stages in order, skipping those already done with the same settings.
 
     `stages` narrows the run to some stages (their inputs must already exist); `dry_run` runs
@@ -141,51 +119,86 @@ def run_pipeline(recipe: Recipe, *, stages: Sequence[str] | None = None, dry_run
     graph, selected = plan_stages(recipe, stages)
     fps = fingerprints(recipe, graph)
     todo = [s for s in selected if not run.is_done(s, fps[s])]
-    check_ready(recipe, run, graph, selected, fps)
+    check_ready(recipe, run, graph, selected, fps, check_token=not dry_run)  # a plan lists a missing token
     report = PipelineReport(run.root)
 
     if dry_run:
         from distill.plan import make_plan
 
-        with demo_services(recipe, run, teacher_needed=bool(pilot_prompts) and "generate" in todo) as services:
-            report.plan = make_plan(services.recipe, run, graph, selected, fps, fns=fns, teacher=teacher,
-                                    pilot_prompts=pilot_prompts)
+        with demo_services(
+            recipe, run, teacher_needed=bool(pilot_prompts) and "generate" in todo
+        ) as services:
+            report.plan = make_plan(
+                services.recipe,
+                run,
+                graph,
+                selected,
+                fps,
+                fns=fns,
+                teacher=teacher,
+                pilot_prompts=pilot_prompts,
+            )
         return report
 
     if "generate" in todo and recipe.demo is None and teacher is None:
         fns.probe_teacher(recipe.generate)  # unreachable → TeacherError naming the URL, before any work
     run.ensure()
-    with ExitStack() as stack:
-        stack.enter_context(exclusive(run))
+    with exclusive(run):
         write_run_yaml(recipe, run, todo)
         for stage in selected:
-            if stage not in todo:
+            if run.is_done(stage, fps[stage]):  # asked now: a stage that just ran may have reset later ones
                 record = run.stage_record(stage) or {}
                 report.results.append(StageResult(stage, "skipped", summary=record.get("summary", "done")))
                 continue
-            services = stack.enter_context(demo_services(recipe, run, teacher_needed=stage == "generate",
-                                                         student_base_needed=stage == "sft",
-                                                         student_needed=stage == "eval"))
-            t0 = clock()
-            log.info("stage %s: running", stage)
-            run.forget(stage)
-            summary, complete = _RUNNERS[stage](services.recipe, run, fns, _progress(progress), teacher)
-            if complete:  # else the next run does it again (e.g. generation stopped at its budget)
-                own = {k: v for k, v in (run.stage_record(stage) or {}).items()
-                       if k not in ("fingerprint", "finished_at")}  # what the stage recorded itself
-                run.mark_done(stage, fps[stage], **{**own, "summary": summary})
-            report.results.append(StageResult(stage, "ran" if complete else "partial", clock() - t0, summary))
+            report.results.append(_run_one(stage, recipe, run, graph, fps, fns, progress, teacher, clock))
     report.outputs = outputs(recipe, run)
     report.seconds = clock() - started
     return report
+
+
+def _run_one(
+    stage: str,
+    recipe: Recipe,
+    run: RunDir,
+    graph: Sequence[str],
+    fps: dict[str, str],
+    fns: Stages,
+    progress: Callable[[], Progress] | None,
+    teacher: Any,
+    clock: Callable[[], float],
+) -> StageResult:
+    """Run one stage (with the demo's servers it needs, if any) and record it when its outputs are complete."""
+    from distill.demo.wiring import demo_services
+
+    started = clock()
+    log.info("stage %s: running", stage)
+    run.forget(stage, *downstream(stage, graph))  # their inputs are about to change
+    needs_server = {
+        "teacher_needed": stage == "generate",
+        "student_base_needed": stage == "sft",
+        "student_needed": stage == "eval",
+    }
+    with demo_services(recipe, run, **needs_server) as services:
+        ctx = StageContext(services.recipe, run, fns, fps[stage], progress() if progress else None, teacher)
+        summary, complete = run_stage(stage, ctx)
+    if complete:  # else the next run does it again (e.g. generation stopped at its budget)
+        own = run.stage_record(stage) or {}  # what the stage recorded about itself (e.g. the card's inputs)
+        info = {k: v for k, v in own.items() if k not in ("fingerprint", "finished_at")}
+        run.mark_done(stage, fps[stage], **{**info, "summary": summary})
+    return StageResult(stage, "ran" if complete else "partial", clock() - started, summary)
 
 
 def with_template_file(recipe: Recipe) -> Recipe:
     """generate.template may name a file (recipes/templates/math.txt): read it, so its text is fingerprinted."""
     from distill.inputs import read_template
 
-    text = read_template(recipe.generate.template).rstrip("\n")
-    if text == recipe.generate.template:
+    value = recipe.generate.template
+    text = read_template(value).rstrip("\n")
+    if text == value:
+        if "{" not in value and "\n" not in value and Path(value).suffix in (".txt", ".md", ".j2", ".jinja"):
+            raise ConfigError(
+                f"generate.template: {value} not found (a relative path starts at the current folder)"
+            )
         return recipe
     return recipe.model_copy(update={"generate": recipe.generate.model_copy(update={"template": text})})
 
@@ -199,8 +212,9 @@ def exclusive(run: RunDir) -> Iterator[None]:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
-            raise StageError(f"{run.root} is in use by another `distill run`: wait for it, or use another "
-                             "--out") from e
+            raise StageError(
+                f"{run.root} is in use by another `distill run`: wait for it, or use another --out"
+            ) from e
         try:
             yield
         finally:
@@ -247,13 +261,26 @@ def needs(stage: str, graph: Sequence[str]) -> str | None:
     return next((s for s in NEEDS[stage] if s in graph), None)
 
 
+def downstream(stage: str, graph: Sequence[str]) -> list[str]:
+    """The stages of this run that read, directly or not, what `stage` writes."""
+    found: list[str] = []
+    for later in graph[graph.index(stage) + 1 :]:
+        upstream = needs(later, graph)
+        if upstream == stage or upstream in found:
+            found.append(later)
+    return found
+
+
 def fingerprints(recipe: Recipe, graph: Sequence[str]) -> dict[str, str]:
     """Each stage's fingerprint: its own settings plus the fingerprint of the stage it reads from."""
     fps: dict[str, str] = {}
     for stage in graph:
         upstream = needs(stage, graph)
-        data = {"stage": stage, "settings": stage_settings(recipe, stage),
-                "after": fps[upstream] if upstream else None}
+        data = {
+            "stage": stage,
+            "settings": stage_settings(recipe, stage),
+            "after": fps[upstream] if upstream else None,
+        }
         fps[stage] = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
     return fps
 
@@ -261,31 +288,36 @@ def fingerprints(recipe: Recipe, graph: Sequence[str]) -> dict[str, str]:
 def stage_settings(recipe: Recipe, stage: str) -> Any:
     """What decides a stage's output, beyond its inputs."""
     if stage == "generate":
-        return {"generate": recipe.generate.fingerprint(), "prompts": _file_digest(_prompts_path(recipe)),
-                "until_correct": recipe.until_correct, "max_samples": recipe.max_samples}
+        return {
+            "generate": recipe.generate.fingerprint(),
+            "prompts": _file_digest(_prompts_path(recipe)),
+            "until_correct": recipe.until_correct,
+            "max_samples": recipe.max_samples,
+        }
     if stage == "card":  # the card stage also builds data/sft
         return recipe.card.fingerprint()
     if stage == "eval" and recipe.demo is not None:
         return {"eval": recipe.eval.fingerprint(), "demo": recipe.demo.fingerprint()}
-    section = {"verify": recipe.verify, "filter": recipe.filter, "push": recipe.push, "sft": recipe.sft,
-               "eval": recipe.eval}[stage]
+    section = {
+        "verify": recipe.verify,
+        "filter": recipe.filter,
+        "push": recipe.push,
+        "sft": recipe.sft,
+        "eval": recipe.eval,
+    }[stage]
     return section.fingerprint()
 
 
-def check_ready(recipe: Recipe, run: RunDir, graph: Sequence[str], selected: Sequence[str],
-                fps: dict[str, str]) -> None:
+def check_ready(
+    recipe: Recipe,
+    run: RunDir,
+    graph: Sequence[str],
+    selected: Sequence[str],
+    fps: dict[str, str],
+    *,
+    check_token: bool = True,
+) -> None:
     """Every stage to run has what it needs, or a one-line StageError/ConfigError says what is missing."""
-    for stage in selected:
-        upstream = needs(stage, graph)
-        if upstream is None or upstream in selected:
-            continue
-        record = run.stage_record(upstream)
-        if record is None:
-            raise StageError(f"stage {stage} needs stage {upstream}, which has not run in {run.root}: "
-                             f"add it, e.g. --stages {upstream},{stage}")
-        if record.get("fingerprint") != fps[upstream]:
-            raise StageError(f"stage {stage} needs stage {upstream}, whose settings changed since it ran in "
-                             f"{run.root}: add it, e.g. --stages {upstream},{stage}")
     if "generate" in selected and not run.is_done("generate", fps["generate"]):
         path = _prompts_path(recipe)
         if path is None:
@@ -297,13 +329,49 @@ def check_ready(recipe: Recipe, run: RunDir, graph: Sequence[str], selected: Seq
     if "sft" in selected and "card" not in graph and recipe.sft is not None and not recipe.sft.dataset:
         raise ConfigError("sft.dataset: required when the run has no card stage (a run folder or a dataset)")
     if "push" in selected and recipe.push is not None and not run.is_done("push", fps["push"]):
-        check_push(recipe.push)
-    if "eval" in selected and recipe.eval is not None and "sft" not in graph and not (
-            recipe.eval.base_url or recipe.eval.vllm):
+        check_push(recipe.push, check_token=check_token)
+    if (
+        "eval" in selected
+        and recipe.eval is not None
+        and "sft" not in graph
+        and not (recipe.eval.base_url or recipe.eval.vllm)
+    ):
         raise ConfigError("eval.base_url: required when the run has no sft stage (or set eval.vllm)")
 
+    for stage in selected:
+        upstream = needs(stage, graph)
+        if upstream is None or upstream in selected:
+            continue
+        record = run.stage_record(upstream)
+        if record is None and not has_outputs(upstream, recipe, run):
+            raise StageError(
+                f"stage {stage} needs stage {upstream}, which has not run in {run.root}: "
+                f"add it, e.g. --stages {upstream},{stage}"
+            )
+        if record is None or record.get("fingerprint") != fps[upstream]:
+            log.warning(
+                "stage %s reads what stage %s left in %s, made with other settings (or outside `distill run`); "
+                "add %s to --stages to redo it with this recipe",
+                stage,
+                upstream,
+                run.root,
+                upstream,
+            )
 
-def check_push(cfg: Any) -> None:
+
+def has_outputs(stage: str, recipe: Recipe, run: RunDir) -> bool:
+    """Outputs a stage left without a record (`distill generate` + `distill merge`, `distill sft`); the
+    other stages' commands record themselves, and a rerun of an earlier stage removes those records."""
+    from distill._pipeline_stages import student_dir
+
+    if stage == "generate":
+        return run.has_rows("all")
+    if stage == "sft":
+        return (student_dir(recipe, run) / "config.json").is_file()
+    return False
+
+
+def check_push(cfg: Any, *, check_token: bool = True) -> None:
     """The Hub target is valid and a token is there, before hours of generation and training."""
     from huggingface_hub import get_token
 
@@ -313,9 +381,11 @@ def check_push(cfg: Any) -> None:
     if not cfg.repo:
         raise ConfigError("push.repo: required key is missing (ORG/NAME of the dataset repo)")
     check_repo_id(cfg.repo)
-    if not get_token():
-        raise HubError("stage push: no Hugging Face token: set HF_TOKEN or run `hf auth login` (write access), "
-                       "or leave push out of --stages")
+    if check_token and not get_token():
+        raise HubError(
+            "stage push: no Hugging Face token: set HF_TOKEN or run `hf auth login` (write access), "
+            "or leave push out of --stages"
+        )
 
 
 def _prompts_path(recipe: Recipe) -> Path | None:
@@ -324,9 +394,10 @@ def _prompts_path(recipe: Recipe) -> Path | None:
 
 
 def _looks_local(path: Path) -> bool:
-    """A Hub dataset id (org/name) is not a local path that is missing."""
-    text = str(path)
-    return path.suffix != "" or text.startswith((".", "/", "~")) or text.count("/") != 1
+    """A Hub dataset id (ORG/NAME, e.g. AI-MO/NuminaMath-1.5) is not a local path that is missing."""
+    import re
+
+    return not re.fullmatch(r"[\w.-]+/[\w.-]+", str(path)) or str(path).startswith(".")
 
 
 def _file_digest(path: Path | None) -> str | None:
@@ -338,118 +409,6 @@ def _file_digest(path: Path | None) -> str | None:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:16]
-
-
-def _progress(factory: Callable[[], Progress] | None) -> Progress | None:
-    return factory() if factory is not None else None
-
-
-# ── stages ───────────────────────────────────────────────────────────────────
-# Each runner calls one stage's library function; it returns a one-line summary and whether the
-# stage's outputs are complete (only then is it marked done).
-Outcome = tuple[str, bool]
-
-
-def _generate(recipe: Recipe, run: RunDir, fns: Stages, progress: Any, teacher: Any) -> Outcome:
-    if recipe.until_correct is not None:
-        from distill.sampling import sample_until_correct
-
-        sampling = sample_until_correct(
-            recipe.generate, recipe.verify, run, until_correct=recipe.until_correct,
-            max_samples=recipe.max_samples or max(recipe.until_correct, 16), generate=fns.generate,
-            verify_frame=fns.verify_frame, teacher=teacher, progress=progress)
-        return sampling.summary(), _generation_complete(sampling.last)
-    report = fns.generate(recipe.generate, run, teacher=teacher, progress=progress)
-    return _summary(report), _generation_complete(report)
-
-
-def _generation_complete(report: Any) -> bool:
-    """Generation is done when it was not stopped (budget, teacher error) and no row holds an error."""
-    return not getattr(report, "stopped", None) and not getattr(report, "error_rows", 0)
-
-
-def _verify(recipe: Recipe, run: RunDir, fns: Stages, progress: Any, teacher: Any) -> Outcome:
-    return _summary(fns.verify(recipe.verify, run, progress=progress)), True
-
-
-def _filter(recipe: Recipe, run: RunDir, fns: Stages, progress: Any, teacher: Any) -> Outcome:
-    return _summary(fns.apply_filters(recipe.filter, run, progress=progress)), True
-
-
-def _card(recipe: Recipe, run: RunDir, fns: Stages, progress: Any, teacher: Any) -> Outcome:
-    dataset = fns.build_dataset(run, recipe.card)
-    card = fns.write_card(recipe.card, run)
-    rows = (f"data/sft {dataset.rows_sft:,} of {dataset.rows_all:,} rows ({dataset.prompts:,} prompts); "
-            if hasattr(dataset, "rows_sft") else "")
-    return f"{rows}card {card}", True
-
-
-def _push(recipe: Recipe, run: RunDir, fns: Stages, progress: Any, teacher: Any) -> Outcome:
-    return _summary(fns.push(recipe.push, run, card=recipe.card)), True
-
-
-def _sft(recipe: Recipe, run: RunDir, fns: Stages, progress: Any, teacher: Any) -> Outcome:
-    cfg = recipe.sft
-    dataset = cfg.dataset or str(run.root)
-    report = fns.sft(cfg, dataset=dataset, output_dir=student_dir(recipe, run))
-    if hasattr(report, "final_loss"):
-        loss = f", loss {report.losses[0]:.3f} → {report.final_loss:.3f}" if report.losses and report.final_loss else ""
-        return f"{report.steps} steps{loss} → {report.output_dir}", True
-    return _summary(report), True
-
-
-def _eval(recipe: Recipe, run: RunDir, fns: Stages, progress: Any, teacher: Any) -> Outcome:
-    cfg = recipe.eval
-    if not (cfg.base_url or cfg.vllm) and recipe.sft is not None:  # serve the student we just trained
-        cfg = cfg.model_copy(update={"vllm": str(student_dir(recipe, run))})
-    report = fns.evaluate(cfg, eval_dir(run), progress=progress)
-    if hasattr(report, "results"):
-        scores = ", ".join(f"{r.name} pass@1 {100 * r.pass_at_1.mean:.1f}% (k={r.k}, {r.problems} problems)"
-                           for r in report.results)
-        return f"{scores} → {report.results_md}", True
-    return _summary(report), True
-
-
-_RUNNERS: dict[str, Callable[[Recipe, RunDir, Stages, Any, Any], Outcome]] = {
-    "generate": _generate, "verify": _verify, "filter": _filter, "card": _card, "push": _push, "sft": _sft,
-    "eval": _eval,
-}
-
-
-def student_dir(recipe: Recipe, run: RunDir) -> Path:
-    """Where the student is trained: sft.output_dir when the recipe changes it, else RUN/student."""
-    if recipe.sft is not None and recipe.sft.output_dir != type(recipe.sft).model_fields["output_dir"].default:
-        return Path(recipe.sft.output_dir)
-    return run.root / "student"
-
-
-def eval_dir(run: RunDir) -> Path:
-    return run.root / "eval"
-
-
-def outputs(recipe: Recipe, run: RunDir) -> dict[str, Path]:
-    """The run's results that exist, by name."""
-    found = {"dataset": run.data, "card": run.card, "plots": run.plots, "stats": run.stats}
-    if recipe.sft is not None:
-        found["checkpoint"] = student_dir(recipe, run)
-    if recipe.eval is not None:
-        found["eval"] = eval_dir(run)
-    return {name: path for name, path in found.items() if path.exists()}
-
-
-def _summary(report: Any) -> str:
-    """A stage report's one-line summary, whatever shape the stage returned."""
-    if report is None:
-        return "done"
-    for attr in ("summary", "summary_line", "one_line"):
-        value = getattr(report, attr, None)
-        if callable(value):
-            value = value()
-        if isinstance(value, str) and value:
-            return value
-    if isinstance(report, Path):
-        return str(report)
-    return type(report).__name__
 
 
 def probe_teacher(cfg: Any, *, connect_timeout_s: float = 5.0) -> None:

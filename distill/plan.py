@@ -54,25 +54,33 @@ class Plan:
     sft: dict[str, Any] = field(default_factory=dict)
     stages: list[tuple[str, str]] = field(default_factory=list)  # (stage, what RUN holds / will happen)
     existing: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what could not be estimated, and why
 
     def lines(self) -> list[str]:
         """The plan as short lines for a terminal."""
-        out = []
+        out = [f"note           {note}" for note in self.notes]
         if self.prompts is not None:
-            samples = (f"{self.samples_min:,}" if self.samples_min == self.samples_max
-                       else f"{self.samples_min:,}–{self.samples_max:,} (expected ≈{self.samples_expected:,})")
+            samples = (
+                f"{self.samples_min:,}"
+                if self.samples_min == self.samples_max
+                else f"{self.samples_min:,}–{self.samples_max:,} (expected ≈{self.samples_expected:,})"
+            )
             out.append(f"prompts        {self.prompts:,}")
             out.append(f"samples        {samples}")
         if self.completion_tokens is not None:
-            out.append(f"tokens         ≈{self.prompt_tokens:,.0f} in, ≈{self.completion_tokens:,.0f} out "
-                       f"({self.token_basis})")
+            out.append(
+                f"tokens         ≈{self.prompt_tokens:,.0f} in, ≈{self.completion_tokens:,.0f} out "
+                f"({self.token_basis})"
+            )
         if self.cost_usd is not None:
             out.append(f"cost           ≈${self.cost_usd:,.2f} (recipe prices)")
         if self.pilot is not None:
             p = self.pilot
             rate = f", pass rate {p.pass_rate:.0%}" if p.pass_rate is not None else ""
-            out.append(f"pilot          {p.samples} samples of {p.prompts} prompts: ≈{p.completion_tokens:,.0f} "
-                       f"tokens each, {p.truncated:.0%} truncated{rate}")
+            out.append(
+                f"pilot          {p.samples} samples of {p.prompts} prompts: ≈{p.completion_tokens:,.0f} "
+                f"tokens each, {p.truncated:.0%} truncated{rate}"
+            )
         for key, value in self.sft.items():
             out.append(f"sft {key:<10} {value}")
         for key, value in self.existing.items():
@@ -82,18 +90,33 @@ class Plan:
         return out
 
 
-def make_plan(recipe: Recipe, run: RunDir, graph: list[str], selected: list[str], fps: dict[str, str], *,
-              fns: Stages, teacher: Any = None, pilot_prompts: int = 3) -> Plan:
+def make_plan(
+    recipe: Recipe,
+    run: RunDir,
+    graph: list[str],
+    selected: list[str],
+    fps: dict[str, str],
+    *,
+    fns: Stages,
+    teacher: Any = None,
+    pilot_prompts: int = 3,
+) -> Plan:
     """Build the plan; a pilot runs only when generation is still to do and the teacher answers."""
     gen = recipe.generate
     todo = {s for s in selected if not run.is_done(s, fps[s])}
     prompts_path = Path(gen.prompts) if getattr(gen, "prompts", None) else None
-    prompts = count_prompts(prompts_path) if prompts_path is not None else None
+    notes: list[str] = []
+    frame = read_prompts(prompts_path, notes=notes) if prompts_path is not None else None
+    prompts = None if frame is None else frame.height
     n = int(getattr(gen, "n", 1) or 1)
     pilot = None
     basis = "upper bound: every sample uses max_tokens"
-    if "generate" in todo and pilot_prompts and prompts_path is not None:
-        pilot = run_pilot(recipe, prompts_path, pilot_prompts, fns=fns, teacher=teacher)
+    if "generate" in todo and getattr(gen, "vllm", None) is not None and teacher is None:
+        notes.append(
+            "no pilot: the teacher is a vLLM server that only the run starts (token figures are upper bounds)"
+        )
+    elif "generate" in todo and pilot_prompts and prompts is not None:
+        pilot = run_pilot(recipe, prompts_path, pilot_prompts, fns=fns, teacher=teacher, notes=notes)
         if pilot is not None:
             basis = f"from a pilot of {pilot.samples} samples"
 
@@ -110,13 +133,18 @@ def make_plan(recipe: Recipe, run: RunDir, graph: list[str], selected: list[str]
     if s_exp is not None:
         max_tokens = getattr(gen, "max_tokens", None) or 32768
         per_out = pilot.completion_tokens if pilot else max_tokens
-        per_in = pilot.prompt_tokens if pilot else 0.0
+        per_in = pilot.prompt_tokens if pilot else _prompt_tokens_guess(gen, frame)
         out_tokens, in_tokens = per_out * s_exp, per_in * s_exp
         cost = _cost(gen, in_tokens, out_tokens)
-    plan = Plan(prompts, s_min, s_max, s_exp, out_tokens, in_tokens, cost, basis, pilot)
+    plan = Plan(prompts, s_min, s_max, s_exp, out_tokens, in_tokens, cost, basis, pilot, notes=notes)
     if recipe.sft is not None and "sft" in graph:
         plan.sft = sft_estimate(recipe, run, s_exp, pilot, fns=fns)
     plan.existing = existing(run)
+    if "push" in todo:
+        from huggingface_hub import get_token
+
+        if not get_token():
+            plan.existing["push"] = "no Hugging Face token yet: set HF_TOKEN (write access) before the run"
     for stage in graph:
         record = run.stage_record(stage)
         if stage not in selected:
@@ -131,24 +159,36 @@ def make_plan(recipe: Recipe, run: RunDir, graph: list[str], selected: list[str]
     return plan
 
 
-def count_prompts(path: Path) -> int | None:
-    """Rows in a prompts file (None when it cannot be read here, e.g. a Hub id without network)."""
-    frame = read_prompts(path)
-    return None if frame is None else frame.height
+def _prompt_tokens_guess(gen: Any, frame: pl.DataFrame | None) -> float:
+    """Mean prompt tokens without a pilot: (template + prompt) characters / 4."""
+    column = getattr(gen, "prompt_column", None)
+    if frame is None or column not in frame.columns:
+        return 0.0
+    chars = frame[column].cast(str).str.len_chars().mean() or 0
+    return (float(chars) + len(getattr(gen, "template", "") or "")) / 4
 
 
-def read_prompts(path: Path, limit: int | None = None) -> pl.DataFrame | None:
+def read_prompts(path: Path, limit: int | None = None, notes: list[str] | None = None) -> pl.DataFrame | None:
     from distill.inputs import read_table
 
     try:
         frame = read_table(path)
     except DistillError as e:
-        log.info("cannot read the prompts in %s: %s", path, e)
+        if notes is not None:
+            notes.append(f"prompts not counted: {e}")
         return None
     return frame.head(limit) if limit else frame
 
 
-def run_pilot(recipe: Recipe, prompts_path: Path, k: int, *, fns: Stages, teacher: Any = None) -> Pilot | None:
+def run_pilot(
+    recipe: Recipe,
+    prompts_path: Path,
+    k: int,
+    *,
+    fns: Stages,
+    teacher: Any = None,
+    notes: list[str] | None = None,
+) -> Pilot | None:
     """One sample each for the first `k` prompts, into a throw-away run; None when the teacher is unavailable."""
     import polars as pl
 
@@ -166,7 +206,8 @@ def run_pilot(recipe: Recipe, prompts_path: Path, k: int, *, fns: Stages, teache
             fns.generate(cfg, run, teacher=teacher)
             rows = run.read("all")
         except DistillError as e:
-            log.warning("pilot skipped: %s", e)
+            if notes is not None:
+                notes.append(f"no pilot (token and cost figures are upper bounds): {e}")
             return None
         ok = rows.filter(pl.col(schema.ERROR).is_null()) if schema.ERROR in rows.columns else rows
         if ok.is_empty():
@@ -177,24 +218,32 @@ def run_pilot(recipe: Recipe, prompts_path: Path, k: int, *, fns: Stages, teache
             pass_rate = float(scored[schema.CORRECT].fill_null(False).cast(pl.Float64).mean())
         except DistillError as e:
             log.info("pilot not verified: %s", e)
-        truncated = float((ok[schema.FINISH_REASON] == "length").cast(pl.Float64).mean()) \
-            if schema.FINISH_REASON in ok.columns else 0.0
-        return Pilot(prompts=head.height, samples=ok.height,
-                     prompt_tokens=float(ok[schema.PROMPT_TOKENS].mean() or 0),
-                     completion_tokens=float(ok[schema.COMPLETION_TOKENS].mean() or 0),
-                     truncated=truncated, pass_rate=pass_rate)
+        truncated = (
+            float((ok[schema.FINISH_REASON] == "length").cast(pl.Float64).mean())
+            if schema.FINISH_REASON in ok.columns
+            else 0.0
+        )
+        return Pilot(
+            prompts=head.height,
+            samples=ok.height,
+            prompt_tokens=float(ok[schema.PROMPT_TOKENS].mean() or 0),
+            completion_tokens=float(ok[schema.COMPLETION_TOKENS].mean() or 0),
+            truncated=truncated,
+            pass_rate=pass_rate,
+        )
 
 
 def _cost(gen: Any, in_tokens: float, out_tokens: float) -> float | None:
     """Dollars from the recipe's per-million-token prices (None when the recipe has no prices)."""
     prices = getattr(gen, "prices", None)
-    if prices is None or not hasattr(prices, "cost"):
-        return None
+    if prices is None or not hasattr(prices, "cost") or not prices.cost(1_000_000, 1_000_000):
+        return None  # no prices in the recipe (generate.prices)
     return float(prices.cost(in_tokens, out_tokens))
 
 
-def sft_estimate(recipe: Recipe, run: RunDir, samples: int | None, pilot: Pilot | None, *,
-                 fns: Stages) -> dict[str, Any]:
+def sft_estimate(
+    recipe: Recipe, run: RunDir, samples: int | None, pilot: Pilot | None, *, fns: Stages
+) -> dict[str, Any]:
     """Steps and GPU-hours of the student recipe: the SFT stage's own estimate (sft --dry-run) when the
     dataset exists, else the same estimate on the expected samples (pilot lengths) when the student's
     config can be read here, else a rough count."""
@@ -234,8 +283,15 @@ def _estimate_from_pilot(cfg: Any, samples: int, pilot: Pilot) -> Any:
         return None
     length = max(1, round(pilot.prompt_tokens + pilot.completion_tokens))
     kept = samples if length <= cfg.max_length or not cfg.drop_long else 0
-    return estimate(cfg, model_config, lengths=[length] * kept, target_tokens=round(pilot.completion_tokens) * kept,
-                    rows_in=samples, dropped_long=samples - kept, truncated=0)
+    return estimate(
+        cfg,
+        model_config,
+        lengths=[length] * kept,
+        target_tokens=round(pilot.completion_tokens) * kept,
+        rows_in=samples,
+        dropped_long=samples - kept,
+        truncated=0,
+    )
 
 
 def existing(run: RunDir) -> dict[str, Any]:

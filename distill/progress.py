@@ -55,6 +55,7 @@ class RichProgress:
                              TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[extra]}"),
                              console=self._console, transient=False)
         self._bar.start()
+        self._fields = {}
         self._task = self._bar.add_task(description, total=total, rate="", extra="")
         self._started = time.monotonic()
         self._done = 0

@@ -23,8 +23,16 @@ Sleep = Callable[[float], Awaitable[None]]
 class AdaptiveLimiter:
     """At most `limit` requests at once; `limit` drops ×`decrease` on a 429 and grows by one per window of successes."""
 
-    def __init__(self, maximum: int, *, minimum: int = 1, enabled: bool = True, decrease: float = 0.7,
-                 cooldown_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        maximum: int,
+        *,
+        minimum: int = 1,
+        enabled: bool = True,
+        decrease: float = 0.7,
+        cooldown_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.maximum = maximum
         self.minimum = max(1, min(minimum, maximum))
         self.limit = maximum
@@ -89,8 +97,9 @@ class AdaptiveLimiter:
 class TokenBucket:
     """`per_minute` units a minute (requests or tokens); `acquire` waits until the amount is available."""
 
-    def __init__(self, per_minute: float, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self, per_minute: float, *, clock: Callable[[], float] = time.monotonic, sleep: Sleep = asyncio.sleep
+    ) -> None:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.tokens = self.capacity
@@ -119,16 +128,25 @@ class TokenBucket:
         self.tokens = min(self.capacity, self.tokens - delta)
 
 
-def backoff_s(attempt: int, error: RequestFailed, *, initial_s: float, max_s: float, rng: random.Random) -> float:
+def backoff_s(
+    attempt: int, error: RequestFailed, *, initial_s: float, max_s: float, rng: random.Random
+) -> float:
     """Seconds to wait before retry `attempt` (1 = first retry): Retry-After if given, else exponential + jitter."""
     if error.retry_after_s is not None:
         return min(max_s, error.retry_after_s) * (1 + 0.1 * rng.random())
     return min(max_s, initial_s * 2 ** (attempt - 1)) + rng.uniform(0, initial_s)
 
 
-async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int, sleep: Sleep, initial_s: float,
-                       max_s: float, rng: random.Random,
-                       on_retry: Callable[[RequestFailed], None] | None = None) -> tuple[T, int]:
+async def with_retries(
+    call: Callable[[], Awaitable[T]],
+    *,
+    attempts: int,
+    sleep: Sleep,
+    initial_s: float,
+    max_s: float,
+    rng: random.Random,
+    on_retry: Callable[[RequestFailed], None] | None = None,
+) -> tuple[T, int]:
     """Run `call`, retrying retryable RequestFailed up to `attempts` tries in all; returns (result, tries).
 
     The first try runs without tenacity's machinery (the common case stays cheap); retries use
@@ -153,8 +171,13 @@ async def with_retries(call: Callable[[], Awaitable[T]], *, attempts: int, sleep
             on_retry(error)
         return backoff_s(state.attempt_number + 1, error, initial_s=initial_s, max_s=max_s, rng=rng)  # type: ignore[attr-defined]
 
-    retrying = AsyncRetrying(stop=stop_after_attempt(attempts - 1), wait=wait, sleep=sleep, reraise=True,
-                             retry=retry_if_exception(lambda e: isinstance(e, RequestFailed) and e.retryable))
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(attempts - 1),
+        wait=wait,
+        sleep=sleep,
+        reraise=True,
+        retry=retry_if_exception(lambda e: isinstance(e, RequestFailed) and e.retryable),
+    )
     tries = 1
     try:
         async for attempt in retrying:

@@ -51,17 +51,17 @@ def normalise(content: str | None, reasoning: str | None = None) -> Trace:
     if THINK_CLOSE in text:
         before, _, after = text.partition(THINK_CLOSE)
         start = before.find(THINK_OPEN)
-        thought = before[start + len(THINK_OPEN):] if start >= 0 else before  # opening tag pre-filled
+        thought = before[start + len(THINK_OPEN) :] if start >= 0 else before  # opening tag pre-filled
         return Trace(thought.strip(), after.strip(), True)
     stripped = text.lstrip()
     if stripped.startswith(THINK_OPEN):
-        return Trace(stripped[len(THINK_OPEN):].strip(), "", False)
+        return Trace(stripped[len(THINK_OPEN) :].strip(), "", False)
     return Trace(None, text.strip(), False)
 
 
 def _split_thought(text: str) -> Trace:
     start = text.find(THOUGHT_OPEN)
-    body = text[start + len(THOUGHT_OPEN):] if start >= 0 else text
+    body = text[start + len(THOUGHT_OPEN) :] if start >= 0 else text
     thought, closed, rest = body.partition(THOUGHT_CLOSE)
     if not closed:
         return Trace(thought.strip(), "", False)

@@ -1,17 +1,17 @@
 """A whole run in one recipe: every stage's settings composed, loaded from YAML with overrides.
 
-    run_dir: runs/my-run            # where every stage reads and writes
-    stages: [generate, verify, filter, card, push, sft, eval]
-    until_correct: 2                # verification in the loop: sample until 2 correct traces…
-    max_samples: 16                 # …or 16 samples per prompt, whichever comes first
-    generate: {...}                 # each section is validated by its stage's own config class
-    verify: {...}
-    filter: {...}
-    card: {...}
-    push: {...}                     # optional: no push when absent
-    sft: {...}                      # optional: no training when absent
-    eval: {...}                     # optional: no evaluation when absent
-    demo: {teacher: true}           # optional: the built-in offline demo teacher / tiny student
+run_dir: runs/my-run            # where every stage reads and writes
+stages: [generate, verify, filter, card, push, sft, eval]
+until_correct: 2                # verification in the loop: sample until 2 correct traces…
+max_samples: 16                 # …or 16 samples per prompt, whichever comes first
+generate: {...}                 # each section is validated by its stage's own config class
+verify: {...}
+filter: {...}
+card: {...}
+push: {...}                     # optional: no push when absent
+sft: {...}                      # optional: no training when absent
+eval: {...}                     # optional: no evaluation when absent
+demo: {teacher: true}           # optional: the built-in offline demo teacher / tiny student
 """
 
 from __future__ import annotations
@@ -38,35 +38,61 @@ StageName = Literal["generate", "verify", "filter", "card", "push", "sft", "eval
 class DemoConfig(StageConfig):
     """The offline demo: a built-in teacher and a tiny random student, so a run needs no GPU or network."""
 
-    teacher: bool = Field(True, description="Serve generate's prompts from the built-in demo teacher "
-                                            "(an OpenAI-compatible server on 127.0.0.1) instead of generate.base_url.")
-    student: bool = Field(True, description="Build a tiny random student (no download) as sft's base model, and "
-                                            "serve the trained checkpoint on a local CPU server for eval.")
-    student_max_tokens: int = Field(48, ge=1, description="Tokens the tiny student may generate per eval answer.")
-    benchmarks_dir: Path = Field(Path("../shared/data/benchmarks"), description=(
-        "Decontaminate against MATH-500 and GSM8K from this folder when it exists; else against the two "
-        "benchmark items shipped in distill/demo/benchmark.jsonl."))
+    teacher: bool = Field(
+        True,
+        description="Serve generate's prompts from the built-in demo teacher "
+        "(an OpenAI-compatible server on 127.0.0.1) instead of generate.base_url.",
+    )
+    student: bool = Field(
+        True,
+        description="Build a tiny random student (no download) as sft's base model, and "
+        "serve the trained checkpoint on a local CPU server for eval.",
+    )
+    student_max_tokens: int = Field(
+        48, ge=1, description="Tokens the tiny student may generate per eval answer."
+    )
+    benchmarks_dir: Path = Field(
+        Path("../shared/data/benchmarks"),
+        description=(
+            "Decontaminate against MATH-500 and GSM8K from this folder when it exists; else against the two "
+            "benchmark items shipped in distill/demo/benchmark_*.jsonl."
+        ),
+    )
 
 
 class Recipe(StageConfig):
     """Every stage's settings; each section is validated by the stage's own config class."""
 
     run_dir: Path = Field(Path("runs/default"), description="The run directory every stage reads and writes.")
-    stages: list[StageName] = Field(list(STAGES), description=(
-        "Stages `distill run` runs, in pipeline order; a stage whose section is absent (push, sft, eval) is "
-        "skipped. `--stages` on the command line overrides it."))
-    until_correct: int | None = Field(None, ge=1, description=(
-        "Verification in the loop: keep sampling a prompt until it has this many verified-correct traces "
-        "(or max_samples). generate.n samples come first; later rounds go where they are needed."))
-    max_samples: int | None = Field(None, ge=1, description=(
-        "With until_correct: the most samples any prompt may get (the budget cap per prompt)."))
+    stages: list[StageName] = Field(
+        list(STAGES),
+        description=(
+            "Stages `distill run` runs, in pipeline order; a stage whose section is absent (push, sft, eval) is "
+            "skipped. `--stages` on the command line overrides it."
+        ),
+    )
+    until_correct: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Verification in the loop: keep sampling a prompt until it has this many verified-correct traces "
+            "(or max_samples). generate.n samples come first; later rounds go where they are needed."
+        ),
+    )
+    max_samples: int | None = Field(
+        None,
+        ge=1,
+        description=("With until_correct: the most samples any prompt may get (the budget cap per prompt)."),
+    )
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     verify: VerifyConfig = Field(default_factory=VerifyConfig)
     filter: FilterConfig = Field(default_factory=FilterConfig)
     card: CardConfig = Field(default_factory=CardConfig)
     push: PushConfig | None = Field(None, description="Hub target; no push when absent.")
     sft: SFTConfig | None = Field(None, description="Student recipe; no training when absent.")
-    eval: EvalConfig | None = Field(None, description="Benchmarks for the student; no evaluation when absent.")
+    eval: EvalConfig | None = Field(
+        None, description="Benchmarks for the student; no evaluation when absent."
+    )
     demo: DemoConfig | None = Field(None, description="The offline demo's built-in teacher and tiny student.")
 
     @field_validator("stages")
@@ -85,6 +111,7 @@ class Recipe(StageConfig):
         if max_samples is not None and max_samples < until_correct:
             raise ValueError(f"must be at least until_correct ({until_correct})")
         return max_samples
+
 
 def load_recipe(path: Path | None = None, overrides: Sequence[str] = ()) -> Recipe:
     """Read a recipe YAML (or defaults) and apply `key=value` overrides."""

@@ -45,13 +45,14 @@ class SamplingReport:
     pass_rate_histogram: list[int] = field(default_factory=list)  # 10 bins over [0, 1]
     last: Any = field(default=None, repr=False)  # the last generate call's report
 
-
     def as_stats(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "last"}
 
     def summary(self) -> str:
-        return (f"{self.rounds} rounds, {self.samples} samples, {self.reached}/{self.prompts} prompts reached "
-                f"{self.until_correct} correct ({self.exhausted} hit max_samples={self.max_samples})")
+        return (
+            f"{self.rounds} rounds, {self.samples} samples, {self.reached}/{self.prompts} prompts reached "
+            f"{self.until_correct} correct ({self.exhausted} hit max_samples={self.max_samples})"
+        )
 
 
 def more_samples_needed(samples: int, correct: int, until_correct: int, max_samples: int) -> int:
@@ -64,9 +65,18 @@ def more_samples_needed(samples: int, correct: int, until_correct: int, max_samp
     return max(1, min(room, math.ceil(missing / rate)))
 
 
-def sample_until_correct(gen_cfg: Any, verify_cfg: Any, run: RunDir, *, until_correct: int, max_samples: int,
-                         generate: GenerateFn, verify_frame: VerifyFrameFn, teacher: Any = None,
-                         progress: Any = None) -> SamplingReport:
+def sample_until_correct(
+    gen_cfg: Any,
+    verify_cfg: Any,
+    run: RunDir,
+    *,
+    until_correct: int,
+    max_samples: int,
+    generate: GenerateFn,
+    verify_frame: VerifyFrameFn,
+    teacher: Any = None,
+    progress: Any = None,
+) -> SamplingReport:
     """Run generation rounds until every prompt has `until_correct` correct samples or `max_samples`."""
     import polars as pl
 
@@ -80,17 +90,26 @@ def sample_until_correct(gen_cfg: Any, verify_cfg: Any, run: RunDir, *, until_co
         report.samples_per_round.append(rows.height)
         verdicts = _verify_new(rows, verdicts, verify_cfg, verify_frame)
         per_prompt = _per_prompt(rows, verdicts)
-        extra = {row[schema.PROMPT_ID]: (row["samples"], more) for row in per_prompt.iter_rows(named=True)
-                 if (more := more_samples_needed(row["samples"], row["correct"], until_correct, max_samples))}
+        extra = {
+            row[schema.PROMPT_ID]: (row["samples"], more)
+            for row in per_prompt.iter_rows(named=True)
+            if (more := more_samples_needed(row["samples"], row["correct"], until_correct, max_samples))
+        }
         if not extra:
             break
         if rows.height == previous_total:  # the generator made nothing new (budget cap, teacher gone)
-            log.warning("generation added no samples in round %d; stopping verification in the loop",
-                        report.rounds)
+            log.warning(
+                "generation added no samples in round %d; stopping verification in the loop", report.rounds
+            )
             break
         previous_total = rows.height
-        log.info("round %d: %d prompts short of %d correct traces; asking for %d more samples",
-                 report.rounds + 1, len(extra), until_correct, sum(more for _, more in extra.values()))
+        log.info(
+            "round %d: %d prompts short of %d correct traces; asking for %d more samples",
+            report.rounds + 1,
+            len(extra),
+            until_correct,
+            sum(more for _, more in extra.values()),
+        )
         wanted = {prompt_id: have + more for prompt_id, (have, more) in extra.items()}
         report.last = generate(gen_cfg, run, teacher=teacher, progress=progress, n_per_prompt=wanted)
 
@@ -98,16 +117,18 @@ def sample_until_correct(gen_cfg: Any, verify_cfg: Any, run: RunDir, *, until_co
     report.samples = int(per_prompt["samples"].sum() or 0)
     report.correct = int(per_prompt["correct"].sum() or 0)
     report.reached = per_prompt.filter(pl.col("correct") >= until_correct).height
-    report.exhausted = per_prompt.filter((pl.col("correct") < until_correct)
-                                         & (pl.col("samples") >= max_samples)).height
+    report.exhausted = per_prompt.filter(
+        (pl.col("correct") < until_correct) & (pl.col("samples") >= max_samples)
+    ).height
     rates = (per_prompt["correct"] / per_prompt["samples"]).to_list()
     report.pass_rate_histogram = [sum(1 for r in rates if min(int(r * 10), 9) == b) for b in range(10)]
     run.update_stats("sampling", report.as_stats())
     return report
 
 
-def _verify_new(rows: pl.DataFrame, verdicts: pl.DataFrame, verify_cfg: Any,
-                verify_frame: VerifyFrameFn) -> pl.DataFrame:
+def _verify_new(
+    rows: pl.DataFrame, verdicts: pl.DataFrame, verify_cfg: Any, verify_frame: VerifyFrameFn
+) -> pl.DataFrame:
     """Verdicts for every error-free row, verifying only the rows not verified in an earlier round."""
     import polars as pl
 
@@ -123,8 +144,9 @@ def _verify_new(rows: pl.DataFrame, verdicts: pl.DataFrame, verify_cfg: Any,
 def _per_prompt(rows: pl.DataFrame, verdicts: pl.DataFrame) -> pl.DataFrame:
     import polars as pl
 
-    return (rows.select(schema.KEY)
-            .join(verdicts, on=list(schema.KEY), how="left")
-            .group_by(schema.PROMPT_ID)
-            .agg(pl.len().alias("samples"), pl.col("_ok").fill_null(False).sum().alias("correct")))
-
+    return (
+        rows.select(schema.KEY)
+        .join(verdicts, on=list(schema.KEY), how="left")
+        .group_by(schema.PROMPT_ID)
+        .agg(pl.len().alias("samples"), pl.col("_ok").fill_null(False).sum().alias("correct"))
+    )

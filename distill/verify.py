@@ -59,6 +59,9 @@ class VerifyConfig(StageConfig):
     strict: bool = Field(True, description="math-verify strict mode (variable names matter).")
     math_timeout_s: int = Field(5, description="math-verify's own parse/compare timeout per call.")
     item_timeout_s: float = Field(30.0, description="Hard wall-clock limit per row: the worker is killed.")
+    math_memory_mb: int = Field(
+        4096, description="Address-space cap of each math worker (MemoryError beyond)."
+    )
     workers: int | None = Field(
         None, description="Processes for math and sandbox slots for code; default all cores."
     )
@@ -210,7 +213,8 @@ def _verify(
     code_v: list[bool | None] = [None] * n
     code_json: list[str | None] = [None] * n
     isolation = None
-    progress.start("verify", total=n)
+    code_rows = sum(t is not None for t in tests)
+    progress.start("verify", total=code_rows + (n - code_rows if cfg.math else 0))
     if cfg.code and any(t is not None for t in tests):
         isolation = _run_code(
             cfg, answers, tests, _prefixes(cfg, frame), code_v, code_json, details, progress
@@ -343,7 +347,8 @@ def _run_math(
         tasks,
         workers=cfg.workers,
         timeout_s=cfg.item_timeout_s,
-        preload=("filters.math", "math_verify", "sympy", __name__),
+        memory_mb=cfg.math_memory_mb,
+        preload=("filters.math", "filters._warm", __name__),
         on_result=done,
     )
     for i, result in zip(todo, results, strict=True):

@@ -23,6 +23,8 @@ from typing import Any, Literal
 
 Status = Literal["ok", "timeout", "error"]
 PREFETCH = 2  # items queued per worker, so a worker never idles during a round trip
+STARTUP_S = 120.0  # a worker's own start (fork, unpickling `fn`) is not charged to its first item
+_READY = "ready"
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def run_pool(
     *,
     workers: int | None = None,
     timeout_s: float = 30.0,
+    memory_mb: int | None = None,
     preload: Iterable[str] = (),
     on_result: Callable[[ItemResult], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -57,7 +60,9 @@ def run_pool(
     """Apply `fn` to every item in worker processes; results come back in input order.
 
     `fn` must be a module-level function (it is pickled by reference). `workers=0` runs in this
-    process without a time limit (for debugging). `on_result` is called as each item finishes.
+    process without a time limit (for debugging). `memory_mb` caps each worker's address space, so
+    an item that would exhaust the machine fails with MemoryError (recorded as `error`) instead.
+    `on_result` is called as each item finishes.
     """
     results: list[ItemResult | None] = [None] * len(items)
 
@@ -77,7 +82,7 @@ def run_pool(
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(sorted({__name__, *preload}))
     pending: deque[int] = deque(range(len(items)))
-    pool = [_Worker(ctx, fn, clock) for _ in range(n)]
+    pool = [_Worker(ctx, fn, clock, memory_mb) for _ in range(n)]
     try:
         while pending or any(w.queue for w in pool):
             for w in pool:
@@ -90,7 +95,9 @@ def run_pool(
             for conn in ready:
                 w = busy[conn]
                 try:
-                    record(w.receive())
+                    result = w.receive()
+                    if result is not None:
+                        record(result)
                 except (EOFError, OSError):  # the worker died under its item
                     index = w.queue.popleft()
                     record(ItemResult(index, "error", detail=f"worker died (exit code {w.exitcode()})"))
@@ -116,29 +123,36 @@ def run_pool(
 class _Worker:
     """One worker process and the indexes it has been sent, oldest (running) first."""
 
-    def __init__(self, ctx: Any, fn: Callable[[Any], Any], clock: Callable[[], float]) -> None:
-        self._ctx, self._fn, self._clock = ctx, fn, clock
+    def __init__(
+        self, ctx: Any, fn: Callable[[Any], Any], clock: Callable[[], float], memory_mb: int | None
+    ) -> None:
+        self._ctx, self._fn, self._clock, self._memory_mb = ctx, fn, clock, memory_mb
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_main, args=(child, fn), daemon=True)
+        self.proc = ctx.Process(target=_worker_main, args=(child, fn, memory_mb), daemon=True)
         self.proc.start()
         child.close()
         self.queue: deque[int] = deque()
         self.started = clock()
+        self.ready = False
 
     def send(self, index: int, item: Any) -> None:
-        if not self.queue:
+        if not self.queue and self.ready:
             self.started = self._clock()
         self.queue.append(index)
         self.conn.send((index, item))
 
-    def receive(self) -> ItemResult:
-        result: ItemResult = self.conn.recv()
-        self.queue.popleft()
+    def receive(self) -> ItemResult | None:
+        """The next finished item, or None for the worker's "ready" (its first item starts now)."""
+        result = self.conn.recv()
         self.started = self._clock()
+        if result == _READY:
+            self.ready = True
+            return None
+        self.queue.popleft()
         return result
 
     def deadline(self, timeout_s: float) -> float:
-        return self.started + timeout_s
+        return self.started + (timeout_s if self.ready else STARTUP_S + timeout_s)
 
     def exitcode(self) -> int | None:
         self.proc.join(timeout=1)
@@ -146,7 +160,7 @@ class _Worker:
 
     def replace(self) -> _Worker:
         self.kill()
-        return _Worker(self._ctx, self._fn, self._clock)
+        return _Worker(self._ctx, self._fn, self._clock, self._memory_mb)
 
     def kill(self) -> None:
         if self.proc.is_alive():
@@ -173,7 +187,13 @@ def _call(fn: Callable[[Any], Any], index: int, item: Any, clock: Callable[[], f
     return ItemResult(index, "ok", value, seconds=clock() - start)
 
 
-def _worker_main(conn: Connection, fn: Callable[[Any], Any]) -> None:
+def _worker_main(conn: Connection, fn: Callable[[Any], Any], memory_mb: int | None) -> None:
+    if memory_mb:
+        import resource
+
+        limit = memory_mb * 1024**2
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    conn.send(_READY)
     while True:
         try:
             message = conn.recv()

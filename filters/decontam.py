@@ -144,6 +144,7 @@ def find_matches(texts: pl.Series | TokenHashes, index: BenchmarkIndex, *, min_m
         row_of = np.repeat(np.arange(tok.rows, dtype=np.int64), tok.lengths)
         h = np.concatenate([tok.hashes, np.zeros(max(wanted), dtype=np.uint64)])
         acc = np.zeros(total, dtype=np.uint64)
+        top = np.empty(total, dtype=np.uint64)
         shift = np.uint64(64 - _BITS)
         with np.errstate(over="ignore"):
             for j in range(max(wanted)):
@@ -153,7 +154,8 @@ def find_matches(texts: pl.Series | TokenHashes, index: BenchmarkIndex, *, min_m
                 if k not in wanted:
                     continue
                 # the bitmap rules out almost every k-gram with one gather; only the rest is checked
-                start = np.flatnonzero(index.bitmap[(acc >> shift).astype(np.int64)])
+                np.right_shift(acc, shift, out=top)  # < 2^_BITS, so the int64 view is exact
+                start = np.flatnonzero(index.bitmap[top.view(np.int64)])
                 end = start + j
                 start = start[(end < total) & (row_of[np.minimum(end, total - 1)] == row_of[start])]
                 table, item_of = (index.ngrams, index.ngram_item) if k == index.n else index.short[k]

@@ -26,6 +26,23 @@ def exact_keys(texts: pl.Series) -> pl.Series:
     return frame.select(pl.when(pl.col("t").is_null()).then(None).otherwise(norm.hash(seed=7)).alias("k"))["k"]
 
 
+def token_keys(tok: TokenHashes) -> pl.Series:
+    """A 64-bit key per text from its normalised tokens (case, whitespace, punctuation and LaTeX spacing
+    ignored), computed from token hashes already at hand; empty texts get null."""
+    if tok.rows == 0:
+        return pl.Series([], dtype=pl.UInt64)
+    lengths = tok.lengths
+    row_of = np.repeat(np.arange(tok.rows, dtype=np.int64), lengths)
+    position = np.arange(len(tok.hashes), dtype=np.uint64) - tok.offsets[:-1][row_of].astype(np.uint64)
+    with np.errstate(over="ignore"):
+        # a different odd multiplier per position makes the sum order-sensitive
+        weighted = tok.hashes * ((position + np.uint64(1)) * np.uint64(0x9E3779B97F4A7C15) | np.uint64(1))
+        keys = np.zeros(tok.rows, dtype=np.uint64)
+        np.add.at(keys, row_of, weighted)
+        keys ^= lengths.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+    return pl.Series(keys).scatter(np.flatnonzero(lengths == 0), None) if (lengths == 0).any() else pl.Series(keys)
+
+
 def find_exact_duplicates(keys: pl.Series, ids: pl.Series) -> pl.Series:
     """For each row, the id of the first row with the same key (null for that first row and null keys)."""
     frame = pl.DataFrame({"k": keys, "id": ids}).with_row_index("i")

@@ -7,7 +7,7 @@ Two measures, both cheap enough for 100k long traces:
   is the weight of chunks in the target script over all chunks. Math (LaTeX, Greek letters, digits)
   is neutral. Chunk labels make a quoted foreign term inside an English line harmless, while a
   trace that drifts into Chinese for its last third loses that third.
-* `language`: py3langid (its model ships in the wheel) on a sample of the prose (start, middle, end),
+* `language`: py3langid (its model ships in the wheel) on a sample of the prose (its start and end),
   so a Latin-script trace in French is told apart from English.
 """
 
@@ -82,7 +82,7 @@ def _chunk_share(frame: pl.DataFrame, target: str, min_chunk_units: int) -> pl.S
 class LanguageIdentifier:
     """py3langid with its bundled model, loaded once per filter pass (no global state)."""
 
-    sample_chars: int = 150
+    sample_chars: int = 200
 
     def __post_init__(self) -> None:
         from py3langid.langid import MODEL_FILE
@@ -91,12 +91,11 @@ class LanguageIdentifier:
         self._model = _Model.from_model_file(MODEL_FILE, norm_probs=True)
 
     def identify(self, texts: pl.Series) -> tuple[pl.Series, pl.Series]:
-        """(language code or null, confidence) per text, from a start/middle/end sample of its prose."""
+        """(language code or null, confidence) per text, from its prose's first and last `sample_chars`."""
         k = self.sample_chars
         t = pl.col("t").fill_null("")
-        mid = (t.str.len_chars() // 2 - k).clip(lower_bound=0)
-        sample = pl.when(t.str.len_chars() > 6 * k).then(  # cut first: the regexes then see 6k chars, not 20 KB
-            pl.concat_str([t.str.slice(0, 2 * k), t.str.slice(mid, 2 * k), t.str.slice(-2 * k)], separator="\n")
+        sample = pl.when(t.str.len_chars() > 8 * k).then(  # cut first: the regexes then see 8k chars, not 20 KB
+            pl.concat_str([t.str.slice(0, 4 * k), t.str.slice(-4 * k)], separator="\n")
         ).otherwise(t)
         prose = pl.DataFrame({"t": texts}).select(
             strip_math(sample).str.replace_all(r"[\d\W_]+", " ").str.strip_chars().alias("t"))["t"]
@@ -106,9 +105,8 @@ class LanguageIdentifier:
                 langs.append(None)
                 probs.append(None)
                 continue
-            if len(text) > 3 * k:
-                mid = len(text) // 2
-                text = " ".join((text[:k], text[mid - k // 2 : mid + k // 2], text[-k:]))
+            if len(text) > 2 * k:  # the start and the end: where a drift into another language shows
+                text = f"{text[:k]} {text[-k:]}"
             lang, prob = self._model.classify(text)
             langs.append(lang)
             probs.append(float(prob))

@@ -193,11 +193,9 @@ def compare_parsed(gold: list[Any], pred: list[Any], options: MathOptions = Math
         allow_set_relation_comp=options.allow_set_relation_comp,
         timeout_seconds=_timeout(options),
     )
-    if not verify(gold, pred, **kwargs):
-        return False
     if not options.guard:
-        return True
-    # math-verify says yes for at least one (gold, pred) pair: keep it only if a pair survives the guard.
+        return bool(verify(gold, pred, **kwargs))
+    # Pair by pair (what verify does inside): a "yes" counts only if it survives the guard.
     for g in gold:
         for p in pred:
             if verify([g], [p], **kwargs) and not _is_false_positive(g, p, options):
@@ -266,10 +264,11 @@ def verify_math(answer_text: str | None, gold: Any, options: MathOptions = MathO
 
 
 _PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_SIMPLE_FRACTION = re.compile(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}|(-?)(\d+)/(\d+)")
 
 
 def _compare_plain_numbers(gold_text: str, answer_text: str) -> Verdict | None:
-    """A fast exact verdict when gold and boxed answer are both plain numbers; None to use math-verify.
+    """A fast exact verdict when gold and boxed answer are plain numbers or fractions; None: use math-verify.
 
     Most competition answers are integers, and parsing them with sympy costs ~10 ms each. Equal
     values are equal; two different integers are different. Unequal decimals go to math-verify,
@@ -294,7 +293,13 @@ def _plain(text: str) -> Any:
     s = text.strip().strip("$").strip()
     if re.fullmatch(r"-?\d{1,3}(,\d{3})+(\.\d+)?", s):
         s = s.replace(",", "")
-    return Fraction(s) if _PLAIN_NUMBER.fullmatch(s) else None
+    if _PLAIN_NUMBER.fullmatch(s):
+        return Fraction(s)
+    m = _SIMPLE_FRACTION.fullmatch(s.replace(" ", ""))
+    if m is None:
+        return None
+    sign, num, den = (m.group(1), m.group(2), m.group(3)) if m.group(2) else (m.group(4), m.group(5), m.group(6))
+    return Fraction(int(num), int(den)) * (-1 if sign else 1) if int(den) else None
 
 
 def _gold_text(gold: Any) -> str:

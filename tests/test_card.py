@@ -101,18 +101,32 @@ def test_stats_json_stands_in_for_missing_columns(tmp_path: Path, shared_data: P
         "verify",
         {
             "verifiers": {"math": {"true": 700, "false": 100, "null": 40, "timeout": 0}},
-            "by_source": {"math": {"math": {"true": 690, "false": 110, "null": 0}}},
+            # the verify stage's shape: per source, its verifiers' counts under "verifiers"
+            "by_source": {
+                "math": {"rows": 800, "verifiers": {"math": {"true": 690, "false": 110, "null": 0}}}
+            },
         },
     )
     run.update_stats(
-        "filter", {"rows_in": 840, "rows_kept": 700, "rules": {"wrong_answer": 100, "too_long": 40}}
+        "filter",
+        {
+            "rows_in": 840,
+            "rows_kept": 700,
+            "rules": {"wrong_answer": 100, "too_long": 40},
+            "flagged": {"wrong_answer": 100, "too_long": 90, "format": 0},
+            "order": ["wrong_answer", "format", "too_long"],
+        },
     )
 
     text = write_card(CardConfig(), run).read_text()
 
     assert "from `stats.json`" in text and "| math | math | 690 | 110 | 0 | 86.2% |" in text
     assert "| (all) | math | 700 | 100 | 40 | 87.5% |" in text
-    assert "| wrong_answer | 100 |" in text and "| too_long | 40 |" in text
+    assert (
+        "| wrong_answer | 100 | 100 |" in text
+        and "| too_long | 40 | 90 |" in text
+        and "| format |" not in text
+    )
 
 
 def test_card_follows_data_changes_and_custom_templates(distilled_run: RunDir, tmp_path: Path) -> None:

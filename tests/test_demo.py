@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from distill import schema
+from distill.benchmarks import load_benchmark
 from distill.demo import BENCHMARK_ITEMS, EVAL_PROBLEMS, PROBLEMS
 from distill.demo.teacher import DemoTeacher, load_problems, wrong_answer
 from distill.teachers.local_server import TeacherServer
@@ -47,10 +48,17 @@ def test_demo_teacher_answers_through_the_server():
     with TeacherServer(DemoTeacher(), reasoning_field="inline") as server:
         import urllib.request
 
-        body = json.dumps({"model": "demo", "n": 3, "seed": 7, "messages": [
-            {"role": "user", "content": f"{problem.problem}\nPlease reason step by step."}]}).encode()
-        request = urllib.request.Request(f"{server.base_url}/chat/completions", body,
-                                         {"Content-Type": "application/json"})
+        body = json.dumps(
+            {
+                "model": "demo",
+                "n": 3,
+                "seed": 7,
+                "messages": [{"role": "user", "content": f"{problem.problem}\nPlease reason step by step."}],
+            }
+        ).encode()
+        request = urllib.request.Request(
+            f"{server.base_url}/chat/completions", body, {"Content-Type": "application/json"}
+        )
         reply = json.loads(urllib.request.urlopen(request, timeout=10).read())
     contents = [c["message"]["content"] for c in reply["choices"]]
     assert all(c.startswith("<think>\n") for c in contents)
@@ -61,7 +69,7 @@ def test_shipped_files_are_consistent():
     problems = load_problems(PROBLEMS)
     assert 40 <= len(problems) <= 60 and len({p.id for p in problems}) == len(problems)
     assert all(p.answer and p.steps for p in problems)
-    originals = [json.loads(line)["problem"] for line in BENCHMARK_ITEMS.read_text().splitlines()]
+    originals = [load_benchmark(name, path).rows["problem"][0] for name, path in BENCHMARK_ITEMS.items()]
     edited = [p for p in problems if any(_overlap(p.problem, o) > 0.6 for o in originals)]
     assert len(edited) == 2  # the two lightly edited benchmark items decontamination must catch
     assert pl.read_ndjson(EVAL_PROBLEMS).height >= 3
@@ -80,7 +88,9 @@ def test_demo_recipe_runs_every_stage(tmp_path):
     from distill.recipe import load_recipe
     from distill.run import RunDir
 
-    recipe = load_recipe(ROOT / "recipes" / "demo.yaml", [f"run_dir={tmp_path / 'demo'}"])
+    recipe = load_recipe(
+        ROOT / "recipes" / "demo.yaml", [f"run_dir={tmp_path / 'demo'}", "sft.max_steps=2", "eval.limit=2"]
+    )
     report = run_pipeline(recipe)
     assert [r.stage for r in report.results if r.status == "ran"] == list(recipe.stages)
     run = RunDir(tmp_path / "demo")

@@ -261,6 +261,13 @@ def test_cli_serves_a_checkpoint_and_reports_beside_its_reference(shared_data: P
     )
     assert (out / "logs" / "vllm.log").exists()
 
+    # Another checkpoint into the same EVALDIR is refused, not mixed with these samples.
+    other = tmp_path / "other-student"
+    other.mkdir()
+    refused = subprocess.run([*cmd[:5], str(other), *cmd[6:]], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "other settings" in refused.stderr
+    assert json.loads((out / "results.json").read_text())["model"] == "DeepSeek-R1-Distill-Qwen-1.5B"
+
     # An unknown benchmark is one line on stderr naming the available ones, and exit code 1.
     bad = subprocess.run(
         [
@@ -313,9 +320,13 @@ def test_multiple_choice_gold_letter_follows_the_shuffled_options(
 
     server = make_teacher_server(student)
     cfg = EvalConfig(
-        base_url=server.base_url, benchmarks=["gpqa_diamond"], k=2, benchmark_paths={"gpqa_diamond": local}
+        base_url=server.base_url,
+        benchmarks=["gpqa_diamond"],
+        k_by_benchmark={"GPQA-Diamond": 2},  # the registry's 64 would be overkill here
+        benchmark_paths={"gpqa_diamond": local},
     )
     (result,) = evaluate(cfg, tmp_path / "eval").results
+    assert (result.k, result.samples) == (2, 8)
     assert result.pass_at_1.mean == pytest.approx(0.75) and result.cons_at_k.mean == pytest.approx(0.75)
     letters = {
         line[0]

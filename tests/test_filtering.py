@@ -82,7 +82,7 @@ def test_cli_filter_prints_the_table_and_rejects_unknown_benchmarks(run_dir, sha
 
 
 @pytest.mark.parametrize("override", ["filter.ngram=2", "filter.unknown=1"])
-def test_bad_settings_are_config_errors(run_dir, shared_data, override):
+def test_bad_settings_are_config_errors(override):
     from distill.config import load_config
     from distill.errors import ConfigError
 

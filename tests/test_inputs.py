@@ -15,11 +15,16 @@ from distill.generate import DEFAULT_TEMPLATE
 from distill.inputs import load_prompts
 from distill.recipe import load_recipe
 
-ROWS = [{"problem": "What is 1+1?", "answer": "2", "level": 1}, {"problem": "What is 2+3?", "answer": "5", "level": 2}]
+ROWS = [
+    {"problem": "What is 1+1?", "answer": "2", "level": 1},
+    {"problem": "What is 2+3?", "answer": "5", "level": 2},
+]
 
 
 def _load(path: Path | str, **kw: object):  # noqa: ANN202
-    return load_prompts(path, prompt_column=kw.pop("prompt_column", "problem"), template=DEFAULT_TEMPLATE, **kw)
+    return load_prompts(
+        path, prompt_column=kw.pop("prompt_column", "problem"), template=DEFAULT_TEMPLATE, **kw
+    )
 
 
 def test_every_format_reads_the_same_prompts(tmp_path: Path) -> None:
@@ -36,7 +41,9 @@ def test_every_format_reads_the_same_prompts(tmp_path: Path) -> None:
     seen = []
     for source in ["p.jsonl", "p.json", "p.csv", "p.parquet", "saved", "hub"]:
         prompts = _load(tmp_path / source).frame
-        assert prompts.get_column("answer").cast(pl.String).to_list() == ["2", "5"], source  # inputs pass through
+        assert prompts.get_column("answer").cast(pl.String).to_list() == ["2", "5"], (
+            source
+        )  # inputs pass through
         seen.append(prompts.get_column(schema.PROMPT_ID).to_list())
     assert all(ids == seen[0] for ids in seen)
     prompt = _load(tmp_path / "p.jsonl").frame.get_column(schema.PROMPT)[0]
@@ -45,8 +52,11 @@ def test_every_format_reads_the_same_prompts(tmp_path: Path) -> None:
 
 def test_template_fills_columns_and_keeps_other_braces(tmp_path: Path) -> None:
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
-    prompts = load_prompts(tmp_path / "p.jsonl", prompt_column="problem",
-                           template="[level {level}] {prompt} Answer in \\boxed{}.").frame
+    prompts = load_prompts(
+        tmp_path / "p.jsonl",
+        prompt_column="problem",
+        template="[level {level}] {prompt} Answer in \\boxed{}.",
+    ).frame
     assert prompts.get_column(schema.PROMPT)[1] == "[level 2] What is 2+3? Answer in \\boxed{}."
     assert prompts.get_column(schema.SOURCE).unique().to_list() == ["p"]
 
@@ -69,17 +79,36 @@ def test_shards_partition_the_prompts(tmp_path: Path) -> None:
         _load(path, shard="3/3")
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("empty.jsonl", b"", "empty.jsonl: the file is empty"),
-    ("blank.jsonl", b"\n\n  \n", "blank.jsonl: the file is empty"),
-    ("latin1.jsonl", '{"problem": "caf\u00e9"}\n'.encode("latin-1"), "latin1.jsonl, row 1: not UTF-8"),
-    ("bad.jsonl", b'{"problem": "ok"}\n{"problem": "broken\n', "bad.jsonl, row 2: line 2 is not valid JSON"),
-    ("prompts.txt", b"What is 1+1?\n", "unknown file type '.txt'"),
-    ("nocol.jsonl", b'{"question": "What?"}\n', "nocol.jsonl, field 'problem': no prompt column; columns are question"),
-    ("emptyprompt.jsonl", b'{"problem": "ok"}\n{"problem": ""}\n', "emptyprompt.jsonl, row 2, field 'problem'"),
-    ("reserved.jsonl", b'{"problem": "ok", "sample": 3}\n', "field 'sample': this column name is reserved"),
-    ("list.json", b'{"problem": "not a list"}', "expected a JSON list of objects"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.jsonl", b"", "empty.jsonl: the file is empty"),
+        ("blank.jsonl", b"\n\n  \n", "blank.jsonl: the file is empty"),
+        ("latin1.jsonl", '{"problem": "caf\u00e9"}\n'.encode("latin-1"), "latin1.jsonl, row 1: not UTF-8"),
+        (
+            "bad.jsonl",
+            b'{"problem": "ok"}\n{"problem": "broken\n',
+            "bad.jsonl, row 2: line 2 is not valid JSON",
+        ),
+        ("prompts.txt", b"What is 1+1?\n", "unknown file type '.txt'"),
+        (
+            "nocol.jsonl",
+            b'{"question": "What?"}\n',
+            "nocol.jsonl, field 'problem': no prompt column; columns are question",
+        ),
+        (
+            "emptyprompt.jsonl",
+            b'{"problem": "ok"}\n{"problem": ""}\n',
+            "emptyprompt.jsonl, row 2, field 'problem'",
+        ),
+        (
+            "reserved.jsonl",
+            b'{"problem": "ok", "sample": 3}\n',
+            "field 'sample': this column name is reserved",
+        ),
+        ("list.json", b'{"problem": "not a list"}', "expected a JSON list of objects"),
+    ],
+)
 def test_bad_inputs_are_one_line_errors(tmp_path: Path, name: str, content: bytes, message: str) -> None:
     path = tmp_path / name
     path.write_bytes(content)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from distill.metrics import cons_at_k, majority_vote, pass_at_1, pass_at_k, pass_at_k_unbiased
+from distill.metrics import cons_at_k, majority_vote, pass_at_1, pass_at_k, pass_at_k_unbiased, t95
 
 
 def test_pass_at_k_estimator_equals_the_combinatorial_definition() -> None:
@@ -59,3 +59,16 @@ def test_cons_at_k_scores_the_majority_answer_with_its_verdict() -> None:
     est = cons_at_k(answers, correct)
     assert est.mean == 0.0  # the majority is wrong on both, nothing voted on the third
     assert cons_at_k(answers[:1], [[False, True, True, True]]).mean == 1.0
+
+
+def test_t_quantile_for_small_benchmarks() -> None:
+    exact = {
+        3: 3.182446305,
+        5: 2.570581836,
+        6: 2.446911851,
+        10: 2.228138852,
+        29: 2.045229642,
+        499: 1.964726835,
+    }
+    for df, q in exact.items():
+        assert t95(df) == pytest.approx(q, abs=5e-4)

@@ -11,13 +11,20 @@ from distill.reasoning import build_messages, normalise
 SAME = ("Let me add: 2 + 2 = 4.", "The answer is $\\boxed{4}$.")
 
 
-@pytest.mark.parametrize(("content", "reasoning"), [
-    (SAME[1], SAME[0]),  # reasoning_content / reasoning field (DeepSeek API, vLLM --reasoning-parser)
-    (f"<think>\n{SAME[0]}\n</think>\n\n{SAME[1]}", None),  # inline tags
-    (f"{SAME[0]}\n</think>\n\n{SAME[1]}", None),  # the template pre-filled "<think>"
-    (f"<|begin_of_thought|>\n\n{SAME[0]}\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n{SAME[1]}\n\n"
-     "<|end_of_solution|>", None),  # Sky-T1 / Bespoke-Stratos style
-], ids=["separate-field", "inline-think", "prefilled-think", "begin-of-thought"])
+@pytest.mark.parametrize(
+    ("content", "reasoning"),
+    [
+        (SAME[1], SAME[0]),  # reasoning_content / reasoning field (DeepSeek API, vLLM --reasoning-parser)
+        (f"<think>\n{SAME[0]}\n</think>\n\n{SAME[1]}", None),  # inline tags
+        (f"{SAME[0]}\n</think>\n\n{SAME[1]}", None),  # the template pre-filled "<think>"
+        (
+            f"<|begin_of_thought|>\n\n{SAME[0]}\n\n<|end_of_thought|>\n\n<|begin_of_solution|>\n\n{SAME[1]}\n\n"
+            "<|end_of_solution|>",
+            None,
+        ),  # Sky-T1 / Bespoke-Stratos style
+    ],
+    ids=["separate-field", "inline-think", "prefilled-think", "begin-of-thought"],
+)
 def test_every_style_gives_the_same_row(content: str, reasoning: str | None) -> None:
     trace = normalise(content, reasoning)
     assert (trace.reasoning, trace.answer_text, trace.complete) == (*SAME, True)
@@ -25,12 +32,15 @@ def test_every_style_gives_the_same_row(content: str, reasoning: str | None) -> 
     assert messages[-1] == {"role": "assistant", "content": f"<think>\n{SAME[0]}\n</think>\n\n{SAME[1]}"}
 
 
-@pytest.mark.parametrize(("content", "reasoning"), [
-    (f"<think>\n{SAME[0]} and then I kept going", None),  # opened, never closed (hit max_tokens)
-    ("<|begin_of_thought|>\nthinking forever", None),
-    (None, SAME[0]),  # vLLM's parser put an unclosed trace entirely into reasoning_content
-    ("", SAME[0]),
-])
+@pytest.mark.parametrize(
+    ("content", "reasoning"),
+    [
+        (f"<think>\n{SAME[0]} and then I kept going", None),  # opened, never closed (hit max_tokens)
+        ("<|begin_of_thought|>\nthinking forever", None),
+        (None, SAME[0]),  # vLLM's parser put an unclosed trace entirely into reasoning_content
+        ("", SAME[0]),
+    ],
+)
 def test_unclosed_reasoning_is_incomplete_not_guessed(content: str | None, reasoning: str | None) -> None:
     trace = normalise(content, reasoning)
     assert trace.complete is False

@@ -15,7 +15,7 @@ import pytest
 from distill.errors import ConfigError, InputError
 from distill.sft.config import HardwarePlan, SFTConfig
 from distill.sft.data import IGNORE, load_conversations, tokenize_conversations
-from distill.sft.template import TEMPLATES, prepare_tokenizer
+from distill.sft.template import prepare_tokenizer
 
 R1_DISTILL_TEMPLATE = (  # the part of DeepSeek-R1-Distill's template that drops the reasoning
     "{% for message in messages %}{% if message['role'] == 'assistant' %}{% set content = message['content'] %}"
@@ -38,13 +38,24 @@ def _conversations_from_traces(path: Path, limit: int, chars: int = 1500) -> lis
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
         code = row["code"] if isinstance(row["code"], list) else json.loads(row["code"])
-        m = re.search(r"<\|begin_of_thought\|>(.*?)<\|end_of_thought\|>\s*<\|begin_of_solution\|>(.*?)"
-                      r"<\|end_of_solution\|>", code[0], re.S)
+        m = re.search(
+            r"<\|begin_of_thought\|>(.*?)<\|end_of_thought\|>\s*<\|begin_of_solution\|>(.*?)"
+            r"<\|end_of_solution\|>",
+            code[0],
+            re.S,
+        )
         if not m:
             continue
-        out.append([{"role": "user", "content": row["question"]},
-                    {"role": "assistant", "content": f"<think>\n{m.group(1).strip()[:chars]}\n</think>\n\n"
-                                                     f"{m.group(2).strip()[:400]}"}])
+        out.append(
+            [
+                {"role": "user", "content": row["question"]},
+                {
+                    "role": "assistant",
+                    "content": f"<think>\n{m.group(1).strip()[:chars]}\n</think>\n\n"
+                    f"{m.group(2).strip()[:400]}",
+                },
+            ]
+        )
         if len(out) == limit:
             break
     return out
@@ -73,9 +84,20 @@ def _tokenizer(path: Path):
 
 
 def _cfg(model: Path, tmp_path: Path, **kw) -> SFTConfig:
-    base = dict(model=str(model), output_dir=tmp_path / "out", max_length=1024, global_batch_size=2,
-                max_steps=4, learning_rate=3e-3, warmup_ratio=0.0, bf16=False, dataloader_workers=0,
-                save_steps=100, resume=False, hardware=HardwarePlan(gpu_memory_gib=16))
+    base = dict(
+        model=str(model),
+        output_dir=tmp_path / "out",
+        max_length=1024,
+        global_batch_size=2,
+        max_steps=4,
+        learning_rate=3e-3,
+        warmup_ratio=0.0,
+        bf16=False,
+        dataloader_workers=0,
+        save_steps=100,
+        resume=False,
+        hardware=HardwarePlan(gpu_memory_gib=16),
+    )
     return SFTConfig(**{**base, **kw})
 
 
@@ -105,7 +127,9 @@ def test_only_assistant_reasoning_answer_and_eos_are_targets(arch, tiny_model, t
     if start is not None:
         spans.append((start, len(labels)))
     assert [tok.decode(ids[s:e]) for s, e in spans] == [
-        CONV[2]["content"] + tok.eos_token, CONV[4]["content"] + tok.eos_token]
+        CONV[2]["content"] + tok.eos_token,
+        CONV[4]["content"] + tok.eos_token,
+    ]
     for s, e in spans:
         assert ids[e - 1] == tok.eos_token_id  # the end of each turn is learnt: the student stops
         assert tok.convert_ids_to_tokens(ids[s]) == "<think>"  # the whole reasoning is learnt
@@ -115,8 +139,10 @@ def test_only_assistant_reasoning_answer_and_eos_are_targets(arch, tiny_model, t
 
 def test_reasoning_content_field_is_rendered_inside_think(tiny_model):
     tok = _tokenizer(tiny_model)
-    conv = [{"role": "user", "content": "Q"},
-            {"role": "assistant", "content": "A", "reasoning_content": "because"}]
+    conv = [
+        {"role": "user", "content": "Q"},
+        {"role": "assistant", "content": "A", "reasoning_content": "because"},
+    ]
     text = tok.apply_chat_template(conv, tokenize=False)
     assert "<think>\nbecause\n</think>\n\nA<|im_end|>" in text
 
@@ -134,8 +160,9 @@ def test_stripping_or_missing_templates_are_replaced_or_refused(tiny_model):
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 
-    bare = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"a": 0, "<unk>": 1}, "<unk>")),
-                                   unk_token="<unk>")
+    bare = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel({"a": 0, "<unk>": 1}, "<unk>")), unk_token="<unk>"
+    )
     with pytest.raises(ConfigError, match="no chat template"):
         prepare_tokenizer(bare, "auto")
 
@@ -156,23 +183,39 @@ def test_packed_and_unpacked_losses_agree(arch, tiny_model, tiny_llama_model, tr
     ids = [torch.tensor(x[:300]) for x in data.input_ids]
     labels = [torch.tensor(x[:300]) for x in data.labels]
 
-    def total_loss(model, input_ids, lab, **kw):
-        logits = model(input_ids=input_ids[None], **kw).logits[0, :-1].float()
-        return torch.nn.functional.cross_entropy(logits, lab[1:], ignore_index=IGNORE, reduction="sum")
+    def logits(model, input_ids, **kw):
+        return model(input_ids=input_ids[None], **kw).logits[0].float()
+
+    def nll(lg, lab):
+        return torch.nn.functional.cross_entropy(lg[:-1], lab[1:], ignore_index=IGNORE, reduction="sum")
 
     attention.register()
-    model = AutoModelForCausalLM.from_pretrained(path, attn_implementation=attention.NAME, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(
+        path, attn_implementation=attention.NAME, dtype=torch.float32
+    )
     with torch.no_grad():
-        unpacked = sum(total_loss(model, i, lab) for i, lab in zip(ids, labels, strict=True))
-        packed_labels = torch.cat([torch.cat([torch.tensor([IGNORE]), lab[1:]]) for lab in labels])
+        separate = [logits(model, i) for i in ids]
         pos = torch.cat([torch.arange(len(i)) for i in ids])[None]
         cu = torch.tensor([0, *torch.tensor([len(i) for i in ids]).cumsum(0).tolist()], dtype=torch.int32)
-        packed = total_loss(model, torch.cat(ids), packed_labels, position_ids=pos, cu_seq_lens_q=cu,
-                            cu_seq_lens_k=cu, max_length_q=300, max_length_k=300)
-        # Without boundaries, the same packed row attends across samples: the losses differ.
-        leaky = total_loss(model.set_attn_implementation("sdpa") or model, torch.cat(ids), packed_labels)
-    assert torch.allclose(packed, unpacked, rtol=1e-5), (packed, unpacked)
-    assert not torch.allclose(leaky, unpacked, rtol=1e-3)
+        packed = logits(
+            model,
+            torch.cat(ids),
+            position_ids=pos,
+            cu_seq_lens_q=cu,
+            cu_seq_lens_k=cu,
+            max_length_q=300,
+            max_length_k=300,
+        )
+        # Without boundaries the same packed row attends across samples (the bug packing must not have).
+        model.set_attn_implementation("sdpa")
+        leaky = logits(model, torch.cat(ids))
+    unpacked_loss = sum(nll(lg, lab) for lg, lab in zip(separate, labels, strict=True))
+    packed_loss = sum(
+        nll(lg, lab) for lg, lab in zip(packed.split([len(i) for i in ids]), labels, strict=True)
+    )
+    assert torch.allclose(packed_loss, unpacked_loss, rtol=1e-5), (packed_loss, unpacked_loss)
+    assert torch.allclose(packed, torch.cat(separate), atol=1e-4)
+    assert (leaky - torch.cat(separate)).abs().max() > 100 * (packed - torch.cat(separate)).abs().max()
 
 
 # ── training behaviour ────────────────────────────────────────────────────────
@@ -195,17 +238,31 @@ def test_overfit_student_stops_with_eos(tiny_model, tmp_path):
 
     from distill.sft.train import sft
 
-    conv = [{"role": "user", "content": "What is 2+3?"},
-            {"role": "assistant", "content": "<think>\nadd them\n</think>\n\n5"}]
+    conv = [
+        {"role": "user", "content": "What is 2+3?"},
+        {"role": "assistant", "content": "<think>\nadd them\n</think>\n\n5"},
+    ]
     data = _write_jsonl(tmp_path / "one.jsonl", [conv] * 4)
-    sft(_cfg(tiny_model, tmp_path, max_steps=40, learning_rate=1e-2, global_batch_size=1, packing=False,
-             lr_scheduler="constant"), dataset=data)
+    sft(
+        _cfg(
+            tiny_model,
+            tmp_path,
+            max_steps=40,
+            learning_rate=1e-2,
+            global_batch_size=1,
+            packing=False,
+            lr_scheduler="constant",
+        ),
+        dataset=data,
+    )
     tok = AutoTokenizer.from_pretrained(tmp_path / "out")
     model = AutoModelForCausalLM.from_pretrained(tmp_path / "out")  # as a user loads it: default attention
-    prompt = tok.apply_chat_template(conv[:1], add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    prompt = tok.apply_chat_template(
+        conv[:1], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     with torch.no_grad():
         out = model.generate(**prompt, max_new_tokens=40, do_sample=False)
-    new = out[0, prompt["input_ids"].shape[1]:].tolist()
+    new = out[0, prompt["input_ids"].shape[1] :].tolist()
     assert tok.eos_token_id in new, tok.decode(new)  # generation stops
     assert tok.decode(new[: new.index(tok.eos_token_id)]) == conv[1]["content"]
 
@@ -217,14 +274,24 @@ def test_resume_after_interruption_continues_from_checkpoint(trace_model, traces
 
     from distill.sft.train import sft
 
-    data = _write_jsonl(tmp_path / "t.jsonl", traces[:12])
+    data = _write_jsonl(
+        tmp_path / "t.jsonl", [[c[0], {**c[1], "content": c[1]["content"][:300]}] for c in traces[:8]]
+    )
 
     class Interrupt(TrainerCallback):
         def on_step_end(self, args, state, control, **kw):
             if state.global_step == 3:
                 raise KeyboardInterrupt
 
-    cfg = _cfg(trace_model, tmp_path, max_steps=4, save_steps=2, resume=True, output_dir=tmp_path / "a")
+    cfg = _cfg(
+        trace_model,
+        tmp_path,
+        max_steps=4,
+        save_steps=2,
+        resume=True,
+        output_dir=tmp_path / "a",
+        max_length=256,
+    )
     with pytest.raises(KeyboardInterrupt):
         sft(cfg, dataset=data, callbacks=[Interrupt()])
     assert (tmp_path / "a" / "checkpoint-2").is_dir() and not (tmp_path / "a" / "checkpoint-4").exists()
@@ -247,8 +314,12 @@ def test_dry_run_reads_a_run_dir_and_prints_a_masked_example(trace_model, traces
 
     run_dir.ensure()
     run_dir.write_rows(pl.DataFrame({schema.MESSAGES: traces[:6]}), config="sft")
-    report = sft(_cfg(trace_model, tmp_path, max_length=600, epochs=2, max_steps=None), dataset=run_dir.root,
-                 dry_run=True)
+    lengths = sorted(tokenize_conversations(traces[:6], _tokenizer(trace_model), max_length=10**6).lengths)
+    report = sft(
+        _cfg(trace_model, tmp_path, max_length=lengths[3], epochs=2, max_steps=None),
+        dataset=run_dir.root,
+        dry_run=True,
+    )
     e = report.estimate
     assert e.rows + e.dropped_long == 6 and e.dropped_long > 0 and e.truncated == 0
     assert e.steps == 2 * -(-e.packed_rows // 2) and e.tokens > 0 and e.memory.total_gib > 0
@@ -263,30 +334,49 @@ def test_rope_is_extended_when_the_model_is_shorter_than_max_length(tmp_path, tr
 
     model = build_tiny_model(tmp_path / "m", "qwen2", max_positions=512)
     data = _write_jsonl(tmp_path / "d.jsonl", traces[:2])
-    report = sft(_cfg(model, tmp_path, max_length=2048, rope_max_positions=2048, rope_theta=300000),
-                 dataset=data, dry_run=True)
-    assert report.rope == "RoPE extended: max positions 512 → 2048, base 1000000.0 → 300000"
+    report = sft(
+        _cfg(model, tmp_path, max_length=2048, rope_max_positions=2048, rope_theta=300000),
+        dataset=data,
+        dry_run=True,
+    )
+    assert report.rope.startswith("RoPE extended: max positions 512 → 2048, base ")
+    assert report.rope.endswith("→ 300000")
 
 
 def test_every_student_recipe_loads_and_computes_the_batch_it_claims():
     from distill.recipe import load_recipe
 
-    paper_lr = {"qwen-1.5b": 1e-4, "qwen-7b": 8e-5, "qwen-14b": 7e-5, "qwen-32b": 6e-5, "llama-8b": 5e-5,
-                "llama-70b": 2e-5}
+    paper_lr = {
+        "qwen-1.5b": 1e-4,
+        "qwen-7b": 8e-5,
+        "qwen-14b": 7e-5,
+        "qwen-32b": 6e-5,
+        "llama-8b": 5e-5,
+        "llama-70b": 2e-5,
+    }
     files = sorted(Path("recipes/students").glob("*.yaml"))
     assert len(files) == 7
     for f in files:
         cfg = load_recipe(f).sft
-        claim = re.search(r"# batch: per-device (\d+) x grad-accum (\d+) x data-parallel (\d+) = (\d+)",
-                          f.read_text()).groups()
-        computed = (cfg.per_device_batch_size, cfg.gradient_accumulation, cfg.hardware.data_parallel,
-                    cfg.global_batch_size)
+        claim = re.search(
+            r"# batch: per-device (\d+) x grad-accum (\d+) x data-parallel (\d+) = (\d+)", f.read_text()
+        ).groups()
+        computed = (
+            cfg.per_device_batch_size,
+            cfg.gradient_accumulation,
+            cfg.hardware.data_parallel,
+            cfg.global_batch_size,
+        )
         assert tuple(map(int, claim)) == computed, f
         assert computed[0] * computed[1] * computed[2] == computed[3]
         key = f.stem.removeprefix("r1-distill-")
         if key in paper_lr:
-            assert (cfg.learning_rate, cfg.global_batch_size, cfg.max_length, cfg.min_lr_rate) == \
-                   (paper_lr[key], 64, 32768, 0.1), f
+            assert (cfg.learning_rate, cfg.global_batch_size, cfg.max_length, cfg.min_lr_rate) == (
+                paper_lr[key],
+                64,
+                32768,
+                0.1,
+            ), f
             assert 2 <= cfg.epochs <= 3 and cfg.lr_scheduler == "cosine_with_min_lr"
 
 
@@ -296,8 +386,14 @@ def test_launch_commands_follow_the_hardware_plan(tmp_path):
 
     cfg32 = load_recipe(Path("recipes/students/r1-distill-qwen-32b.yaml")).sft
     cmd = accelerate_command(cfg32, tmp_path / "c.json", env={})
-    assert cmd[cmd.index("--num_processes") + 1] == "8" and cmd[cmd.index("--parallelism_config_sp_size") + 1] == "8"
-    assert cmd[cmd.index("--config_file") + 1].endswith("zero3.yaml") and cmd[-3:-1] == ["-m", "distill.sft.launch"]
+    assert (
+        cmd[cmd.index("--num_processes") + 1] == "8"
+        and cmd[cmd.index("--parallelism_config_sp_size") + 1] == "8"
+    )
+    assert cmd[cmd.index("--config_file") + 1].endswith("zero3.yaml") and cmd[-3:-1] == [
+        "-m",
+        "distill.sft.launch",
+    ]
     cfg70 = load_recipe(Path("recipes/students/r1-distill-llama-70b.yaml")).sft
     with pytest.raises(ConfigError, match="sbatch recipes/slurm/sft.slurm"):
         accelerate_command(cfg70, tmp_path / "c.json", env={})
@@ -323,6 +419,8 @@ def test_bad_inputs_are_one_line_errors(tiny_model, tmp_path, traces):
     with pytest.raises(InputError, match="no sample left after length filtering"):
         sft(_cfg(tiny_model, tmp_path, max_length=32), dataset=data, dry_run=True)
     with pytest.raises(ConfigError, match="does not fit.*GiB declared on 1 GPU"):
-        sft(_cfg(tiny_model, tmp_path, hardware=HardwarePlan(gpu_memory_gib=1)), dataset=data, dry_run=True)
-    for line in ("nomsg", "order"):
-        assert "\n" not in line
+        sft(
+            _cfg(tiny_model, tmp_path, max_length=50_000, hardware=HardwarePlan(gpu_memory_gib=1)),
+            dataset=data,
+            dry_run=True,
+        )

@@ -23,7 +23,11 @@ from distill.ratelimit import AdaptiveLimiter, TokenBucket
 from distill.run import RunDir
 from distill.teachers.vllm_server import VllmServer
 
-FAKE_VLLM = [sys.executable, "-m", "distill.teachers.local_server"]  # answers like `vllm serve`, ignores its flags
+FAKE_VLLM = [
+    sys.executable,
+    "-m",
+    "distill.teachers.local_server",
+]  # answers like `vllm serve`, ignores its flags
 
 
 def _prompts(tmp_path: Path, count: int = 10) -> Path:
@@ -38,14 +42,30 @@ def _port_closed(port: int) -> bool:
 
 
 def test_started_server_serves_generation_and_is_stopped(tmp_path: Path, run_dir: RunDir) -> None:
-    vllm = VllmConfig(model="deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", tensor_parallel=2, command=FAKE_VLLM,
-                      args=["--max-model-len", "4096"])
+    vllm = VllmConfig(
+        model="deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+        tensor_parallel=2,
+        command=FAKE_VLLM,
+        args=["--max-model-len", "4096"],
+    )
     server = VllmServer(vllm, log_dir=tmp_path / "logs", poll_s=0.05)
-    assert server.argv()[len(FAKE_VLLM):] == [
-        "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "--host", "127.0.0.1", "--port", str(server.port),
-        "--tensor-parallel-size", "2", "--reasoning-parser", "deepseek_r1", "--max-model-len", "4096"]
+    assert server.argv()[len(FAKE_VLLM) :] == [
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(server.port),
+        "--tensor-parallel-size",
+        "2",
+        "--reasoning-parser",
+        "deepseek_r1",
+        "--max-model-len",
+        "4096",
+    ]
 
-    cfg = GenerateConfig(prompts=str(_prompts(tmp_path)), vllm=vllm.model_copy(update={"port": server.port}), n=2)
+    cfg = GenerateConfig(
+        prompts=str(_prompts(tmp_path)), vllm=vllm.model_copy(update={"port": server.port}), n=2
+    )
     report = generate(cfg, run_dir)
     assert report.written == 20 and report.teacher == "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B"
     assert "serving on" in (run_dir.logs / "vllm.log").read_text()
@@ -53,7 +73,9 @@ def test_started_server_serves_generation_and_is_stopped(tmp_path: Path, run_dir
 
 
 def test_a_server_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) -> None:
-    vllm = VllmConfig(model="some/model", command=[sys.executable, "-c", "print('CUDA out of memory'); exit(3)"])
+    vllm = VllmConfig(
+        model="some/model", command=[sys.executable, "-c", "print('CUDA out of memory'); exit(3)"]
+    )
     with pytest.raises(ServerStartError, match="exited with code 3.*CUDA out of memory"):
         VllmServer(vllm, log_dir=tmp_path, poll_s=0.05).start()
 
@@ -64,8 +86,11 @@ def test_no_orphan_server_when_the_generator_is_killed(tmp_path: Path) -> None:
         "from distill.generate import VllmConfig\n"
         "from distill.teachers.vllm_server import VllmServer\n"
         f"s = VllmServer(VllmConfig(model='m', command={FAKE_VLLM!r}), log_dir=sys.argv[1], poll_s=0.05)\n"
-        "s.start(); print(s.port, s._process.pid, flush=True); time.sleep(60)\n")
-    parent = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+        "s.start(); print(s.port, s._process.pid, flush=True); time.sleep(60)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
     port, pid = (int(v) for v in parent.stdout.readline().split())  # type: ignore[union-attr]
     assert not _port_closed(port)
     parent.send_signal(signal.SIGKILL)
@@ -85,15 +110,37 @@ def test_transformers_serve_works_unchanged(tiny_model: Path, tmp_path: Path, ru
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(["transformers", "serve", str(tiny_model), "--host", "127.0.0.1", "--port", str(port),
-                                "--device", "cpu"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [
+            "transformers",
+            "serve",
+            str(tiny_model),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--device",
+            "cpu",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while _port_closed(port):
-            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()[-2000:]
+            assert process.poll() is None and time.monotonic() < deadline, (
+                tmp_path / "serve.log"
+            ).read_text()[-2000:]
             time.sleep(0.2)
-        cfg = GenerateConfig(prompts=str(_prompts(tmp_path, 3)), base_url=[f"http://127.0.0.1:{port}/v1"],
-                             model=str(tiny_model), n=2, max_tokens=16, concurrency=2)
+        cfg = GenerateConfig(
+            prompts=str(_prompts(tmp_path, 3)),
+            base_url=[f"http://127.0.0.1:{port}/v1"],
+            model=str(tiny_model),
+            n=2,
+            max_tokens=16,
+            concurrency=2,
+        )
         report = generate(cfg, run_dir)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -158,3 +205,39 @@ def test_rpm_bucket_paces_in_virtual_time() -> None:
         return now[0]
 
     assert asyncio.run(burst()) == pytest.approx(30.0)
+
+
+def test_cli_vllm_flags_start_the_server(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "run")
+    command = f"[{sys.executable}, -m, distill.teachers.local_server]"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "distill.cli",
+            "generate",
+            str(_prompts(tmp_path, 4)),
+            "--out",
+            str(run.root),
+            "--vllm",
+            "Qwen/QwQ-32B",
+            "--tensor-parallel",
+            "2",
+            "--vllm-arg=--max-model-len=8192",
+            "--n",
+            "1",
+            "--set",
+            f"generate.vllm.command={command}",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "4/4 new samples" in result.stdout
+    settings = run.read_json(run.stats)["generate"]
+    assert settings["teacher"] == "Qwen/QwQ-32B"
+    assert (
+        "--reasoning-parser" not in (run.logs / "vllm.log").read_text()
+    )  # the log is the server's own output

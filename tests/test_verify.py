@@ -22,9 +22,16 @@ from filters._pool import run_pool
 def _row(prompt_id: str, sample: int, source: str, content: str, **extra: object) -> dict:
     trace = normalise(content)
     messages = build_messages([{"role": "user", "content": "q"}], trace)
-    return {schema.PROMPT_ID: prompt_id, schema.SAMPLE: sample, schema.SOURCE: source, schema.MESSAGES: messages,
-            schema.REASONING: trace.reasoning, schema.ANSWER_TEXT: trace.answer_text,
-            schema.FINISH_REASON: "stop" if trace.complete else "length", **extra}
+    return {
+        schema.PROMPT_ID: prompt_id,
+        schema.SAMPLE: sample,
+        schema.SOURCE: source,
+        schema.MESSAGES: messages,
+        schema.REASONING: trace.reasoning,
+        schema.ANSWER_TEXT: trace.answer_text,
+        schema.FINISH_REASON: "stop" if trace.complete else "length",
+        **extra,
+    }
 
 
 def _rows(shared_data: Path) -> list[dict]:
@@ -33,17 +40,36 @@ def _rows(shared_data: Path) -> list[dict]:
     lines = (shared_data / "traces" / "skyt1_27b_math500_outputs.jsonl").read_text().splitlines()
     for i, line in enumerate(lines[:6]):
         item = json.loads(line)
-        real = item["code"][0].replace("<|begin_of_thought|>", "<think>").replace("<|end_of_thought|>", "</think>")
+        real = (
+            item["code"][0]
+            .replace("<|begin_of_thought|>", "<think>")
+            .replace("<|end_of_thought|>", "</think>")
+        )
         rows.append(_row(f"m{i}", 0, "math500", real, answer=item["answer"]))
-        rows.append(_row(f"m{i}", 1, "math500", "<think>\nguess\n</think>\n\n\\boxed{123456789}", answer=item["answer"]))
+        rows.append(
+            _row(
+                f"m{i}", 1, "math500", "<think>\nguess\n</think>\n\n\\boxed{123456789}", answer=item["answer"]
+            )
+        )
     rows.append(_row("nogold", 0, "misc", "<think>\nx\n</think>\n\n\\boxed{1}", answer=None))
     rows.append(_row("badgold", 0, "misc", "<think>\nx\n</think>\n\n\\boxed{1}", answer="\\frac{"))
     with gzip.open(shared_data / "benchmarks" / "humaneval.jsonl.gz", "rt") as f:
         task = json.loads(f.readline())
     program = f"<think>\nok\n</think>\n\n```python\n{task['prompt']}{task['canonical_solution']}\n```"
-    rows.append(_row("he0", 0, "humaneval", program, answer=None, test=task["test"], entry_point=task["entry_point"]))
-    rows.append(_row("he0", 1, "humaneval", "<think>\nok\n</think>\n\n```python\nimport os\nos.fork()\n"
-                     "while True: os.fork()\n```", answer=None, test=task["test"], entry_point=task["entry_point"]))
+    rows.append(
+        _row("he0", 0, "humaneval", program, answer=None, test=task["test"], entry_point=task["entry_point"])
+    )
+    rows.append(
+        _row(
+            "he0",
+            1,
+            "humaneval",
+            "<think>\nok\n</think>\n\n```python\nimport os\nos.fork()\nwhile True: os.fork()\n```",
+            answer=None,
+            test=task["test"],
+            entry_point=task["entry_point"],
+        )
+    )
     return rows
 
 
@@ -73,7 +99,7 @@ def test_verify_a_run_adds_columns_keeps_rows_and_reports(shared_data: Path, run
     assert report.counts["math"]["null"] == 4 and report.counts["math"]["false"] >= 6
     assert report.counts["code"] == {"true": 1, "false": 1, "null": 14, "timeout": 0}
     assert report.by_source["humaneval"]["pass_rate_mean"] == 0.5
-    assert "network namespace" in (report.isolation or "") or report.isolation
+    assert report.isolation and "rlimits" in report.isolation
     stats = run_dir.read_json(run_dir.stats)["verify"]
     assert stats["verifiers"]["math"] == report.counts["math"] and "math500" in stats["by_source"]
 
@@ -91,22 +117,48 @@ def test_boxed_fallback_only_when_configured() -> None:
 
 
 def test_gold_from_solution_or_gsm8k_when_the_answer_column_is_missing() -> None:
-    frame = pl.DataFrame([
-        {schema.PROMPT_ID: "a", schema.SAMPLE: 0, schema.ANSWER_TEXT: "\\boxed{18}", "solution": "... #### 18"},
-        {schema.PROMPT_ID: "b", schema.SAMPLE: 0, schema.ANSWER_TEXT: "\\boxed{5}", "solution": "so $\\boxed{5}$."},
-        {schema.PROMPT_ID: "c", schema.SAMPLE: 0, schema.ANSWER_TEXT: "\\boxed{5}", "solution": None},
-    ])
+    frame = pl.DataFrame(
+        [
+            {
+                schema.PROMPT_ID: "a",
+                schema.SAMPLE: 0,
+                schema.ANSWER_TEXT: "\\boxed{18}",
+                "solution": "... #### 18",
+            },
+            {
+                schema.PROMPT_ID: "b",
+                schema.SAMPLE: 0,
+                schema.ANSWER_TEXT: "\\boxed{5}",
+                "solution": "so $\\boxed{5}$.",
+            },
+            {schema.PROMPT_ID: "c", schema.SAMPLE: 0, schema.ANSWER_TEXT: "\\boxed{5}", "solution": None},
+        ]
+    )
     out = verify_frame(VerifyConfig(format=False), frame)
     assert out[schema.MATH_VERIFIED].to_list() == [True, True, None]
     assert out[schema.PASS_RATE].to_list() == [1.0, 1.0, None]
 
 
 def test_a_pathological_row_times_out_and_the_run_goes_on() -> None:
-    frame = pl.DataFrame([
-        {schema.PROMPT_ID: "slow", schema.SAMPLE: 0, schema.ANSWER_TEXT: "\\boxed{(10^{10^{8}})!}", "answer": "5"},
-        *({schema.PROMPT_ID: f"ok{i}", schema.SAMPLE: 0, schema.ANSWER_TEXT: f"\\boxed{{{i}}}", "answer": str(i)}
-          for i in range(6)),
-    ])
+    frame = pl.DataFrame(
+        [
+            {
+                schema.PROMPT_ID: "slow",
+                schema.SAMPLE: 0,
+                schema.ANSWER_TEXT: "\\boxed{(10^{10^{8}})!}",
+                "answer": "5",
+            },
+            *(
+                {
+                    schema.PROMPT_ID: f"ok{i}",
+                    schema.SAMPLE: 0,
+                    schema.ANSWER_TEXT: f"\\boxed{{{i}}}",
+                    "answer": str(i),
+                }
+                for i in range(6)
+            ),
+        ]
+    )
     out = verify_frame(VerifyConfig(item_timeout_s=1.5, workers=2, format=False), frame)
     assert out[schema.MATH_VERIFIED].to_list() == [None] + [True] * 6
     assert "math: timeout" in out[schema.VERIFY_DETAIL][0]
@@ -131,7 +183,9 @@ def test_cli_verify_and_report(shared_data: Path, run_dir: RunDir) -> None:
     run_dir.ensure()
     run_dir.write_rows(pl.DataFrame(_rows(shared_data)[:4]))
     runner = CliRunner()
-    done = runner.invoke(app, ["verify", str(run_dir.root), "--no-format", "--quiet", "--set", "verify.workers=2"])
+    done = runner.invoke(
+        app, ["verify", str(run_dir.root), "--no-format", "--quiet", "--set", "verify.workers=2"]
+    )
     assert done.exit_code == 0, done.output
     assert "verified 4 rows" in done.output
     shown = runner.invoke(app, ["verify", str(run_dir.root), "--report"])
@@ -143,8 +197,11 @@ def test_cli_verify_and_report(shared_data: Path, run_dir: RunDir) -> None:
 @pytest.mark.parametrize("flag", ["--code", "--no-math"])
 def test_cli_flags_reach_the_config(flag: str, run_dir: RunDir) -> None:
     run_dir.ensure()
-    run_dir.write_rows(pl.DataFrame([{schema.PROMPT_ID: "a", schema.SAMPLE: 0, schema.ANSWER_TEXT: "\\boxed{1}",
-                                      "answer": "1"}]))
+    run_dir.write_rows(
+        pl.DataFrame(
+            [{schema.PROMPT_ID: "a", schema.SAMPLE: 0, schema.ANSWER_TEXT: "\\boxed{1}", "answer": "1"}]
+        )
+    )
     done = CliRunner().invoke(app, ["verify", str(run_dir.root), flag, "--quiet"])
     assert done.exit_code == 0, done.output
     stage = run_dir.read("all")

@@ -1,10 +1,13 @@
 """The offline demo: shipped problems, a built-in teacher that answers them, and a tiny student server.
 
-    problems.jsonl    52 simple math word problems with gold answers (written for this demo; two of
-                      them are lightly edited MATH-500 / GSM8K items so decontamination visibly fires)
-    eval.jsonl        4 held-out problems the tiny student is evaluated on
-    benchmark.jsonl   the two original benchmark items, used for decontamination when
-                      ../shared/data/benchmarks is not there
+problems.jsonl    52 simple math word problems with gold answers (written for this demo; two of
+                  them are lightly edited MATH-500 / GSM8K items so decontamination visibly fires)
+eval.jsonl        4 held-out problems (GSM8K format) the tiny student is evaluated on when
+                  ../shared/data/benchmarks is not there
+benchmark_math500.jsonl, benchmark_gsm8k.jsonl
+                  the two original benchmark items (MATH-500 test/algebra/2214.json and GSM8K
+                  test row 0, both MIT licensed), used for decontamination when
+                  ../shared/data/benchmarks is not there
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from pathlib import Path
 DEMO_DIR = Path(__file__).resolve().parent
 PROBLEMS = DEMO_DIR / "problems.jsonl"
 EVAL_PROBLEMS = DEMO_DIR / "eval.jsonl"
-BENCHMARK_ITEMS = DEMO_DIR / "benchmark.jsonl"
+BENCHMARK_ITEMS = {
+    "math500": DEMO_DIR / "benchmark_math500.jsonl",
+    "gsm8k": DEMO_DIR / "benchmark_gsm8k.jsonl",
+}
 
 __all__ = ["BENCHMARK_ITEMS", "DEMO_DIR", "EVAL_PROBLEMS", "PROBLEMS"]

@@ -133,8 +133,11 @@ class DemoTeacher:
     def correct(self, p: Problem, variant: str | None, answer: str | None = None) -> Reply:
         """A well-formed trace; `variant=None` is the canonical one (what duplicates repeat word for word)."""
         answer = p.answer if answer is None else answer
-        pick = (lambda name, pool: pool[0]) if variant is None else (
-            lambda name, pool: pool[int(_unit(name, p.id, variant) * len(pool))])
+        pick = (
+            (lambda name, pool: pool[0])
+            if variant is None
+            else (lambda name, pool: pool[int(_unit(name, p.id, variant) * len(pool))])
+        )
         fillers = list(_FILLERS)
         if variant is not None:
             fillers.sort(key=lambda f: _unit("order", p.id, variant, f))
@@ -143,20 +146,30 @@ class DemoTeacher:
         lines += [f"Step {i}: {step}." for i, step in enumerate(steps, 1)]
         if answer != p.answer:
             lines.append(f"Then the result must be {answer}.")
-        lines += ["", pick("check", _CHECKS), fillers[1], f"Yes, I get {answer} again.", "",
-                  f"So the answer is {answer}."]
-        content = f"Working step by step: {'; '.join(steps) or 'direct computation'}.\n\n" \
-                  f"The answer is $\\boxed{{{answer}}}$."
+        lines += [
+            "",
+            pick("check", _CHECKS),
+            fillers[1],
+            f"Yes, I get {answer} again.",
+            "",
+            f"So the answer is {answer}.",
+        ]
+        content = (
+            f"Working step by step: {'; '.join(steps) or 'direct computation'}.\n\n"
+            f"The answer is $\\boxed{{{answer}}}$."
+        )
         return Reply(content=content, reasoning="\n".join(lines))
 
     def drifting(self, p: Problem) -> Reply:
         """A correct answer whose reasoning drifts from English into Chinese (R1's language mixing)."""
         steps = "；".join(s.strip() for s in p.steps.split(";"))
-        reasoning = (f"Okay, let's see. The question: {p.problem}\n\n"
-                     "嗯，我先用中文想一想这个问题。题目给出的数字都很直接，我们一步一步地计算。\n"
-                     f"计算过程：{steps}。\n"
-                     "等一下，让我再检查一遍计算，确认没有出错。每一步都没有问题，结果是正确的。\n"
-                     f"所以最后的答案是 {p.answer}。")
+        reasoning = (
+            f"Okay, let's see. The question: {p.problem}\n\n"
+            "嗯，我先用中文想一想这个问题。题目给出的数字都很直接，我们一步一步地计算。\n"
+            f"计算过程：{steps}。\n"
+            "等一下，让我再检查一遍计算，确认没有出错。每一步都没有问题，结果是正确的。\n"
+            f"所以最后的答案是 {p.answer}。"
+        )
         return Reply(content=f"The answer is $\\boxed{{{p.answer}}}$.", reasoning=reasoning)
 
     def truncated(self, p: Problem, sample: str) -> Reply:
@@ -169,5 +182,7 @@ class DemoTeacher:
     def generic(self, prompt: str, index: int) -> Reply:
         """A short reply to a prompt the demo does not know."""
         guess = int(_unit("generic", prompt, index) * 100)
-        return Reply(content=f"The answer is $\\boxed{{{guess}}}$.",
-                     reasoning="I do not recognise this problem, so this is a guess.")
+        return Reply(
+            content=f"The answer is $\\boxed{{{guess}}}$.",
+            reasoning="I do not recognise this problem, so this is a guess.",
+        )

@@ -53,8 +53,9 @@ def demo_recipe(recipe: Recipe, run: RunDir) -> Recipe:
         update["sft"] = _with(recipe.sft, {"model": str(run.root / "student-base")})
     if demo.student and recipe.eval is not None:
         paths = {**eval_files(demo.benchmarks_dir, recipe.eval.benchmarks), **recipe.eval.benchmark_paths}
-        update["eval"] = _with(recipe.eval, {"model": STUDENT_MODEL, "base_url": STUDENT_PLACEHOLDER,
-                                             "benchmark_paths": paths})
+        update["eval"] = _with(
+            recipe.eval, {"model": STUDENT_MODEL, "base_url": STUDENT_PLACEHOLDER, "benchmark_paths": paths}
+        )
     return recipe.model_copy(update=update)
 
 
@@ -62,7 +63,7 @@ def decontamination_files(benchmarks_dir: Path) -> dict[str, Path]:
     """MATH-500 and GSM8K from the shared folder when it is there, else the two shipped originals."""
     if all((benchmarks_dir / f).is_file() for f in SHARED_FILES.values()):
         return {name: benchmarks_dir / f for name, f in SHARED_FILES.items()}
-    return {"math500": BENCHMARK_ITEMS}
+    return dict(BENCHMARK_ITEMS)
 
 
 def eval_files(benchmarks_dir: Path, names: list[str]) -> dict[str, Path]:
@@ -72,8 +73,14 @@ def eval_files(benchmarks_dir: Path, names: list[str]) -> dict[str, Path]:
 
 
 @contextmanager
-def demo_services(recipe: Recipe, run: RunDir, *, teacher_needed: bool = False, student_needed: bool = False,
-                  student_base_needed: bool = False) -> Iterator[DemoServices]:
+def demo_services(
+    recipe: Recipe,
+    run: RunDir,
+    *,
+    teacher_needed: bool = False,
+    student_needed: bool = False,
+    student_base_needed: bool = False,
+) -> Iterator[DemoServices]:
     """Start what the next stage needs (the demo teacher, the student server), and stop it afterwards."""
     demo = recipe.demo
     if demo is None:
@@ -86,14 +93,15 @@ def demo_services(recipe: Recipe, run: RunDir, *, teacher_needed: bool = False, 
         if teacher_needed and demo.teacher:
             from distill.demo.teacher import DemoTeacher
 
-            server = stack.enter_context(TeacherServer(DemoTeacher(), model=_demo_model(),
-                                                       reasoning_field="inline", record=False))
+            server = stack.enter_context(
+                TeacherServer(DemoTeacher(), model=_demo_model(), reasoning_field="inline", record=False)
+            )
             update["generate"] = _with(recipe.generate, {"base_url": [server.base_url]})
         if student_base_needed and demo.student and recipe.sft is not None:
             build_student_base(Path(recipe.sft.model), run)
         if student_needed and demo.student and recipe.eval is not None:
+            from distill._pipeline_stages import student_dir
             from distill.demo.student import StudentResponder
-            from distill.pipeline import student_dir
 
             responder = StudentResponder(student_dir(recipe, run), max_new_tokens=demo.student_max_tokens)
             responder.load()
@@ -107,6 +115,7 @@ def build_student_base(out_dir: Path, run: RunDir) -> Path:
     if (out_dir / "config.json").is_file():
         return out_dir
     from distill import schema
+    from distill.demo.student import quiet_transformers
     from distill.sft.tiny import build_tiny_model
 
     texts: list[str] = []
@@ -114,7 +123,8 @@ def build_student_base(out_dir: Path, run: RunDir) -> Path:
         for messages in run.read("sft")[schema.MESSAGES].to_list():
             texts.extend(m["content"] for m in messages or [])
     log.info("building a tiny random student in %s (tokenizer trained on %d texts)", out_dir, len(texts))
-    return build_tiny_model(out_dir, "qwen2", texts or None)
+    with quiet_transformers():
+        return build_tiny_model(out_dir, "qwen2", texts or None)
 
 
 def _demo_model() -> str:

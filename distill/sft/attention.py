@@ -56,9 +56,17 @@ def best_kernel(device_type: str) -> str:
     return "sdpa_per_doc"
 
 
-def document_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
-                       dropout: float = 0.0, scaling: float | None = None, kernel: str | None = None,
-                       **kwargs: Any) -> tuple[Any, None]:
+def document_attention(
+    module: Any,
+    query: Any,
+    key: Any,
+    value: Any,
+    attention_mask: Any,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    kernel: str | None = None,
+    **kwargs: Any,
+) -> tuple[Any, None]:
     """transformers attention function: (B, H, S, D) inputs → (B, S, H, D) output."""
     cu = kwargs.get("cu_seq_lens_q")
     if cu is None and attention_mask is None and query.shape[0] == 1 and query.shape[2] > 1:
@@ -115,15 +123,18 @@ def _per_document_sdpa(query: Any, key: Any, value: Any, cu: Any, scaling: float
     bounds = cu.tolist()
     gqa = key.shape[1] != query.shape[1]
     outs = [
-        F.scaled_dot_product_attention(query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], is_causal=True,
-                                       scale=scaling, enable_gqa=gqa)
-        for s, e in zip(bounds[:-1], bounds[1:], strict=False) if e > s
+        F.scaled_dot_product_attention(
+            query[:, :, s:e], key[:, :, s:e], value[:, :, s:e], is_causal=True, scale=scaling, enable_gqa=gqa
+        )
+        for s, e in zip(bounds[:-1], bounds[1:], strict=False)
+        if e > s
     ]
     return torch.cat(outs, dim=2).transpose(1, 2).contiguous()
 
 
-def _masked_sdpa(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
-                 scaling: float | None) -> Any:
+def _masked_sdpa(
+    module: Any, query: Any, key: Any, value: Any, attention_mask: Any, scaling: float | None
+) -> Any:
     """Plain batches: SDPA with a causal mask (offset for a cache) and the 2D padding mask."""
     import torch
     import torch.nn.functional as F
@@ -131,7 +142,9 @@ def _masked_sdpa(module: Any, query: Any, key: Any, value: Any, attention_mask: 
     q_len, kv_len = query.shape[2], key.shape[2]
     gqa = key.shape[1] != query.shape[1]
     if attention_mask is None and q_len == kv_len:
-        out = F.scaled_dot_product_attention(query, key, value, is_causal=q_len > 1, scale=scaling, enable_gqa=gqa)
+        out = F.scaled_dot_product_attention(
+            query, key, value, is_causal=q_len > 1, scale=scaling, enable_gqa=gqa
+        )
         return out.transpose(1, 2).contiguous()
     rows = torch.arange(kv_len - q_len, kv_len, device=query.device)[:, None]
     mask = torch.arange(kv_len, device=query.device)[None, :] <= rows  # (q, kv)

@@ -21,15 +21,22 @@ class HardwarePlan(StageConfig):
     """Where a recipe runs: GPUs, nodes, sharding and sequence parallelism."""
 
     gpus_per_node: int = Field(1, ge=1, description="GPUs per node (1 = run in-process, no launcher).")
-    nodes: int = Field(1, ge=1, description="Nodes; several need the Slurm template (recipes/slurm/sft.slurm).")
+    nodes: int = Field(
+        1, ge=1, description="Nodes; several need the Slurm template (recipes/slurm/sft.slurm)."
+    )
     sharding: Literal["none", "ddp", "fsdp2", "zero3"] = Field(
-        "none", description="none: one GPU; ddp: replicated; fsdp2 / zero3: parameters, grads and optimizer sharded."
+        "none",
+        description="none: one GPU; ddp: replicated; fsdp2 / zero3: parameters, grads and optimizer sharded.",
     )
     sequence_parallel: int = Field(
-        1, ge=1, description="GPUs that share one sequence (DeepSpeed Ulysses via accelerate parallelism_config)."
+        1,
+        ge=1,
+        description="GPUs that share one sequence (DeepSpeed Ulysses via accelerate parallelism_config).",
     )
     gpu_memory_gib: float = Field(80.0, gt=0, description="Usable memory of one GPU, for the fit check.")
-    gpu_peak_tflops: float = Field(989.0, gt=0, description="Dense bf16 peak of one GPU, for MFU (H100 SXM: 989).")
+    gpu_peak_tflops: float = Field(
+        989.0, gt=0, description="Dense bf16 peak of one GPU, for MFU (H100 SXM: 989)."
+    )
     cpu_offload: bool = Field(False, description="Offload optimizer states to CPU memory (ZeRO-3 only).")
     accelerate_config: Path | None = Field(
         None, description="accelerate config file; default recipes/accelerate/<sharding>.yaml."
@@ -46,7 +53,9 @@ class HardwarePlan(StageConfig):
     @model_validator(mode="after")
     def _consistent(self) -> HardwarePlan:
         if self.world_size % self.sequence_parallel:
-            raise ValueError(f"sequence_parallel={self.sequence_parallel} must divide the {self.world_size} GPUs")
+            raise ValueError(
+                f"sequence_parallel={self.sequence_parallel} must divide the {self.world_size} GPUs"
+            )
         if self.world_size > 1 and self.sharding == "none":
             raise ValueError(f"{self.world_size} GPUs need sharding ddp, fsdp2 or zero3 (got none)")
         if self.sequence_parallel > 1 and self.sharding != "zero3":
@@ -60,18 +69,35 @@ class SFTConfig(StageConfig):
     """A student recipe: which model, which data, which hyper-parameters, on which hardware."""
 
     fingerprint_exclude: ClassVar[frozenset[str]] = frozenset(
-        {"attention", "attention_kernel", "loss", "gradient_checkpointing", "logging_steps", "save_steps", "save_total_limit",
-         "resume", "push_to_hub", "hub_model_id", "hub_private", "token_env", "dataloader_workers",
-         "tokens_per_s_per_gpu"}
+        {
+            "attention",
+            "attention_kernel",
+            "loss",
+            "gradient_checkpointing",
+            "logging_steps",
+            "save_steps",
+            "save_total_limit",
+            "resume",
+            "push_to_hub",
+            "hub_model_id",
+            "hub_private",
+            "token_env",
+            "dataloader_workers",
+            "tokens_per_s_per_gpu",
+        }
     )
 
     # ── model and data ────────────────────────────────────────────────────────
-    model: str = Field("", description="Student: a local folder or a Hub id (weights are never fetched in tests).")
+    model: str = Field(
+        "", description="Student: a local folder or a Hub id (weights are never fetched in tests)."
+    )
     dataset: str | None = Field(
         None, description="A run directory (its `sft` view), a .jsonl/.parquet file, or a Hub dataset id."
     )
     dataset_split: str = Field("train", description="Split of a Hub dataset.")
-    output_dir: Path = Field(Path("outputs/student"), description="Checkpoints, final model and sft_report.json.")
+    output_dir: Path = Field(
+        Path("outputs/student"), description="Checkpoints, final model and sft_report.json."
+    )
     chat_template: str = Field(
         "auto",
         description="auto (the tokenizer's if it keeps reasoning and marks the assistant turn, else a named one), "
@@ -84,26 +110,35 @@ class SFTConfig(StageConfig):
     extend_rope: bool = Field(
         True, description="When the model's max_position_embeddings < max_length, raise it and the RoPE base."
     )
-    rope_theta: float = Field(300_000.0, description="RoPE base used by extend_rope (open-r1 for Qwen2.5-Math).")
+    rope_theta: float = Field(
+        300_000.0, description="RoPE base used by extend_rope (open-r1 for Qwen2.5-Math)."
+    )
     rope_max_positions: int = Field(32768, description="Positions set by extend_rope.")
 
     # ── optimisation (R1 paper v2, Table 6) ──────────────────────────────────
     epochs: float = Field(3.0, gt=0, description="Passes over the data (R1-Distill: 2-3).")
-    max_steps: int | None = Field(None, ge=1, description="Stop after this many optimizer steps (tests, benchmarks).")
+    max_steps: int | None = Field(
+        None, ge=1, description="Stop after this many optimizer steps (tests, benchmarks)."
+    )
     learning_rate: float = Field(1e-4, gt=0, description="Initial learning rate.")
     lr_scheduler: Literal["cosine_with_min_lr", "cosine", "linear", "constant"] = "cosine_with_min_lr"
-    min_lr_rate: float = Field(0.1, ge=0, le=1, description="Final LR as a fraction of the initial one (R1: 0.1).")
+    min_lr_rate: float = Field(
+        0.1, ge=0, le=1, description="Final LR as a fraction of the initial one (R1: 0.1)."
+    )
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Fraction of steps with linear warm-up.")
     weight_decay: float = Field(0.0, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
-    global_batch_size: int = Field(64, ge=1, description="Rows per optimizer step (packed rows when packing).")
+    global_batch_size: int = Field(
+        64, ge=1, description="Rows per optimizer step (packed rows when packing)."
+    )
     per_device_batch_size: int = Field(1, ge=1, description="Rows per GPU per micro-step.")
     seed: int = 42
 
     # ── speed (never change what is learned) ─────────────────────────────────
     packing: bool = Field(True, description="Pack samples into max_length rows with document masking.")
     attention: Literal["auto", "flash_attention_2", "varlen", "sdpa", "flex_attention", "eager"] = Field(
-        "auto", description="auto: document-masked varlen attention (FlashAttention if installed, else PyTorch)."
+        "auto",
+        description="auto: document-masked varlen attention (FlashAttention if installed, else PyTorch).",
     )
     attention_kernel: Literal["auto", "flash_attn", "torch_varlen", "sdpa_per_doc"] = Field(
         "auto", description="Kernel behind varlen attention; auto picks the fastest installed."
@@ -125,11 +160,15 @@ class SFTConfig(StageConfig):
     logging_steps: int = Field(1, ge=1)
     save_steps: int = Field(200, ge=1, description="Checkpoint every N optimizer steps.")
     save_total_limit: int = Field(2, ge=1)
-    resume: bool = Field(True, description="Continue from the last checkpoint in output_dir when there is one.")
+    resume: bool = Field(
+        True, description="Continue from the last checkpoint in output_dir when there is one."
+    )
     push_to_hub: bool = Field(False, description="Upload the trained model to hub_model_id.")
     hub_model_id: str | None = None
     hub_private: bool = True
-    token_env: str = Field("HF_TOKEN", description="Environment variable holding the Hub token (never the token).")
+    token_env: str = Field(
+        "HF_TOKEN", description="Environment variable holding the Hub token (never the token)."
+    )
 
     hardware: HardwarePlan = Field(default_factory=HardwarePlan)
 

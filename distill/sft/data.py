@@ -57,11 +57,19 @@ def load_conversations(source: str | Path, *, split: str = "train") -> tuple[lis
     if path.is_dir() and (path / "data").is_dir() or (path / "run.yaml").exists():
         run = RunDir(path)
         if not run.has_rows("sft"):
-            hint = "run `distill filter` (or the dataset step) first" if run.has_rows("all") else "no rows at all"
+            hint = (
+                "run `distill filter` (or the dataset step) first"
+                if run.has_rows("all")
+                else "no rows at all"
+            )
             raise InputError(f"the run has no `sft` view ({run.config_dir('sft')}): {hint}", path=path)
         files = run.shard_files("sft")
         frame = _read_frames(files)
         label = str(run.config_dir("sft"))
+    elif path.is_file() and path.suffix in (".jsonl", ".ndjson", ".json"):
+        conversations = _read_json_messages(path)
+        validate_conversations(conversations, str(path))
+        return conversations, str(path)
     elif path.exists():
         files = sorted(path.glob("**/*.parquet")) if path.is_dir() else [path]
         if not files:
@@ -71,13 +79,44 @@ def load_conversations(source: str | Path, *, split: str = "train") -> tuple[lis
     elif str(source).count("/") == 1 and not str(source).startswith((".", "/")):
         return _load_hub(str(source), split), str(source)
     else:
-        raise InputError("dataset not found: give a run directory, a .jsonl/.parquet file or a Hub id", path=path)
+        raise InputError(
+            "dataset not found: give a run directory, a .jsonl/.parquet file or a Hub id", path=path
+        )
     if schema.MESSAGES not in frame.columns:
-        raise InputError(f"no {schema.MESSAGES!r} column (columns: {', '.join(frame.columns[:12])})", path=label,
-                         field=schema.MESSAGES)
+        raise InputError(
+            f"no {schema.MESSAGES!r} column (columns: {', '.join(frame.columns[:12])})",
+            path=label,
+            field=schema.MESSAGES,
+        )
     conversations = frame[schema.MESSAGES].to_list()
     validate_conversations(conversations, label)
     return conversations, label
+
+
+def _read_json_messages(path: Path) -> list[Any]:
+    """The `messages` of a .jsonl (one object a line) or .json (a list of objects) file."""
+    import json
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        rows = (
+            json.loads(text)
+            if path.suffix == ".json"
+            else [json.loads(x) for x in text.splitlines() if x.strip()]
+        )
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InputError(f"cannot read: {str(e).splitlines()[0][:200]}", path=path) from e
+    if not isinstance(rows, list) or not rows:
+        raise InputError("expected rows (one JSON object a line, or a JSON list)", path=path)
+    if not isinstance(rows[0], dict) or schema.MESSAGES not in rows[0]:
+        cols = ", ".join(list(rows[0])[:12]) if isinstance(rows[0], dict) else type(rows[0]).__name__
+        raise InputError(f"no {schema.MESSAGES!r} column (columns: {cols})", path=path, field=schema.MESSAGES)
+    out = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or schema.MESSAGES not in row:
+            raise InputError(f"no {schema.MESSAGES!r}", path=path, row=i, field=schema.MESSAGES)
+        out.append(row[schema.MESSAGES])
+    return out
 
 
 def _read_frames(files: Sequence[Path]):  # noqa: ANN202 - polars is imported lazily
@@ -146,13 +185,19 @@ def _conversation_problem(conv: Any) -> str | None:
     return None
 
 
-def tokenize_conversations(conversations: Sequence[Sequence[dict[str, Any]]], tokenizer: Any, *,
-                           max_length: int, drop_long: bool = True) -> TokenizedData:
+def tokenize_conversations(
+    conversations: Sequence[Sequence[dict[str, Any]]],
+    tokenizer: Any,
+    *,
+    max_length: int,
+    drop_long: bool = True,
+) -> TokenizedData:
     """Render with the chat template, label assistant tokens only, drop (or truncate) over-long rows."""
     out = TokenizedData([], [], rows_in=len(conversations))
     for conv in conversations:
-        enc = tokenizer.apply_chat_template(list(conv), tokenize=True, return_dict=True,
-                                            return_assistant_tokens_mask=True)
+        enc = tokenizer.apply_chat_template(
+            list(conv), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
         ids, mask = list(enc["input_ids"]), list(enc["assistant_masks"])
         if len(ids) > max_length:
             if drop_long:
@@ -168,12 +213,20 @@ def tokenize_conversations(conversations: Sequence[Sequence[dict[str, Any]]], to
         out.labels.append(labels)
         out.lengths.append(len(ids))
     if out.empty_target == out.rows_in:
-        raise ConfigError("the chat template marks no assistant token as a target in any row: "
-                          "its {% generation %} block is missing or misplaced")
+        raise ConfigError(
+            "the chat template marks no assistant token as a target in any row: "
+            "its {% generation %} block is missing or misplaced"
+        )
     if not out.input_ids:
-        raise InputError(f"no sample left after length filtering: all {out.dropped_long} rows are longer than "
-                         f"max_length={max_length} tokens (raise sft.max_length or set sft.drop_long=false)")
+        raise InputError(
+            f"no sample left after length filtering: all {out.dropped_long} rows are longer than "
+            f"max_length={max_length} tokens (raise sft.max_length or set sft.drop_long=false)"
+        )
     if out.dropped_long:
-        log.warning("dropped %d of %d samples longer than max_length=%d tokens", out.dropped_long, out.rows_in,
-                    max_length)
+        log.warning(
+            "dropped %d of %d samples longer than max_length=%d tokens",
+            out.dropped_long,
+            out.rows_in,
+            max_length,
+        )
     return out

@@ -45,10 +45,17 @@ class ModelShape:
     def from_config(cls, config: Any) -> ModelShape:
         c = config.get_text_config() if hasattr(config, "get_text_config") else config
         head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
-        return cls(c.num_hidden_layers, c.hidden_size, c.num_attention_heads,
-                   getattr(c, "num_key_value_heads", None) or c.num_attention_heads, head_dim,
-                   c.intermediate_size, c.vocab_size, bool(getattr(c, "tie_word_embeddings", False)),
-                   int(getattr(c, "max_position_embeddings", 0) or 0))
+        return cls(
+            c.num_hidden_layers,
+            c.hidden_size,
+            c.num_attention_heads,
+            getattr(c, "num_key_value_heads", None) or c.num_attention_heads,
+            head_dim,
+            c.intermediate_size,
+            c.vocab_size,
+            bool(getattr(c, "tie_word_embeddings", False)),
+            int(getattr(c, "max_position_embeddings", 0) or 0),
+        )
 
     @property
     def params(self) -> int:
@@ -150,8 +157,16 @@ def count_packed_rows(lengths: Sequence[int], capacity: int) -> int:
     return rows
 
 
-def estimate(cfg: SFTConfig, model_config: Any, *, lengths: Sequence[int], target_tokens: int,
-             rows_in: int, dropped_long: int, truncated: int) -> Estimate:
+def estimate(
+    cfg: SFTConfig,
+    model_config: Any,
+    *,
+    lengths: Sequence[int],
+    target_tokens: int,
+    rows_in: int,
+    dropped_long: int,
+    truncated: int,
+) -> Estimate:
     """The pre-flight estimate for `cfg` on a dataset with the given token lengths."""
     shape = ModelShape.from_config(model_config)
     ckpt = choose_checkpointing(cfg, shape)
@@ -169,10 +184,20 @@ def estimate(cfg: SFTConfig, model_config: Any, *, lengths: Sequence[int], targe
     epochs = cfg.epochs if cfg.max_steps is None else min(cfg.epochs, steps / steps_per_epoch)
     gpu_hours = tokens * epochs / rate / 3600
     return Estimate(
-        rows=len(lengths), dropped_long=dropped_long, truncated=truncated, tokens=tokens,
-        target_tokens=target_tokens, max_sample=max(lengths, default=0), packed_rows=rows, steps=steps,
-        params=shape.params, memory=mem, tokens_per_s_per_gpu=rate, throughput_source=source,
-        gpu_hours=gpu_hours, gpus=cfg.hardware.world_size,
+        rows=len(lengths),
+        dropped_long=dropped_long,
+        truncated=truncated,
+        tokens=tokens,
+        target_tokens=target_tokens,
+        max_sample=max(lengths, default=0),
+        packed_rows=rows,
+        steps=steps,
+        params=shape.params,
+        memory=mem,
+        tokens_per_s_per_gpu=rate,
+        throughput_source=source,
+        gpu_hours=gpu_hours,
+        gpus=cfg.hardware.world_size,
         fits=mem.total_gib <= cfg.hardware.gpu_memory_gib,
     )
 

@@ -25,7 +25,12 @@ log = logging.getLogger(__name__)
 
 CONFIG_FILE = "sft_config.json"
 _ACCELERATE_DIR = Path(__file__).resolve().parents[2] / "recipes" / "accelerate"
-_DEFAULT_CONFIGS = {"ddp": "ddp.yaml", "fsdp2": "fsdp2.yaml", "zero3": "zero3.yaml", "none": "single_gpu.yaml"}
+_DEFAULT_CONFIGS = {
+    "ddp": "ddp.yaml",
+    "fsdp2": "fsdp2.yaml",
+    "zero3": "zero3.yaml",
+    "none": "single_gpu.yaml",
+}
 
 
 def accelerate_config_path(cfg: SFTConfig) -> Path:
@@ -47,21 +52,48 @@ def accelerate_command(cfg: SFTConfig, config_json: Path, env: Mapping[str, str]
     """argv of `accelerate launch` for this node."""
     env = os.environ if env is None else env
     hw = cfg.hardware
-    cmd = ["accelerate", "launch", "--config_file", str(accelerate_config_path(cfg)),
-           "--num_processes", str(hw.world_size), "--num_machines", str(hw.nodes), "--mixed_precision",
-           "bf16" if cfg.bf16 else "no"]
+    # `python -m accelerate.commands.launch` is `accelerate launch` without relying on the console script.
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(accelerate_config_path(cfg)),
+        "--num_processes",
+        str(hw.world_size),
+        "--num_machines",
+        str(hw.nodes),
+        "--mixed_precision",
+        "bf16" if cfg.bf16 else "no",
+    ]
     if hw.nodes > 1:
         rank = env.get("SLURM_NODEID", env.get("NODE_RANK"))
         addr = env.get("MASTER_ADDR")
         if rank is None or not addr:
-            raise ConfigError(f"{hw.nodes} nodes: run through `sbatch recipes/slurm/sft.slurm RECIPE` "
-                              "(or set NODE_RANK, MASTER_ADDR and MASTER_PORT on every node)")
-        cmd += ["--machine_rank", rank, "--main_process_ip", addr, "--main_process_port",
-                env.get("MASTER_PORT", "29500"), "--rdzv_backend", "static"]
+            raise ConfigError(
+                f"{hw.nodes} nodes: run through `sbatch recipes/slurm/sft.slurm RECIPE` "
+                "(or set NODE_RANK, MASTER_ADDR and MASTER_PORT on every node)"
+            )
+        cmd += [
+            "--machine_rank",
+            rank,
+            "--main_process_ip",
+            addr,
+            "--main_process_port",
+            env.get("MASTER_PORT", "29500"),
+            "--rdzv_backend",
+            "static",
+        ]
     if hw.sequence_parallel > 1:
-        cmd += ["--use_parallelism_config", "--parallelism_config_sp_size", str(hw.sequence_parallel),
-                "--parallelism_config_sp_backend", "deepspeed", "--parallelism_config_dp_shard_size",
-                str(hw.data_parallel)]
+        cmd += [
+            "--use_parallelism_config",
+            "--parallelism_config_sp_size",
+            str(hw.sequence_parallel),
+            "--parallelism_config_sp_backend",
+            "deepspeed",
+            "--parallelism_config_dp_shard_size",
+            str(hw.data_parallel),
+        ]
     return [*cmd, "-m", "distill.sft.launch", str(config_json)]
 
 
@@ -82,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of each launched rank: train the resolved config in-process."""
     from distill.sft.train import sft
 
+    # A launched rank is a process entry point, like the CLI: it sets up its own logging.
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
         raise SystemExit("usage: python -m distill.sft.launch OUTPUT_DIR/sft_config.json")

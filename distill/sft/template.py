@@ -28,9 +28,7 @@ _ASSISTANT_CONTENT = (
 # ChatML (Qwen2/Qwen2.5): end of turn is <|im_end|>, which must be the EOS of the student.
 CHATML_THINK = (
     "{%- for message in messages -%}"
-    "{%- if message['role'] == 'assistant' -%}"
-    + _ASSISTANT_CONTENT
-    + "{{- '<|im_start|>assistant\\n' -}}"
+    "{%- if message['role'] == 'assistant' -%}" + _ASSISTANT_CONTENT + "{{- '<|im_start|>assistant\\n' -}}"
     "{% generation %}{{- content + '<|im_end|>' -}}{% endgeneration %}"
     "{{- '\\n' -}}"
     "{%- else -%}"
@@ -109,7 +107,11 @@ def prepare_tokenizer(tokenizer: Any, template: str = "auto") -> TemplateCheck:
         else:
             name = choose_template(tokenizer)
             if own:
-                why = "strips the reasoning" if template_strips_reasoning(own) else "has no {% generation %} block"
+                why = (
+                    "strips the reasoning"
+                    if template_strips_reasoning(own)
+                    else "has no {% generation %} block"
+                )
                 log.info("the tokenizer's chat template %s: using %s instead", why, name)
     if name in TEMPLATES:
         tokenizer.chat_template, eot = TEMPLATES[name]
@@ -117,7 +119,9 @@ def prepare_tokenizer(tokenizer: Any, template: str = "auto") -> TemplateCheck:
         eot = tokenizer.eos_token
     else:  # a Jinja string given in the recipe
         if template_strips_reasoning(template):
-            raise ConfigError("sft.chat_template strips the text before </think>: it would train without reasoning")
+            raise ConfigError(
+                "sft.chat_template strips the text before </think>: it would train without reasoning"
+            )
         if "{% generation %}" not in template:
             raise ConfigError("sft.chat_template needs a {% generation %} block around the assistant turn")
         tokenizer.chat_template, eot, name = template, tokenizer.eos_token, "custom"
@@ -127,14 +131,21 @@ def prepare_tokenizer(tokenizer: Any, template: str = "auto") -> TemplateCheck:
     tokenizer.eos_token = eot
     if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token:
         tokenizer.pad_token = _pick_pad(tokenizer)
-    return TemplateCheck(name, tokenizer.eos_token, tokenizer.eos_token_id, tokenizer.pad_token,
-                         tokenizer.pad_token_id)
+    return TemplateCheck(
+        name, tokenizer.eos_token, tokenizer.eos_token_id, tokenizer.pad_token, tokenizer.pad_token_id
+    )
 
 
 def _pick_pad(tokenizer: Any) -> str:
     """A pad token distinct from EOS: a known reserved token if present, else a new one."""
     vocab = tokenizer.get_vocab()
-    for candidate in ("<|finetune_right_pad_id|>", "<|endoftext|>", "<|end_of_text|>", "<|fim_pad|>", "<pad>"):
+    for candidate in (
+        "<|finetune_right_pad_id|>",
+        "<|endoftext|>",
+        "<|end_of_text|>",
+        "<|fim_pad|>",
+        "<pad>",
+    ):
         if candidate in vocab and candidate != tokenizer.eos_token:
             return candidate
     tokenizer.add_special_tokens({"pad_token": "<|pad|>"})

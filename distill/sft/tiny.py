@@ -78,10 +78,17 @@ def build_tiny_model(
 
     padded_vocab = -(-len(tokenizer) // 64) * 64
     common = dict(
-        vocab_size=padded_vocab, hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
-        num_attention_heads=heads, num_key_value_heads=kv_heads, max_position_embeddings=max_positions,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+        vocab_size=padded_vocab,
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=max_positions,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
     )
     torch.manual_seed(seed)
     if arch == "qwen2":
@@ -89,15 +96,21 @@ def build_tiny_model(
     else:
         model = LlamaForCausalLM(LlamaConfig(**common))
     model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     model.save_pretrained(out_dir)
     return out_dir
 
 
-def build_tokenizer(arch: Arch = "qwen2", texts: Iterable[str] | None = None, *, vocab_size: int = 1024,
-                    max_corpus_chars: int = 2_000_000):  # noqa: ANN201 - transformers is imported lazily
+def build_tokenizer(
+    arch: Arch = "qwen2",
+    texts: Iterable[str] | None = None,
+    *,
+    vocab_size: int = 1024,
+    max_corpus_chars: int = 2_000_000,
+):  # noqa: ANN201 - transformers is imported lazily
     """A byte-level BPE tokenizer trained locally, with `arch`'s special tokens and chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -110,7 +123,9 @@ def build_tokenizer(arch: Arch = "qwen2", texts: Iterable[str] | None = None, *,
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     bpe.train_from_iterator(corpus, trainer=trainer)

@@ -56,34 +56,62 @@ class SFTReport:
         e = self.estimate
         rows = [
             ("batch", self.batch_plan),
-            ("template", f"{self.template.name} (eos {self.template.eos_token!r}, pad {self.template.pad_token!r})"),
-            ("samples", f"{e.rows:,} kept, {e.dropped_long:,} dropped (> max_length), {e.truncated:,} truncated"),
+            (
+                "template",
+                f"{self.template.name} (eos {self.template.eos_token!r}, pad {self.template.pad_token!r})",
+            ),
+            (
+                "samples",
+                f"{e.rows:,} kept, {e.dropped_long:,} dropped (> max_length), {e.truncated:,} truncated",
+            ),
             ("tokens", f"{e.tokens:,} ({e.target_tokens:,} trained), longest sample {e.max_sample:,}"),
             ("steps", f"{e.steps:,} optimizer steps over {e.packed_rows:,} rows"),
-            ("model", f"{e.params / 1e9:.2f}B parameters; attention {self.attention}; loss {self.loss}; "
-                      f"checkpointing {'full' if self.gradient_checkpointing else 'off'}"),
-            ("memory/GPU", f"~{e.memory.total_gib:.1f} GiB (states {e.memory.states_gib:.1f}, activations "
-                           f"{e.memory.activations_gib:.1f}, overhead {e.memory.overhead_gib:.1f})"),
-            ("GPU-hours", f"{e.gpu_hours:,.1f} on {e.gpus} GPU(s) at {e.tokens_per_s_per_gpu:,.0f} tokens/s/GPU "
-                          f"({e.throughput_source})"),
+            (
+                "model",
+                f"{e.params / 1e9:.2f}B parameters; attention {self.attention}; loss {self.loss}; "
+                f"checkpointing {'full' if self.gradient_checkpointing else 'off'}",
+            ),
+            (
+                "memory/GPU",
+                f"~{e.memory.total_gib:.1f} GiB (states {e.memory.states_gib:.1f}, activations "
+                f"{e.memory.activations_gib:.1f}, overhead {e.memory.overhead_gib:.1f})",
+            ),
+            (
+                "GPU-hours",
+                f"{e.gpu_hours:,.1f} on {e.gpus} GPU(s) at {e.tokens_per_s_per_gpu:,.0f} tokens/s/GPU "
+                f"({e.throughput_source})",
+            ),
         ]
         if self.rope:
             rows.append(("rope", self.rope))
         if not self.dry_run:
             rows += [
                 ("trained", f"{self.steps} steps, final loss {self.final_loss}"),
-                ("speed", f"{self.tokens_per_s_per_gpu or 0:,.0f} tokens/s/GPU, MFU {self.mfu or 0:.1%}, "
-                          f"peak {self.peak_memory_gib or 0:.1f} GiB"),
-                ("output", str(self.output_dir) + (f" (resumed from {self.resumed_from})" if self.resumed_from else "")),
+                (
+                    "speed",
+                    f"{self.tokens_per_s_per_gpu or 0:,.0f} tokens/s/GPU, MFU {self.mfu or 0:.1%}, "
+                    f"peak {self.peak_memory_gib or 0:.1f} GiB",
+                ),
+                (
+                    "output",
+                    str(self.output_dir)
+                    + (f" (resumed from {self.resumed_from})" if self.resumed_from else ""),
+                ),
             ]
         if self.pushed_to:
             rows.append(("hub", self.pushed_to))
         return rows
 
 
-def sft(cfg: SFTConfig, *, dataset: str | Path | None = None, output_dir: Path | None = None,
-        dry_run: bool = False, callbacks: Sequence[Any] = (),
-        launcher: Callable[[SFTConfig], list[str]] | None = None) -> SFTReport:
+def sft(
+    cfg: SFTConfig,
+    *,
+    dataset: str | Path | None = None,
+    output_dir: Path | None = None,
+    dry_run: bool = False,
+    callbacks: Sequence[Any] = (),
+    launcher: Callable[[SFTConfig], list[str]] | None = None,
+) -> SFTReport:
     """Train `cfg.model` on `dataset` (a run dir, file or Hub id); a dry run only checks and estimates.
 
     Several GPUs on one node are launched through `accelerate launch` (`launcher`, injectable for
@@ -106,13 +134,29 @@ def sft(cfg: SFTConfig, *, dataset: str | Path | None = None, output_dir: Path |
     rope = extend_rope(model_config, cfg)
 
     conversations, _label = load_conversations(cfg.dataset, split=cfg.dataset_split)
-    data = tokenize_conversations(conversations, tokenizer, max_length=cfg.max_length, drop_long=cfg.drop_long)
-    est = estimate(cfg, model_config, lengths=data.lengths, target_tokens=data.target_tokens,
-                   rows_in=data.rows_in, dropped_long=data.dropped_long, truncated=data.truncated)
+    data = tokenize_conversations(
+        conversations, tokenizer, max_length=cfg.max_length, drop_long=cfg.drop_long
+    )
+    est = estimate(
+        cfg,
+        model_config,
+        lengths=data.lengths,
+        target_tokens=data.target_tokens,
+        rows_in=data.rows_in,
+        dropped_long=data.dropped_long,
+        truncated=data.truncated,
+    )
     example = render_masked(tokenizer, data.input_ids[0], data.labels[0])
     report = SFTReport(
-        output_dir=cfg.output_dir, dry_run=dry_run, batch_plan=cfg.batch_plan(), template=check, example=example,
-        estimate=est, rope=rope, attention=_attention_label(cfg), loss=_loss_label(cfg),
+        output_dir=cfg.output_dir,
+        dry_run=dry_run,
+        batch_plan=cfg.batch_plan(),
+        template=check,
+        example=example,
+        estimate=est,
+        rope=rope,
+        attention=_attention_label(cfg),
+        loss=_loss_label(cfg),
         gradient_checkpointing=est.memory.gradient_checkpointing,
     )
     check_fits(cfg, est)
@@ -126,22 +170,44 @@ def sft(cfg: SFTConfig, *, dataset: str | Path | None = None, output_dir: Path |
         report.launched = (launcher or launch)(cfg)
         return _read_back(report)
 
+    _check_visible_gpus(cfg)
     return _train(cfg, report, tokenizer, model_config, data, callbacks)
 
 
-def _train(cfg: SFTConfig, report: SFTReport, tokenizer: Any, model_config: Any, data: Any,
-           callbacks: Sequence[Any]) -> SFTReport:
+def _check_visible_gpus(cfg: SFTConfig) -> None:
+    """A one-GPU recipe must see one GPU: Trainer would otherwise wrap the model in nn.DataParallel."""
+    import torch
+
+    visible = torch.cuda.device_count()
+    if "WORLD_SIZE" not in os.environ and cfg.hardware.world_size == 1 and visible > 1:
+        raise ConfigError(
+            f"the recipe plans 1 GPU but {visible} are visible: run with CUDA_VISIBLE_DEVICES=0, or "
+            f"set hardware.gpus_per_node={visible} and a sharding (ddp, fsdp2, zero3) to use them all"
+        )
+
+
+def _train(
+    cfg: SFTConfig, report: SFTReport, tokenizer: Any, model_config: Any, data: Any, callbacks: Sequence[Any]
+) -> SFTReport:
     import torch
     from transformers import AutoModelForCausalLM
     from transformers.trainer_utils import get_last_checkpoint
 
     on_gpu = torch.cuda.is_available()
     attn = prepare_attention(cfg)
-    model = AutoModelForCausalLM.from_pretrained(cfg.model, config=model_config, dtype=_dtype(cfg),
-                                                 attn_implementation=attn)
+    model = AutoModelForCausalLM.from_pretrained(
+        cfg.model, config=model_config, dtype=_dtype(cfg), attn_implementation=attn
+    )
     prepare_model(model, tokenizer, cfg, on_gpu=on_gpu)
-    trainer, meter = build_trainer(cfg, model, tokenizer, data.to_dataset(), on_gpu=on_gpu,
-                                   checkpointing=report.gradient_checkpointing, callbacks=callbacks)
+    trainer, meter = build_trainer(
+        cfg,
+        model,
+        tokenizer,
+        data.to_dataset(),
+        on_gpu=on_gpu,
+        checkpointing=report.gradient_checkpointing,
+        callbacks=callbacks,
+    )
 
     last = get_last_checkpoint(str(cfg.output_dir)) if cfg.resume and cfg.output_dir.is_dir() else None
     if last:
@@ -193,17 +259,27 @@ def prepare_model(model: Any, tokenizer: Any, cfg: SFTConfig, *, on_gpu: bool) -
         _apply_liger_kernel_to_instance(model=model, fused_linear_cross_entropy=False)
 
 
-def build_trainer(cfg: SFTConfig, model: Any, tokenizer: Any, dataset: Any, *, on_gpu: bool,
-                  checkpointing: bool, callbacks: Sequence[Any] = ()) -> tuple[Any, ThroughputMeter]:
+def build_trainer(
+    cfg: SFTConfig,
+    model: Any,
+    tokenizer: Any,
+    dataset: Any,
+    *,
+    on_gpu: bool,
+    checkpointing: bool,
+    callbacks: Sequence[Any] = (),
+) -> tuple[Any, ThroughputMeter]:
     """TRL's SFTTrainer with our arguments, plus a meter of tokens/s/GPU, MFU and peak memory."""
     from trl import SFTTrainer
 
     args = trainer_arguments(cfg, on_gpu=on_gpu, checkpointing=checkpointing)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
-                         callbacks=list(callbacks))
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, callbacks=list(callbacks)
+    )
     shape = ModelShape.from_config(model.config)
-    meter = ThroughputMeter(shape, cfg.hardware.gpu_peak_tflops,
-                            params=sum(p.numel() for p in model.parameters()))
+    meter = ThroughputMeter(
+        shape, cfg.hardware.gpu_peak_tflops, params=sum(p.numel() for p in model.parameters())
+    )
     _count_batches(trainer, meter)
     trainer.add_callback(meter.callback())
     return trainer, meter
@@ -220,8 +296,10 @@ def extend_rope(model_config: Any, cfg: SFTConfig) -> str | None:
         return None
     params = getattr(c, "rope_parameters", None)
     if isinstance(params, dict) and params.get("rope_type", "default") != "default":
-        raise ConfigError(f"the model uses {params['rope_type']} RoPE scaling with {old_pos} positions < "
-                          f"max_length {cfg.max_length}: lower max_length or set extend_rope: false")
+        raise ConfigError(
+            f"the model uses {params['rope_type']} RoPE scaling with {old_pos} positions < "
+            f"max_length {cfg.max_length}: lower max_length or set extend_rope: false"
+        )
     if isinstance(params, dict):
         old_theta = params.get("rope_theta")
         params["rope_theta"] = cfg.rope_theta
@@ -229,8 +307,10 @@ def extend_rope(model_config: Any, cfg: SFTConfig) -> str | None:
         old_theta = getattr(c, "rope_theta", None)
         c.rope_theta = cfg.rope_theta
     c.max_position_embeddings = max(cfg.rope_max_positions, cfg.max_length)
-    msg = (f"RoPE extended: max positions {old_pos} → {c.max_position_embeddings}, "
-           f"base {old_theta} → {cfg.rope_theta:g}")
+    msg = (
+        f"RoPE extended: max positions {old_pos} → {c.max_position_embeddings}, "
+        f"base {old_theta} → {cfg.rope_theta:g}"
+    )
     log.info("%s", msg)
     return msg
 
@@ -266,7 +346,7 @@ def _attention_label(cfg: SFTConfig) -> str:
 
 
 def resolve_loss(cfg: SFTConfig, on_gpu: bool) -> str:
-    """"liger" (Liger kernels + chunked loss) or "chunked" (TRL's chunked LM-head loss alone)."""
+    """ "liger" (Liger kernels + chunked loss) or "chunked" (TRL's chunked LM-head loss alone)."""
     import importlib.util
 
     has_liger = importlib.util.find_spec("liger_kernel") is not None
@@ -300,8 +380,9 @@ def trainer_arguments(cfg: SFTConfig, *, on_gpu: bool, checkpointing: bool) -> A
     if hw.sequence_parallel > 1:
         from accelerate import ParallelismConfig
 
-        extra["parallelism_config"] = ParallelismConfig(sp_backend="deepspeed", sp_size=hw.sequence_parallel,
-                                                        dp_shard_size=hw.data_parallel)
+        extra["parallelism_config"] = ParallelismConfig(
+            sp_backend="deepspeed", sp_size=hw.sequence_parallel, dp_shard_size=hw.data_parallel
+        )
     return trl.SFTConfig(
         output_dir=str(cfg.output_dir),
         num_train_epochs=cfg.epochs,
@@ -316,8 +397,7 @@ def trainer_arguments(cfg: SFTConfig, *, on_gpu: bool, checkpointing: bool) -> A
         bf16=cfg.bf16 and on_gpu,
         use_cpu=not on_gpu,
         optim="adamw_torch_fused" if on_gpu else "adamw_torch",
-        gradient_checkpointing=checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
+        **_checkpointing_args(checkpointing),
         max_length=cfg.max_length,
         packing=cfg.packing,
         packing_strategy="bfd",
@@ -331,8 +411,25 @@ def trainer_arguments(cfg: SFTConfig, *, on_gpu: bool, checkpointing: bool) -> A
         dataloader_num_workers=cfg.dataloader_workers,
         report_to="none",
         disable_tqdm=True,
+        ddp_find_unused_parameters=False if hw.sharding == "ddp" else None,
         **extra,
     )
+
+
+def _checkpointing_args(on: bool) -> dict[str, Any]:
+    """transformers >= 5.2x renamed gradient_checkpointing to activation_checkpointing."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    key = "activation_checkpointing" if "activation_checkpointing" in names else "gradient_checkpointing"
+    out: dict[str, Any] = {key: on}
+    if on:
+        out[f"{key}_kwargs" if f"{key}_kwargs" in names else "gradient_checkpointing_kwargs"] = {
+            "use_reentrant": False
+        }
+    return out
 
 
 def _align_special_tokens(model: Any, tokenizer: Any) -> None:
@@ -354,8 +451,14 @@ def _align_special_tokens(model: Any, tokenizer: Any) -> None:
 class ThroughputMeter:
     """Counts real tokens and Σ doc² per micro-batch (padding excluded) and times optimizer steps."""
 
-    def __init__(self, shape: ModelShape, peak_tflops: float, *, params: int | None = None,
-                 clock: Callable[[], float] = time.perf_counter):
+    def __init__(
+        self,
+        shape: ModelShape,
+        peak_tflops: float,
+        *,
+        params: int | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         self.shape, self.peak, self.clock = shape, peak_tflops * 1e12, clock
         self.params = params or shape.params
         self.tokens = 0
@@ -409,9 +512,14 @@ class ThroughputMeter:
                     (t1, k1, s1) = meter.marks[-1]
                     if t1 > t0:
                         mem = _peak_gib()
-                        log.info("step %d loss %.4f | %.0f tokens/s/GPU | MFU %.1f%%%s", state.global_step,
-                                 logs["loss"], (k1 - k0) / (t1 - t0), 100 * meter.flops(k1 - k0, s1 - s0)
-                                 / (t1 - t0) / meter.peak, f" | peak {mem:.1f} GiB" if mem else "")
+                        log.info(
+                            "step %d loss %.4f | %.0f tokens/s/GPU | MFU %.1f%%%s",
+                            state.global_step,
+                            logs["loss"],
+                            (k1 - k0) / (t1 - t0),
+                            100 * meter.flops(k1 - k0, s1 - s0) / (t1 - t0) / meter.peak,
+                            f" | peak {mem:.1f} GiB" if mem else "",
+                        )
 
         return _Callback()
 
@@ -463,8 +571,17 @@ def _read_back(report: SFTReport) -> SFTReport:
     if not path.exists():
         raise ConfigError(f"the launched training wrote no {path}: see its log above")
     data = json.loads(path.read_text(encoding="utf-8"))
-    for key in ("steps", "final_loss", "losses", "tokens_per_s_per_gpu", "mfu", "peak_memory_gib",
-                "train_seconds", "resumed_from", "pushed_to"):
+    for key in (
+        "steps",
+        "final_loss",
+        "losses",
+        "tokens_per_s_per_gpu",
+        "mfu",
+        "peak_memory_gib",
+        "train_seconds",
+        "resumed_from",
+        "pushed_to",
+    ):
         setattr(report, key, data.get(key))
     return report
 
@@ -476,13 +593,19 @@ def push_model(cfg: SFTConfig) -> str:
 
     token = os.environ.get(cfg.token_env)
     if not token:
-        raise HubError(f"push_to_hub needs a token in ${cfg.token_env} (a write token from hf.co/settings/tokens)")
+        raise HubError(
+            f"push_to_hub needs a token in ${cfg.token_env} (a write token from hf.co/settings/tokens)"
+        )
     api = HfApi(token=token)
     try:
         api.create_repo(cfg.hub_model_id, repo_type="model", private=cfg.hub_private, exist_ok=True)
-        api.upload_folder(repo_id=cfg.hub_model_id, folder_path=str(cfg.output_dir), repo_type="model",
-                          ignore_patterns=["checkpoint-*", "checkpoint-*/**"],
-                          commit_message="distill sft: trained student")
+        api.upload_folder(
+            repo_id=cfg.hub_model_id,
+            folder_path=str(cfg.output_dir),
+            repo_type="model",
+            ignore_patterns=["checkpoint-*", "checkpoint-*/**"],
+            commit_message="distill sft: trained student",
+        )
     except (HfHubHTTPError, OSError) as e:
         raise HubError(f"push to {cfg.hub_model_id} failed: {str(e).splitlines()[0][:200]}") from e
     return f"https://huggingface.co/{cfg.hub_model_id}"

@@ -52,8 +52,15 @@ class Completion:
 class RequestFailed(Exception):
     """A request failed; `retryable` tells whether a later attempt may succeed."""
 
-    def __init__(self, message: str, *, retryable: bool, status: int | None = None,
-                 retry_after_s: float | None = None, endpoint: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+        endpoint: str = "",
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status

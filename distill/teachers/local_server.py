@@ -107,10 +107,19 @@ class Faults:
 class TeacherServer:
     """A local OpenAI-compatible server; use it as a context manager."""
 
-    def __init__(self, responder: Responder = default_responder, *, latency_s: float = 0.0,
-                 faults: Faults | Mapping[str, float] | None = None, model: str = "local-teacher",
-                 reasoning_field: ReasoningField = "reasoning_content", api_key: str | None = None,
-                 port: int = 0, mode: Literal["thread", "process"] = "thread", record: bool = True) -> None:
+    def __init__(
+        self,
+        responder: Responder = default_responder,
+        *,
+        latency_s: float = 0.0,
+        faults: Faults | Mapping[str, float] | None = None,
+        model: str = "local-teacher",
+        reasoning_field: ReasoningField = "reasoning_content",
+        api_key: str | None = None,
+        port: int = 0,
+        mode: Literal["thread", "process"] = "thread",
+        record: bool = True,
+    ) -> None:
         self.responder = responder
         self.latency_s = latency_s
         self.faults = faults if isinstance(faults, Faults) or faults is None else Faults(rates=dict(faults))
@@ -173,6 +182,10 @@ class TeacherServer:
                 failure.append(e)
                 ready.set()
             finally:
+                leftover = asyncio.all_tasks(loop)  # handlers still sleeping (slow bodies, latency)
+                for task in leftover:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
                 loop.close()
 
         self._thread = threading.Thread(target=run, name="teacher-server", daemon=True)
@@ -184,8 +197,16 @@ class TeacherServer:
     def _start_process(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
-        settings = dict(responder=self.responder, latency_s=self.latency_s, faults=self.faults, model=self.model,
-                        reasoning_field=self.reasoning_field, api_key=self.api_key, port=self.port, record=False)
+        settings = dict(
+            responder=self.responder,
+            latency_s=self.latency_s,
+            faults=self.faults,
+            model=self.model,
+            reasoning_field=self.reasoning_field,
+            api_key=self.api_key,
+            port=self.port,
+            record=False,
+        )
         self._process = ctx.Process(target=_process_main, args=(settings, child), daemon=True)
         self._process.start()
         from multiprocessing.connection import wait
@@ -196,8 +217,11 @@ class TeacherServer:
             raise RuntimeError("the local teacher server process did not start (see its stderr)")
         self.port = parent.recv()
 
-    async def _serve(self, ready: threading.Event | None = None, on_port: Callable[[int], None] | None = None,
-                     ) -> None:
+    async def _serve(
+        self,
+        ready: threading.Event | None = None,
+        on_port: Callable[[int], None] | None = None,
+    ) -> None:
         from aiohttp import web
 
         self._stopped = asyncio.Event()
@@ -230,15 +254,27 @@ class TeacherServer:
 
         if (denied := self._check_key(request)) is not None:
             return denied
-        return web.json_response({"object": "list", "data": [
-            {"id": self.model, "object": "model", "created": 0, "owned_by": "distill"}]})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": [{"id": self.model, "object": "model", "created": 0, "owned_by": "distill"}],
+            }
+        )
 
     def _check_key(self, request: Any) -> Any:
         from aiohttp import web
 
         if self.api_key is not None and request.headers.get("Authorization") != f"Bearer {self.api_key}":
-            return web.json_response({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
-                                                "code": "invalid_api_key"}}, status=401)
+            return web.json_response(
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+                status=401,
+            )
         return None
 
     async def _chat(self, request: Any) -> Any:
@@ -251,25 +287,34 @@ class TeacherServer:
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return web.json_response({"error": {"message": "body is not JSON", "type": "invalid_request_error"}},
-                                     status=400)
+            return web.json_response(
+                {"error": {"message": "body is not JSON", "type": "invalid_request_error"}}, status=400
+            )
         if self.record:
             self.requests.append(body)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            return web.json_response({"error": {"message": "messages is required", "type": "invalid_request_error"}},
-                                     status=400)
+            return web.json_response(
+                {"error": {"message": "messages is required", "type": "invalid_request_error"}}, status=400
+            )
         fault = self.faults.pick(number) if self.faults is not None else None
         if fault is not None:
             self.fault_counts[fault] += 1
         if fault == "429":
             retry = self.faults.retry_after_s if self.faults else 0
-            return web.json_response({"error": {"message": "Rate limit reached", "type": "rate_limit_error"}},
-                                     status=429, headers={"Retry-After": f"{retry:g}"})
+            return web.json_response(
+                {"error": {"message": "Rate limit reached", "type": "rate_limit_error"}},
+                status=429,
+                headers={"Retry-After": f"{retry:g}"},
+            )
         if fault == "500":
-            return web.json_response({"error": {"message": "internal error", "type": "server_error"}}, status=500)
+            return web.json_response(
+                {"error": {"message": "internal error", "type": "server_error"}}, status=500
+            )
         if fault == "401":
-            return web.json_response({"error": {"message": "Incorrect API key provided", "type": "auth"}}, status=401)
+            return web.json_response(
+                {"error": {"message": "Incorrect API key provided", "type": "auth"}}, status=401
+            )
         if fault == "reset":
             if request.transport is not None:
                 request.transport.abort()
@@ -280,63 +325,113 @@ class TeacherServer:
         params = {k: v for k, v in body.items() if k != "messages"}
         replies = [self.responder(messages, params, i) for i in range(n)]
         prompt_tokens = sum(count_tokens(str(m.get("content", ""))) for m in messages)
-        completion_tokens = [r.completion_tokens if r.completion_tokens is not None
-                             else count_tokens(r.content) + count_tokens(r.reasoning or "") for r in replies]
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": sum(completion_tokens),
-                 "total_tokens": prompt_tokens + sum(completion_tokens)}
+        completion_tokens = [
+            r.completion_tokens
+            if r.completion_tokens is not None
+            else count_tokens(r.content) + count_tokens(r.reasoning or "")
+            for r in replies
+        ]
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": sum(completion_tokens),
+            "total_tokens": prompt_tokens + sum(completion_tokens),
+        }
         created = int(time.time())
         ident = f"chatcmpl-{number}"
         model = body.get("model") or self.model
         if fault == "malformed":
-            return web.Response(body=b'{"id": "chatcmpl-broken", "choices": [{"mess', content_type="application/json")
+            return web.Response(
+                body=b'{"id": "chatcmpl-broken", "choices": [{"mess', content_type="application/json"
+            )
         if body.get("stream"):
-            return await self._stream(request, ident, created, model, replies, usage,
-                                      bool((body.get("stream_options") or {}).get("include_usage")), fault)
-        choices = [{"index": i, "message": self._message(r), "finish_reason": r.finish_reason, "logprobs": None}
-                   for i, r in enumerate(replies)]
-        payload = json.dumps({"id": ident, "object": "chat.completion", "created": created, "model": model,
-                              "choices": choices, "usage": usage}).encode()
+            return await self._stream(
+                request,
+                ident,
+                created,
+                model,
+                replies,
+                usage,
+                bool((body.get("stream_options") or {}).get("include_usage")),
+                fault,
+            )
+        choices = [
+            {"index": i, "message": self._message(r), "finish_reason": r.finish_reason, "logprobs": None}
+            for i, r in enumerate(replies)
+        ]
+        payload = json.dumps(
+            {
+                "id": ident,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": choices,
+                "usage": usage,
+            }
+        ).encode()
         if fault == "slow_body":
             response = web.StreamResponse(headers={"Content-Type": "application/json"})
             response.content_length = len(payload)
             await response.prepare(request)
             await response.write(payload[: len(payload) // 2])
             await asyncio.sleep(self.faults.slow_body_s if self.faults else 0.2)
-            await response.write(payload[len(payload) // 2:])
+            await response.write(payload[len(payload) // 2 :])
             await response.write_eof()
             return response
         return web.Response(body=payload, content_type="application/json")
 
     def _message(self, reply: Reply) -> dict:
         if self.reasoning_field == "inline":
-            content = f"<think>\n{reply.reasoning}\n</think>\n\n{reply.content}" if reply.reasoning else reply.content
+            content = (
+                f"<think>\n{reply.reasoning}\n</think>\n\n{reply.content}"
+                if reply.reasoning
+                else reply.content
+            )
             return {"role": "assistant", "content": content}
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
         if reply.reasoning is not None:
             message[self.reasoning_field] = reply.reasoning
         return message
 
-    async def _stream(self, request: Any, ident: str, created: int, model: str, replies: list[Reply],
-                      usage: dict, include_usage: bool, fault: str | None) -> Any:
+    async def _stream(
+        self,
+        request: Any,
+        ident: str,
+        created: int,
+        model: str,
+        replies: list[Reply],
+        usage: dict,
+        include_usage: bool,
+        fault: str | None,
+    ) -> Any:
         from aiohttp import web
 
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         await response.prepare(request)
 
         def chunk(choices: list[dict], extra: dict | None = None) -> bytes:
-            data = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
-                    "choices": choices, **(extra or {})}
+            data = {
+                "id": ident,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": choices,
+                **(extra or {}),
+            }
             return b"data: " + json.dumps(data).encode() + b"\n\n"
 
         for i, reply in enumerate(replies):
-            await response.write(chunk([{"index": i, "delta": {"role": "assistant", "content": ""},
-                                         "finish_reason": None}]))
+            await response.write(
+                chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
+            )
             message = self._message(reply)
             for key in ("reasoning_content", "reasoning", "content"):
                 text = message.get(key) or ""
                 for start in range(0, len(text), 64):
-                    await response.write(chunk([{"index": i, "delta": {key: text[start:start + 64]},
-                                                 "finish_reason": None}]))
+                    await response.write(
+                        chunk([{"index": i, "delta": {key: text[start : start + 64]}, "finish_reason": None}])
+                    )
                 if fault == "slow_body" and key == "content":
                     await asyncio.sleep(self.faults.slow_body_s if self.faults else 0.2)
             await response.write(chunk([{"index": i, "delta": {}, "finish_reason": reply.finish_reason}]))
@@ -362,21 +457,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each response")
     parser.add_argument("--size", type=int, default=0, help="reply bytes (0: the default math-style reply)")
-    parser.add_argument("--reasoning-field", default="reasoning_content",
-                        choices=["reasoning_content", "reasoning", "inline"])
+    parser.add_argument(
+        "--reasoning-field", default="reasoning_content", choices=["reasoning_content", "reasoning", "inline"]
+    )
     parser.add_argument("--served-model-name", default=None)
     for ignored in ("--host", "--tensor-parallel-size", "--data-parallel-size", "--reasoning-parser"):
         parser.add_argument(ignored, help=argparse.SUPPRESS)  # vllm serve's flags, accepted and ignored
     args, _unknown = parser.parse_known_args(argv)
     model = args.served_model_name or (args.model[-1] if args.model else "local-teacher")
     responder: Responder = SizedResponder(args.size) if args.size else default_responder
-    server = TeacherServer(responder, latency_s=args.latency, model=model, reasoning_field=args.reasoning_field,
-                           port=args.port, record=False)
+    server = TeacherServer(
+        responder,
+        latency_s=args.latency,
+        model=model,
+        reasoning_field=args.reasoning_field,
+        port=args.port,
+        record=False,
+    )
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(server._serve(on_port=lambda p: print(f"serving on {server.base_url}",
-                                                                           flush=True)))
+        task = asyncio.ensure_future(
+            server._serve(on_port=lambda p: print(f"serving on {server.base_url}", flush=True))
+        )
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, lambda: server._stopped.set() if server._stopped else None)
         await task

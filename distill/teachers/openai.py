@@ -24,9 +24,17 @@ RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 
 class OpenAITeacher:
     """One OpenAI-compatible base URL (`…/v1`), one pooled HTTP session."""
 
-    def __init__(self, base_url: str, *, api_key: str | None = None, stream: bool = False,
-                 connect_timeout_s: float = 10.0, read_timeout_s: float = 3600.0, max_connections: int = 0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        stream: bool = False,
+        connect_timeout_s: float = 10.0,
+        read_timeout_s: float = 3600.0,
+        max_connections: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.name = self.base_url
         self._url = f"{self.base_url}/chat/completions"
@@ -47,8 +55,9 @@ class OpenAITeacher:
         import aiohttp
 
         connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300, keepalive_timeout=60)
-        timeout = aiohttp.ClientTimeout(total=None, connect=self._connect_timeout_s,
-                                        sock_read=self._read_timeout_s)
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=self._connect_timeout_s, sock_read=self._read_timeout_s
+        )
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self._headers)
         return self
 
@@ -62,12 +71,16 @@ class OpenAITeacher:
         """GET /models: fail fast naming the URL when it is unreachable or refuses the key."""
         import aiohttp
 
-        timeout = aiohttp.ClientTimeout(total=max(self._connect_timeout_s * 3, 10), connect=self._connect_timeout_s)
+        timeout = aiohttp.ClientTimeout(
+            total=max(self._connect_timeout_s * 3, 10), connect=self._connect_timeout_s
+        )
         try:
             async with self._session.get(f"{self.base_url}/models", timeout=timeout) as resp:
                 if resp.status in (401, 403):
-                    raise TeacherError(f"{self.base_url} refused the API key ({resp.status}): check the key's "
-                                       "environment variable (--api-key-env)")
+                    raise TeacherError(
+                        f"{self.base_url} refused the API key ({resp.status}): check the key's "
+                        "environment variable (--api-key-env)"
+                    )
                 if resp.status != 200:
                     return []  # some servers have no /models; the first request will tell
                 body = await resp.json(content_type=None)
@@ -82,9 +95,13 @@ class OpenAITeacher:
     async def complete(self, request: ChatRequest) -> Completion:
         import aiohttp
 
-        payload: dict[str, Any] = {"model": request.model, "messages": request.messages,
-                                   "temperature": request.temperature, "top_p": request.top_p,
-                                   "max_tokens": request.max_tokens}
+        payload: dict[str, Any] = {
+            "model": request.model,
+            "messages": request.messages,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "max_tokens": request.max_tokens,
+        }
         if request.n != 1:
             payload["n"] = request.n
         if request.seed is not None:
@@ -105,20 +122,34 @@ class OpenAITeacher:
         except RequestFailed:
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            raise RequestFailed(f"{self.base_url}: {_describe(e)}", retryable=True, endpoint=self.base_url) from e
-        return Completion(completion.choices, completion.prompt_tokens, completion.completion_tokens,
-                          self._clock() - started, self.base_url)
+            raise RequestFailed(
+                f"{self.base_url}: {_describe(e)}", retryable=True, endpoint=self.base_url
+            ) from e
+        return Completion(
+            completion.choices,
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            self._clock() - started,
+            self.base_url,
+        )
 
     async def _raise_for_status(self, resp: Any) -> None:
         status = resp.status
         text = (await resp.text(errors="replace"))[:300]
         detail = _error_message(text)
         if status in (401, 403):
-            raise TeacherError(f"{self.base_url} refused the request ({status}: {detail}): check the API key "
-                               "(--api-key-env) and your account")
+            raise TeacherError(
+                f"{self.base_url} refused the request ({status}: {detail}): check the API key "
+                "(--api-key-env) and your account"
+            )
         retry_after = _retry_after(resp.headers.get("Retry-After"))
-        raise RequestFailed(f"{self.base_url}: HTTP {status}: {detail}", retryable=status in RETRYABLE_STATUS,
-                            status=status, retry_after_s=retry_after, endpoint=self.base_url)
+        raise RequestFailed(
+            f"{self.base_url}: HTTP {status}: {detail}",
+            retryable=status in RETRYABLE_STATUS,
+            status=status,
+            retry_after_s=retry_after,
+            endpoint=self.base_url,
+        )
 
     async def _read_stream(self, resp: Any) -> Completion:
         contents: dict[int, list[str]] = {}
@@ -135,8 +166,9 @@ class OpenAITeacher:
             try:
                 event = json.loads(data)
             except ValueError as e:
-                raise RequestFailed(f"{self.base_url}: malformed stream event", retryable=True,
-                                    endpoint=self.base_url) from e
+                raise RequestFailed(
+                    f"{self.base_url}: malformed stream event", retryable=True, endpoint=self.base_url
+                ) from e
             if event.get("usage"):
                 usage = event["usage"]
             for choice in event.get("choices") or ():
@@ -151,30 +183,44 @@ class OpenAITeacher:
                     finish[i] = choice["finish_reason"]
                 contents.setdefault(i, [])
         if not contents:
-            raise RequestFailed(f"{self.base_url}: the stream ended without a choice", retryable=True,
-                                endpoint=self.base_url)
-        choices = [Choice("".join(contents[i]), "".join(reasonings[i]) if i in reasonings else None, finish.get(i))
-                   for i in sorted(contents)]
-        return Completion(choices, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
-                          0.0, self.base_url)
+            raise RequestFailed(
+                f"{self.base_url}: the stream ended without a choice", retryable=True, endpoint=self.base_url
+            )
+        choices = [
+            Choice("".join(contents[i]), "".join(reasonings[i]) if i in reasonings else None, finish.get(i))
+            for i in sorted(contents)
+        ]
+        return Completion(
+            choices,
+            int(usage.get("prompt_tokens") or 0),
+            int(usage.get("completion_tokens") or 0),
+            0.0,
+            self.base_url,
+        )
 
 
 def _parse_body(body: bytes, endpoint: str) -> Completion:
     try:
         data = json.loads(body)
         choices = [
-            Choice(message.get("content"), message.get("reasoning_content") or message.get("reasoning"),
-                   choice.get("finish_reason"))
+            Choice(
+                message.get("content"),
+                message.get("reasoning_content") or message.get("reasoning"),
+                choice.get("finish_reason"),
+            )
             for choice in sorted(data["choices"], key=lambda c: c.get("index", 0))
             for message in (choice.get("message") or {},)
         ]
     except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise RequestFailed(f"{endpoint}: malformed JSON in the response", retryable=True, endpoint=endpoint) from e
+        raise RequestFailed(
+            f"{endpoint}: malformed JSON in the response", retryable=True, endpoint=endpoint
+        ) from e
     if not choices:
         raise RequestFailed(f"{endpoint}: the response has no choices", retryable=True, endpoint=endpoint)
     usage = data.get("usage") or {}
-    return Completion(choices, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
-                      0.0, endpoint)
+    return Completion(
+        choices, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), 0.0, endpoint
+    )
 
 
 def _retry_after(value: str | None) -> float | None:

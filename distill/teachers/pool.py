@@ -14,8 +14,15 @@ from distill.teachers.base import ChatRequest, Completion, RequestFailed, Teache
 class PoolTeacher:
     """Spreads requests over `teachers` by outstanding work; drains failing ones with growing cool-downs."""
 
-    def __init__(self, teachers: Sequence[Teacher], *, drain_s: float = 5.0, max_drain_s: float = 120.0,
-                 failures_to_drain: int = 3, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        teachers: Sequence[Teacher],
+        *,
+        drain_s: float = 5.0,
+        max_drain_s: float = 120.0,
+        failures_to_drain: int = 3,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if not teachers:
             raise ValueError("a pool needs at least one teacher")
         self.teachers = list(teachers)

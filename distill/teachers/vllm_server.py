@@ -34,10 +34,20 @@ log = logging.getLogger(__name__)
 
 # `--reasoning-parser` by model family (vLLM's parser names); the config can always name one itself.
 REASONING_PARSERS = (
-    ("deepseek-r1", "deepseek_r1"), ("deepseek_r1", "deepseek_r1"), ("r1-distill", "deepseek_r1"),
-    ("qwq", "deepseek_r1"), ("openthinker", "deepseek_r1"), ("qwen3", "qwen3"), ("granite", "granite"),
-    ("glm-4.5", "glm45"), ("gpt-oss", "openai_gptoss"), ("magistral", "mistral"), ("phi-4-reasoning", "deepseek_r1"),
-    ("exaone-deep", "deepseek_r1"), ("hunyuan", "hunyuan_a13b"), ("minimax-m1", "deepseek_r1"),
+    ("deepseek-r1", "deepseek_r1"),
+    ("deepseek_r1", "deepseek_r1"),
+    ("r1-distill", "deepseek_r1"),
+    ("qwq", "deepseek_r1"),
+    ("openthinker", "deepseek_r1"),
+    ("qwen3", "qwen3"),
+    ("granite", "granite"),
+    ("glm-4.5", "glm45"),
+    ("gpt-oss", "openai_gptoss"),
+    ("magistral", "mistral"),
+    ("phi-4-reasoning", "deepseek_r1"),
+    ("exaone-deep", "deepseek_r1"),
+    ("hunyuan", "hunyuan_a13b"),
+    ("minimax-m1", "deepseek_r1"),
 )
 
 
@@ -56,8 +66,15 @@ def free_port() -> int:
 class VllmServer:
     """A `vllm serve` process owned by this one; a context manager."""
 
-    def __init__(self, cfg: VllmConfig, *, log_dir: Path, command: Sequence[str] | None = None,
-                 clock: Callable[[], float] = time.monotonic, poll_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        cfg: VllmConfig,
+        *,
+        log_dir: Path,
+        command: Sequence[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        poll_s: float = 0.5,
+    ) -> None:
         self.cfg = cfg
         self.command = list(command) if command is not None else list(cfg.command)
         self.port = cfg.port or free_port()
@@ -72,12 +89,12 @@ class VllmServer:
 
     def argv(self) -> list[str]:
         cfg = self.cfg
-        argv = [*self.command, cfg.model, "--host", "127.0.0.1", "--port", str(self.port)]
+        argv = [*self.command, str(cfg.model), "--host", "127.0.0.1", "--port", str(self.port)]
         if cfg.tensor_parallel > 1:
             argv += ["--tensor-parallel-size", str(cfg.tensor_parallel)]
         if cfg.data_parallel > 1:
             argv += ["--data-parallel-size", str(cfg.data_parallel)]
-        parser = reasoning_parser_for(cfg.model) if cfg.reasoning_parser == "auto" else cfg.reasoning_parser
+        parser = reasoning_parser_for(str(cfg.model)) if cfg.reasoning_parser == "auto" else cfg.reasoning_parser
         if parser and not any(a.startswith("--reasoning-parser") for a in cfg.args):
             argv += ["--reasoning-parser", parser]
         return argv + list(cfg.args)
@@ -95,11 +112,18 @@ class VllmServer:
         log.info("starting %s (log: %s)", " ".join(argv[:2]), self.log_path)
         with open(self.log_path, "ab") as log_file:
             try:
-                self._process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT,
-                                                 stdin=subprocess.DEVNULL, start_new_session=True,
-                                                 preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                self._process = subprocess.Popen(
+                    argv,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                )
             except FileNotFoundError as e:
-                raise ServerStartError(f"cannot run {argv[0]!r}: install vLLM (pip install 'distill[vllm]')") from e
+                raise ServerStartError(
+                    f"cannot run {argv[0]!r}: install vLLM (pip install 'distill[vllm]')"
+                ) from e
         try:
             self._wait_ready()
         except BaseException:
@@ -111,16 +135,20 @@ class VllmServer:
         stage = "/health"
         while self._clock() < deadline:
             if self._process is not None and self._process.poll() is not None:
-                raise ServerStartError(f"vllm serve exited with code {self._process.returncode} before it was "
-                                       f"ready; last log line: {self._last_log_line()} (log: {self.log_path})")
+                raise ServerStartError(
+                    f"vllm serve exited with code {self._process.returncode} before it was "
+                    f"ready; last log line: {self._last_log_line()} (log: {self.log_path})"
+                )
             if stage == "/health" and _get(f"http://127.0.0.1:{self.port}/health"):
                 stage = "/v1/models"
             if stage == "/v1/models" and _get(f"{self.base_url}/models"):
                 log.info("vllm serve is ready at %s", self.base_url)
                 return
             time.sleep(self._poll_s)  # waiting on another process's readiness: polling is the only signal
-        raise ServerStartError(f"vllm serve did not answer {stage} within {self.cfg.startup_timeout_s:.0f}s "
-                               f"(log: {self.log_path})")
+        raise ServerStartError(
+            f"vllm serve did not answer {stage} within {self.cfg.startup_timeout_s:.0f}s "
+            f"(log: {self.log_path})"
+        )
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """SIGTERM the process group, wait, then SIGKILL what is left."""

@@ -24,8 +24,10 @@ def _humaneval(shared_data: Path) -> list[dict]:
 
 
 def test_extracts_the_last_python_block() -> None:
-    answer = ("First try:\n```python\ndef f(): return 1\n```\nOutput:\n```text\n1\n```\n"
-              "Better:\n```py\ndef f(): return 2\n```\nRun it with:\n```bash\npython f.py\n```")
+    answer = (
+        "First try:\n```python\ndef f(): return 1\n```\nOutput:\n```text\n1\n```\n"
+        "Better:\n```py\ndef f(): return 2\n```\nRun it with:\n```bash\npython f.py\n```"
+    )
     assert extract_program(answer) == "def f(): return 2\n"
     assert extract_program("```\nprint(1)\n```") == "print(1)\n"
     assert extract_program("no code at all") is None
@@ -38,8 +40,9 @@ def test_every_humaneval_canonical_solution_passes(shared_data: Path, sandbox: S
     def check(item: tuple[int, dict]) -> tuple[str, str]:
         slot, task = item
         tests = {"test": task["test"], "entry_point": task["entry_point"]}
-        verdict = verify_code(task["prompt"] + task["canonical_solution"], tests, sandbox=sandbox,
-                              slot=slot % 2, extract=False)
+        verdict = verify_code(
+            task["prompt"] + task["canonical_solution"], tests, sandbox=sandbox, slot=slot % 2, extract=False
+        )
         return task["task_id"], verdict.kind
 
     with ThreadPoolExecutor(2) as pool:
@@ -51,19 +54,26 @@ def test_every_humaneval_canonical_solution_passes(shared_data: Path, sandbox: S
 def test_mutated_humaneval_solutions_fail_with_the_right_kind(shared_data: Path, sandbox: Sandbox) -> None:
     task = _humaneval(shared_data)[0]
     tests = {"test": task["test"], "entry_point": task["entry_point"]}
-    body = task["canonical_solution"].replace("return True", "return @").replace("return False", "return True")
+    body = (
+        task["canonical_solution"].replace("return True", "return @").replace("return False", "return True")
+    )
     answer = f"```python\n{task['prompt']}{body.replace('return @', 'return False')}\n```"  # verdicts swapped
     wrong = verify_code(answer, tests, sandbox=sandbox)
     assert (wrong.ok, wrong.kind) == (False, "wrong_answer")
     crash = verify_code(f"```python\n{task['prompt']}    return 1 / 0\n```", tests, sandbox=sandbox)
     assert (crash.ok, crash.kind) == (False, "runtime_error") and "ZeroDivisionError" in crash.detail
-    slow = verify_code(f"```python\n{task['prompt']}    while True: pass\n```", tests,
-                       sandbox=Sandbox(Limits(cpu_s=1, wall_s=2.0)))
+    slow = verify_code(
+        f"```python\n{task['prompt']}    while True: pass\n```",
+        tests,
+        sandbox=Sandbox(Limits(cpu_s=1, wall_s=2.0)),
+    )
     assert (slow.ok, slow.kind) == (False, "timeout")
 
 
 def test_mbpp_canonical_passes_and_each_assert_is_reported(shared_data: Path, sandbox: Sandbox) -> None:
-    rows = [json.loads(line) for line in (shared_data / "benchmarks" / "mbpp.jsonl").read_text().splitlines()[:30]]
+    rows = [
+        json.loads(line) for line in (shared_data / "benchmarks" / "mbpp.jsonl").read_text().splitlines()[:30]
+    ]
     for row in rows:
         tests = {"test_list": row["test_list"], "test_setup_code": row["test_setup_code"]}
         verdict = verify_code(f"```python\n{row['code']}\n```", tests, sandbox=sandbox)
@@ -79,13 +89,19 @@ def test_mbpp_canonical_passes_and_each_assert_is_reported(shared_data: Path, sa
 
 
 def test_stdin_stdout_cases_from_nemo(shared_data: Path, sandbox: Sandbox) -> None:
-    sample = json.loads((shared_data / "verify" / "nemo_code_execution_stdin_sample.jsonl").read_text().splitlines()[0])
+    sample = json.loads(
+        (shared_data / "verify" / "nemo_code_execution_stdin_sample.jsonl").read_text().splitlines()[0]
+    )
     good = verify_code(sample["code"], sample["test_cases"], sandbox=sandbox, extract=False)
     assert good.ok is sample["is_correct"] is True and len(good.tests) == len(sample["test_cases"])
     bad = verify_code("print(0)", sample["test_cases"], sandbox=sandbox, extract=False)
     assert bad.kind == "wrong_answer" and all(t.kind == "wrong_answer" for t in bad.tests)
-    as_json = json.dumps({"inputs": [c["input"] for c in sample["test_cases"]],
-                          "outputs": [c["output"] for c in sample["test_cases"]]})
+    as_json = json.dumps(
+        {
+            "inputs": [c["input"] for c in sample["test_cases"]],
+            "outputs": [c["output"] for c in sample["test_cases"]],
+        }
+    )
     assert verify_code(sample["code"], as_json, sandbox=sandbox, extract=False).ok
 
 
@@ -105,8 +121,11 @@ def test_rows_without_tests_are_not_applicable() -> None:
 
 def test_hostile_program_in_a_test_suite_is_recorded_and_contained(sandbox: Sandbox) -> None:
     small = Sandbox(Limits(cpu_s=1, wall_s=2.0, memory_mb=512, output_bytes=1024**2))
-    flood = verify_code("```python\nimport sys\nwhile True: sys.stdout.write('x' * 9999)\n```",
-                        [{"input": "", "output": "1"}], sandbox=small)
+    flood = verify_code(
+        "```python\nimport sys\nwhile True: sys.stdout.write('x' * 9999)\n```",
+        [{"input": "", "output": "1"}],
+        sandbox=small,
+    )
     assert flood.kind == "output_limit"
     memory = verify_code("```python\nx = bytearray(50 * 1024**3)\n```", ["assert True"], sandbox=small)
     assert memory.kind == "memory"

@@ -36,9 +36,14 @@ def test_agrees_with_every_labelled_math_verify_pair_but_the_mislabelled_one(sha
     disagreements = set()
     for row in rows:
         extra = row["extra"]
-        options = MathOptions(float_rounding=extra.get("precision", 6), strict=extra.get("strict", True),
-                              allow_set_relation_comp=extra.get("allow_set_relation_comp", False))
-        got = answers_equal(row["gold"], row["pred"], options, kinds=KINDS.get(row["test"], ("latex", "expr")))
+        options = MathOptions(
+            float_rounding=extra.get("precision", 6),
+            strict=extra.get("strict", True),
+            allow_set_relation_comp=extra.get("allow_set_relation_comp", False),
+        )
+        got = answers_equal(
+            row["gold"], row["pred"], options, kinds=KINDS.get(row["test"], ("latex", "expr"))
+        )
         if int(got) != row["expected"]:
             disagreements.add((row["gold"], row["pred"]))
     assert len(rows) == 268
@@ -120,7 +125,9 @@ def test_extract_and_normalize_answer_for_majority_voting() -> None:
     assert extract_answer(text) == "\\dfrac{1}{2}"
     assert extract_answer("no answer here") is None
     assert extract_answer("The final answer is 42.") == "42"
-    votes = {normalize_answer(a) for a in ("\\frac{1}{2}", "\\dfrac{1}{2}", "0.5", "$\\boxed{1/2}$", " 0.50 ")}
+    votes = {
+        normalize_answer(a) for a in ("\\frac{1}{2}", "\\dfrac{1}{2}", "0.5", "$\\boxed{1/2}$", " 0.50 ")
+    }
     assert votes == {"1/2"}
     assert normalize_answer("1,000") == normalize_answer("1000")
     assert normalize_answer("\\text{(B)}") == "B"

@@ -92,8 +92,10 @@ def test_secrets_are_invisible(sandbox: Sandbox, tmp_path: Path, monkeypatch: py
     secret = tmp_path / "id_rsa"
     secret.write_text("PRIVATE KEY")
     secret.chmod(0o600)
-    code = (f"import os\nprint(dict(os.environ))\nprint(os.path.expanduser('~'))\n"
-            f"print(open({str(secret)!r}).read())")
+    code = (
+        f"import os\nprint(dict(os.environ))\nprint(os.path.expanduser('~'))\n"
+        f"print(open({str(secret)!r}).read())"
+    )
     result = sandbox.run_python(code)
     assert "should_never_leak" not in result.stdout and "should-never-leak" not in result.stdout
     if os.geteuid() == 0:
@@ -107,8 +109,10 @@ def test_deleting_files_outside_its_directory_fails(sandbox: Sandbox, tmp_path: 
         pytest.skip("only a separate uid protects the caller's files")
     victim = tmp_path / "keep.txt"
     victim.write_text("data")
-    code = (f"import os, shutil\nshutil.rmtree(os.path.expanduser('~'), ignore_errors=True)\n"
-            f"os.remove({str(victim)!r})")
+    code = (
+        f"import os, shutil\nshutil.rmtree(os.path.expanduser('~'), ignore_errors=True)\n"
+        f"os.remove({str(victim)!r})"
+    )
     result = sandbox.run_python(code)
     assert result.status == "runtime_error" and "PermissionError" in result.stderr
     assert victim.read_text() == "data"
