@@ -61,9 +61,17 @@ def synthetic_frame(rows: int, size: int = 20_000, seed: int = 0) -> pl.DataFram
             parts.append(t[: size - total])
             total += len(parts[-1])
         q = questions[i % len(questions)]
-        records.append({schema.PROMPT_ID: f"p{i // 4}", schema.SAMPLE: i % 4, "problem": f"{q} (variant {i // 4})",
-                        schema.REASONING: "\n".join(parts) + f"\nSample {i}.", schema.ANSWER_TEXT: f"The answer is {i}.",
-                        schema.SOURCE: f"s{i % 3}", schema.ERROR: None})
+        records.append(
+            {
+                schema.PROMPT_ID: f"p{i // 4}",
+                schema.SAMPLE: i % 4,
+                "problem": f"{q} (variant {i // 4})",
+                schema.REASONING: "\n".join(parts) + f"\nSample {i}.",
+                schema.ANSWER_TEXT: f"The answer is {i}.",
+                schema.SOURCE: f"s{i % 3}",
+                schema.ERROR: None,
+            }
+        )
     return pl.DataFrame(records, infer_schema_length=None)
 
 
@@ -90,23 +98,52 @@ def bench_minhash(texts: pl.Series, num_perm: int = 128, shingle: int = 5, thres
         base_dups += bool(lsh.query(m))
         lsh.insert(str(i), m)
     base = time.perf_counter() - t0
-    return {"ours_s": ours, "datasketch_s": base, "ratio": base / ours, "ours_dups": ours_dups,
-            "datasketch_dups": base_dups}
+    return {
+        "ours_s": ours,
+        "datasketch_s": base,
+        "ratio": base / ours,
+        "ours_dups": ours_dups,
+        "datasketch_dups": base_dups,
+    }
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM resets at exec; ru_maxrss on Linux keeps the parent's."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def filter_only(root: Path) -> int:
     """Run the filter on an existing run; print seconds, peak RSS and the report as one JSON line."""
     bench = DATA / "benchmarks"
-    cfg = FilterConfig(benchmark_paths={"math500": bench / "math500_test.jsonl",
-                                        "aime24": bench / "aime24_test.jsonl",
-                                        "amc23": bench / "amc23_test.jsonl",
-                                        "gsm8k": bench / "gsm8k_test.jsonl"}, k=2)
+    cfg = FilterConfig(
+        benchmark_paths={
+            "math500": bench / "math500_test.jsonl",
+            "aime24": bench / "aime24_test.jsonl",
+            "amc23": bench / "amc23_test.jsonl",
+            "gsm8k": bench / "gsm8k_test.jsonl",
+        },
+        k=2,
+    )
     t0, cpu0 = time.perf_counter(), time.process_time()
     report = apply_filters(cfg, RunDir(root))
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": peak, "rows_kept": report.rows_kept,
-                      "rules": report.rules}))
+    peak = peak_rss_mb()
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu_seconds": cpu,
+                "peak_rss_mb": peak,
+                "rows_kept": report.rows_kept,
+                "rules": report.rules,
+            }
+        )
+    )
     return 0
 
 
@@ -132,14 +169,20 @@ def main(argv: list[str] | None = None) -> int:
         run.write_rows(frame)
         del frame
         # the filter runs in a fresh process, so its peak memory is its own, not the generator's
-        child = subprocess.run([sys.executable, "-m", "bench.filter_throughput", "--filter-only", str(run.root)],
-                               capture_output=True, text=True, check=True)
+        child = subprocess.run(
+            [sys.executable, "-m", "bench.filter_throughput", "--filter-only", str(run.root)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         result = json.loads(child.stdout.strip().splitlines()[-1])
     filter_s, peak_mb = result["seconds"], result["peak_rss_mb"]
     rate = rows / filter_s
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"python {sys.version.split()[0]}, polars {pl.__version__}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"python {sys.version.split()[0]}, polars {pl.__version__}"
+    )
     print(f"{rows:,} synthetic traces, {mb:,.0f} MB of reasoning (built in {build_s:.1f}s)")
     print(f"{'measure':<34}{'value':>14}{'target':>14}")
     print(f"{'filter pass (all rules) s':<34}{filter_s:>14.1f}")
@@ -153,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{f'MinHash+LSH {n:,} traces: ours s':<34}{minhash['ours_s']:>14.2f}")
     print(f"{'  datasketch s (baseline)':<34}{minhash['datasketch_s']:>14.2f}")
     print(f"{'  ratio (datasketch / ours)':<34}{minhash['ratio']:>14.1f}{TARGET_MINHASH_RATIO:>14.1f}")
-    print(f"{'  duplicates found ours / baseline':<34}{minhash['ours_dups']:>8} / {minhash['datasketch_dups']}")
+    print(
+        f"{'  duplicates found ours / baseline':<34}{minhash['ours_dups']:>8} / {minhash['datasketch_dups']}"
+    )
     print(f"rules: {result['rules']}")
     missed = rate < TARGET_ROWS_PER_S or minhash["ratio"] < TARGET_MINHASH_RATIO
     if args.check and missed:

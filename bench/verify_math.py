@@ -64,9 +64,27 @@ def baseline(frame: pl.DataFrame) -> tuple[float, list[bool], float]:
     return time.perf_counter() - start, verdicts, slowest
 
 
+def _spin(n: int = 6_000_000) -> float:
+    start = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x += i
+    return time.perf_counter() - start
+
+
+def parallel_capacity(workers: int) -> float:
+    """How many cores' worth of pure-Python work this machine gives `workers` processes right now."""
+    import multiprocessing as mp
+
+    alone = _spin()
+    with mp.get_context("forkserver").Pool(workers) as pool:
+        together = max(pool.map(_spin, [6_000_000] * workers))
+    return workers * alone / together
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="400 rows (spread over every file)")
+    parser.add_argument("--quick", action="store_true", help="400 rows: whole prompts spread over every file")
     parser.add_argument("--rows", type=int, default=None, help="use this many rows")
     parser.add_argument("--workers", type=int, default=None, help="pool size (default: every core)")
     parser.add_argument("--check", action="store_true", help=f"exit 1 below {TARGET}x or on any timeout")
@@ -74,14 +92,24 @@ def main(argv: list[str] | None = None) -> int:
 
     frame = trace_rows()
     n = 400 if args.quick else args.rows or frame.height
-    if n < frame.height:
-        frame = frame.gather_every(max(1, frame.height // n)).head(n)
+    if n < frame.height:  # whole prompts (all their samples), spread over every file
+        prompts = frame[schema.PROMPT_ID].unique(maintain_order=True)
+        keep = prompts.gather_every(max(1, int(len(prompts) * frame.height / n / len(prompts)) or 1))
+        frame = frame.filter(pl.col(schema.PROMPT_ID).is_in(keep.implode())).head(n)
     cfg = VerifyConfig(format=False, workers=args.workers)
 
+    from filters._pool import default_workers
+
+    workers = args.workers or default_workers()
+    capacity = parallel_capacity(workers)
     base_s, base_verdicts, base_slowest = baseline(frame)
+    start = time.perf_counter()
+    one = verify_frame(cfg.model_copy(update={"workers": 1}), frame)
+    one_s = time.perf_counter() - start
     start = time.perf_counter()
     ours = verify_frame(cfg, frame)
     ours_s = time.perf_counter() - start
+    assert one[schema.MATH_VERIFIED].to_list() == ours[schema.MATH_VERIFIED].to_list()
     counts = build_report(ours).counts["math"]
     ours_verdicts = ours[schema.MATH_VERIFIED].fill_null(False).to_list()
     differ = sum(a != b for a, b in zip(base_verdicts, ours_verdicts, strict=True))
@@ -95,7 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{'':26}{'rows':>7}{'seconds':>10}{'rows/s':>10}")
     print(f"{'math_verify loop (1 proc)':26}{frame.height:>7}{base_s:>10.2f}{frame.height / base_s:>10.1f}")
-    print(f"{'distill verify_frame':26}{frame.height:>7}{ours_s:>10.2f}{frame.height / ours_s:>10.1f}")
+    print(f"{'distill, 1 worker':26}{frame.height:>7}{one_s:>10.2f}{frame.height / one_s:>10.1f}")
+    print(f"{f'distill, {workers} workers':26}{frame.height:>7}{ours_s:>10.2f}{frame.height / ours_s:>10.1f}")
+    print(
+        f"parallel capacity right now: {capacity:.2f} of {workers} cores for {workers} CPU-bound processes "
+        f"(1.0 = a second process adds nothing); 1-worker ratio {base_s / one_s:.2f}x"
+    )
     print(
         f"ratio {ratio:.2f}x (target >= {TARGET}x); ours: {counts}; baseline slowest row {base_slowest:.2f}s; "
         f"verdicts differing from the plain loop: {differ} (our false-positive guard, boxed-first parsing)"

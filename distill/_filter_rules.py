@@ -25,8 +25,9 @@ PROMPT_CANDIDATES = (schema.PROMPT, "problem", "question")
 CODE_TEST_COLUMNS = ("tests", "test", "test_list", "input_output")
 
 
-def evaluate_rules(cfg: FilterConfig, run: RunDir, *, progress: Progress | None = None
-                   ) -> tuple[pl.DataFrame, FilterReport]:
+def evaluate_rules(
+    cfg: FilterConfig, run: RunDir, *, progress: Progress | None = None
+) -> tuple[pl.DataFrame, FilterReport]:
     """Every rule's verdict per row: (KEY + filter columns, report)."""
     from filters._ngrams import hash_tokens
     from filters.dedup import NearDuplicateFinder, token_keys
@@ -41,9 +42,23 @@ def evaluate_rules(cfg: FilterConfig, run: RunDir, *, progress: Progress | None 
     has = set(names)
     index = _benchmark_index(cfg, report)
 
-    base = lf.select(*schema.KEY, *[c for c in (schema.SOURCE, schema.ERROR, schema.COMPLETE, schema.FORMAT_OK,
-                                                schema.CORRECT, schema.PASS_RATE, schema.CODE_VERIFIED) if c in has],
-                     _is_code_expr(has).alias("_is_code")).collect()
+    base = lf.select(
+        *schema.KEY,
+        *[
+            c
+            for c in (
+                schema.SOURCE,
+                schema.ERROR,
+                schema.COMPLETE,
+                schema.FORMAT_OK,
+                schema.CORRECT,
+                schema.PASS_RATE,
+                schema.CODE_VERIFIED,
+            )
+            if c in has
+        ],
+        _is_code_expr(has).alias("_is_code"),
+    ).collect()
     prompts = _prompt_verdicts(cfg, lf, prompt_col, index, report)
 
     # ── per-row pass over the texts ──────────────────────────────────────
@@ -56,10 +71,16 @@ def evaluate_rules(cfg: FilterConfig, run: RunDir, *, progress: Progress | None 
         progress.start("filter", total)
     for offset in range(0, total, cfg.batch_rows):
         batch = lf.slice(offset, cfg.batch_rows).select(*schema.KEY, *text_cols).collect()
-        reasoning = batch[schema.REASONING] if schema.REASONING in batch.columns else pl.Series([None] * batch.height,
-                                                                                               dtype=pl.String)
-        answer = batch[schema.ANSWER_TEXT] if schema.ANSWER_TEXT in batch.columns else pl.Series(
-            [None] * batch.height, dtype=pl.String)
+        reasoning = (
+            batch[schema.REASONING]
+            if schema.REASONING in batch.columns
+            else pl.Series([None] * batch.height, dtype=pl.String)
+        )
+        answer = (
+            batch[schema.ANSWER_TEXT]
+            if schema.ANSWER_TEXT in batch.columns
+            else pl.Series([None] * batch.height, dtype=pl.String)
+        )
         tok = hash_tokens(reasoning)
         out: dict[str, Any] = {c: batch[c] for c in schema.KEY}
         out["_trace_key"] = token_keys(tok)
@@ -74,39 +95,54 @@ def evaluate_rules(cfg: FilterConfig, run: RunDir, *, progress: Progress | None 
             out[schema.LANGUAGE], out["_lang_p"] = identifier.identify(reasoning)
             out[schema.ANSWER_LANGUAGE], out["_alang_p"] = identifier.identify(answer)
         if cfg.min_tokens is not None or cfg.max_tokens is not None:
-            texts = pl.DataFrame({"p": batch[prompt_col] if prompt_col else None, "r": reasoning, "a": answer})
-            joined = texts.select(pl.concat_str([pl.col(c).fill_null("") for c in ("p", "r", "a")],
-                                                separator="\n").alias("t"))["t"]
+            texts = pl.DataFrame(
+                {"p": batch[prompt_col] if prompt_col else None, "r": reasoning, "a": answer}
+            )
+            joined = texts.select(
+                pl.concat_str([pl.col(c).fill_null("") for c in ("p", "r", "a")], separator="\n").alias("t")
+            )["t"]
             out["_tokens"] = count_tokens(joined, cfg.tokenizer)
         if index is not None:
             out["_contam_answer"] = _contamination(cfg, index, answer, "answer", batch, examples)
-            out["_contam_reasoning"] = _contamination(cfg, index, tok, "reasoning", batch, examples,
-                                                      texts=reasoning)
+            out["_contam_reasoning"] = _contamination(
+                cfg, index, tok, "reasoning", batch, examples, texts=reasoning
+            )
         parts.append(pl.DataFrame(out))
         if progress:
             progress.advance(batch.height)
     if progress:
         progress.finish()
-    rows = pl.concat(parts, how="diagonal_relaxed") if parts else pl.DataFrame(schema={k: pl.String for k in
-                                                                                      schema.KEY})
+    rows = (
+        pl.concat(parts, how="diagonal_relaxed")
+        if parts
+        else pl.DataFrame(schema={k: pl.String for k in schema.KEY})
+    )
     rows = base.join(rows, on=list(schema.KEY), how="left", maintain_order="left")
     if prompts is not None:
         rows = rows.join(prompts, on=schema.PROMPT_ID, how="left", maintain_order="left")
-    rows = rows.with_columns(pl.concat_str([pl.col(schema.PROMPT_ID).cast(pl.String),
-                                            pl.col(schema.SAMPLE).cast(pl.String)], separator="/").alias("_row_id"))
+    rows = rows.with_columns(
+        pl.concat_str(
+            [pl.col(schema.PROMPT_ID).cast(pl.String), pl.col(schema.SAMPLE).cast(pl.String)], separator="/"
+        ).alias("_row_id")
+    )
     fails = _rule_masks(cfg, rows, has, report)
     rows = _with_trace_duplicates(cfg, rows, fails, finder)
-    fails.update({rule: rows[col].is_not_null() for rule, col in (("duplicate_trace", "_dup_trace"),
-                                                                  ("near_duplicate_trace", "_near_trace"))
-                  if col in rows.columns})
+    fails.update(
+        {
+            rule: rows[col].is_not_null()
+            for rule, col in (("duplicate_trace", "_dup_trace"), ("near_duplicate_trace", "_near_trace"))
+            if col in rows.columns
+        }
+    )
     if cfg.k is not None:
         fails["over_k"] = _over_k(cfg, rows, fails, has, report)
     return _finish(cfg, rows, fails, report, examples, index)
 
 
 # ── prompts ────────────────────────────────────────────────────────────────
-def _prompt_verdicts(cfg: FilterConfig, lf: pl.LazyFrame, prompt_col: str | None, index: Any,
-                     report: FilterReport) -> pl.DataFrame | None:
+def _prompt_verdicts(
+    cfg: FilterConfig, lf: pl.LazyFrame, prompt_col: str | None, index: Any, report: FilterReport
+) -> pl.DataFrame | None:
     """Per prompt_id: contamination and (near-)duplicate representative among prompts."""
     from filters.dedup import exact_keys, find_exact_duplicates, find_near_duplicates
 
@@ -114,29 +150,51 @@ def _prompt_verdicts(cfg: FilterConfig, lf: pl.LazyFrame, prompt_col: str | None
         for rule in ("duplicate_prompt", "near_duplicate_prompt"):
             report.skipped[rule] = "no prompt column"
         return None
-    prompts = (lf.select(schema.PROMPT_ID, prompt_col).with_row_index("_i").group_by(schema.PROMPT_ID)
-               .agg(pl.col(prompt_col).first(), pl.col("_i").min()).sort("_i").drop("_i").collect())
+    prompts = (
+        lf.select(schema.PROMPT_ID, prompt_col)
+        .with_row_index("_i")
+        .group_by(schema.PROMPT_ID)
+        .agg(pl.col(prompt_col).first(), pl.col("_i").min())
+        .sort("_i")
+        .drop("_i")
+        .collect()
+    )
     ids, texts = prompts[schema.PROMPT_ID].cast(pl.String), prompts[prompt_col].cast(pl.String)
     out = prompts.select(schema.PROMPT_ID)
     if cfg.dedup_prompts:
         out = out.with_columns(find_exact_duplicates(exact_keys(texts), ids).alias("_dup_prompt"))
     if cfg.near_dup_prompts:
         rep = find_near_duplicates([texts], _params(cfg.near_dup_prompts))
-        out = out.with_columns(pl.Series("_near_prompt", [None if r == i else ids[int(r)]
-                                                          for i, r in enumerate(rep.tolist())], dtype=pl.String))
+        out = out.with_columns(
+            pl.Series(
+                "_near_prompt",
+                [None if r == i else ids[int(r)] for i, r in enumerate(rep.tolist())],
+                dtype=pl.String,
+            )
+        )
     if index is not None and "prompt" in cfg.decontaminate:
         from filters.decontam import find_matches, labels
 
-        m = find_matches(texts, index, min_matches=cfg.min_matches, min_coverage=cfg.min_coverage, whole_text=True)
+        m = find_matches(
+            texts, index, min_matches=cfg.min_matches, min_coverage=cfg.min_coverage, whole_text=True
+        )
         out = out.with_columns(labels(m, index).alias("_contam_prompt"))
         report.decontamination.setdefault("_prompt_examples", []).extend(
-            {"row": ids[int(i)], "field": "prompt", "item": index.label(int(m.item[i])),
-             "text": texts[int(i)][:200]} for i in np.flatnonzero(m.item >= 0)[:200])
+            {
+                "row": ids[int(i)],
+                "field": "prompt",
+                "item": index.label(int(m.item[i])),
+                "text": texts[int(i)][:200],
+            }
+            for i in np.flatnonzero(m.item >= 0)[:200]
+        )
     return out
 
 
 # ── rules ──────────────────────────────────────────────────────────────────
-def _rule_masks(cfg: FilterConfig, rows: pl.DataFrame, has: set[str], report: FilterReport) -> dict[str, pl.Series]:
+def _rule_masks(
+    cfg: FilterConfig, rows: pl.DataFrame, has: set[str], report: FilterReport
+) -> dict[str, pl.Series]:
     """rule → True where the row fails it (rules that cannot run are recorded in report.skipped)."""
     c = pl.col
     false = pl.lit(False)
@@ -170,8 +228,9 @@ def _rule_masks(cfg: FilterConfig, rows: pl.DataFrame, has: set[str], report: Fi
             exprs[rule] = c(col).is_not_null()
     if schema.LANGUAGE in rows.columns:
         conf = cfg.min_language_confidence
-        exprs["language"] = (((c(schema.LANGUAGE) != cfg.language) & (c("_lang_p") >= conf)).fill_null(False)
-                             | ((c(schema.ANSWER_LANGUAGE) != cfg.language) & (c("_alang_p") >= conf)).fill_null(False))
+        exprs["language"] = ((c(schema.LANGUAGE) != cfg.language) & (c("_lang_p") >= conf)).fill_null(
+            False
+        ) | ((c(schema.ANSWER_LANGUAGE) != cfg.language) & (c("_alang_p") >= conf)).fill_null(False)
     if cfg.min_language_share is not None and schema.LANGUAGE_SHARE in rows.columns:
         exprs["language_mixing"] = (c(schema.LANGUAGE_SHARE) < cfg.min_language_share).fill_null(False)
     if cfg.max_paragraph_chars is not None:
@@ -195,8 +254,9 @@ def _rule_masks(cfg: FilterConfig, rows: pl.DataFrame, has: set[str], report: Fi
     return {rule: rows.select(e.alias(rule))[rule] for rule, e in exprs.items()}
 
 
-def _with_trace_duplicates(cfg: FilterConfig, rows: pl.DataFrame, fails: dict[str, pl.Series],
-                           finder: Any) -> pl.DataFrame:
+def _with_trace_duplicates(
+    cfg: FilterConfig, rows: pl.DataFrame, fails: dict[str, pl.Series], finder: Any
+) -> pl.DataFrame:
     """Add _dup_trace / _near_trace, looking for duplicates only among rows that passed the earlier rules.
 
     So the representative a duplicate points to is always a row that can still be kept.
@@ -204,8 +264,11 @@ def _with_trace_duplicates(cfg: FilterConfig, rows: pl.DataFrame, fails: dict[st
     from filters.dedup import find_exact_duplicates
 
     earlier = [fails[r] for r in RULES[: RULES.index("duplicate_trace")] if r in fails]
-    alive = ~pl.DataFrame(earlier).select(pl.any_horizontal(pl.all())).to_series() if earlier else \
-        pl.Series([True] * rows.height)
+    alive = (
+        ~pl.DataFrame(earlier).select(pl.any_horizontal(pl.all())).to_series()
+        if earlier
+        else pl.Series([True] * rows.height)
+    )
     if cfg.dedup_traces:
         keys = rows.select(pl.when(pl.lit(alive)).then(pl.col("_trace_key"))).to_series()
         rows = rows.with_columns(find_exact_duplicates(keys, rows["_row_id"]).alias("_dup_trace"))
@@ -217,52 +280,89 @@ def _with_trace_duplicates(cfg: FilterConfig, rows: pl.DataFrame, fails: dict[st
     return rows
 
 
-def _over_k(cfg: FilterConfig, rows: pl.DataFrame, fails: dict[str, pl.Series], has: set[str],
-            report: FilterReport) -> pl.Series:
+def _over_k(
+    cfg: FilterConfig, rows: pl.DataFrame, fails: dict[str, pl.Series], has: set[str], report: FilterReport
+) -> pl.Series:
     from filters.select import select_top_k
 
-    alive = (~pl.DataFrame(fails).select(pl.any_horizontal(pl.all())).to_series() if fails
-             else pl.Series([True] * rows.height))
+    alive = (
+        ~pl.DataFrame(fails).select(pl.any_horizontal(pl.all())).to_series()
+        if fails
+        else pl.Series([True] * rows.height)
+    )
     correct = rows[schema.CORRECT].fill_null(False) if schema.CORRECT in has else None
     if correct is None:
         log.info("filter: no correct column; k applies to every surviving sample")
     eligible = alive & correct if correct is not None else alive
     frame = rows.select(schema.PROMPT_ID, schema.SAMPLE, pl.col("_paragraph").alias("_len")).with_columns(
-        _eligible=eligible)
+        _eligible=eligible
+    )
     if "_tokens" in rows.columns:
         frame = frame.with_columns(_len=rows["_tokens"])
-    chosen = select_top_k(frame, cfg.k, group=schema.PROMPT_ID, eligible="_eligible", length="_len",
-                          order=schema.SAMPLE, prefer=cfg.prefer, seed=cfg.seed)
+    chosen = select_top_k(
+        frame,
+        cfg.k,
+        group=schema.PROMPT_ID,
+        eligible="_eligible",
+        length="_len",
+        order=schema.SAMPLE,
+        prefer=cfg.prefer,
+        seed=cfg.seed,
+    )
     return eligible & ~chosen
 
 
-def _finish(cfg: FilterConfig, rows: pl.DataFrame, fails: dict[str, pl.Series], report: FilterReport,
-            examples: dict[str, list[dict[str, Any]]], index: Any) -> tuple[pl.DataFrame, FilterReport]:
+def _finish(
+    cfg: FilterConfig,
+    rows: pl.DataFrame,
+    fails: dict[str, pl.Series],
+    report: FilterReport,
+    examples: dict[str, list[dict[str, Any]]],
+    index: Any,
+) -> tuple[pl.DataFrame, FilterReport]:
     order = [r for r in RULES if r in fails]
-    masks = pl.DataFrame({r: fails[r] for r in order}) if order else pl.DataFrame({"_": [False] * rows.height})
-    reason = masks.select(pl.coalesce([pl.when(pl.col(r)).then(pl.lit(r)) for r in order])
-                          if order else pl.lit(None, dtype=pl.String))  # the first failing rule wins
+    masks = (
+        pl.DataFrame({r: fails[r] for r in order}) if order else pl.DataFrame({"_": [False] * rows.height})
+    )
+    reason = masks.select(
+        pl.coalesce([pl.when(pl.col(r)).then(pl.lit(r)) for r in order])
+        if order
+        else pl.lit(None, dtype=pl.String)
+    )  # the first failing rule wins
     reason = reason.to_series() if reason.width else pl.Series([None] * rows.height, dtype=pl.String)
     rows = rows.with_columns(reason.alias(schema.REJECT_REASON)).with_columns(
-        pl.col(schema.REJECT_REASON).is_null().alias(schema.KEEP))
+        pl.col(schema.REJECT_REASON).is_null().alias(schema.KEEP)
+    )
     dup_cols = [x for x in ("_dup_prompt", "_near_prompt", "_dup_trace", "_near_trace") if x in rows.columns]
     contam = [x for x in ("_contam_prompt", "_contam_answer", "_contam_reasoning") if x in rows.columns]
     rows = rows.with_columns(
         (pl.coalesce(dup_cols) if dup_cols else pl.lit(None, dtype=pl.String)).alias(schema.DUP_OF),
-        (pl.coalesce(contam) if contam else pl.lit(None, dtype=pl.String)).alias(schema.CONTAMINATED_BY))
+        (pl.coalesce(contam) if contam else pl.lit(None, dtype=pl.String)).alias(schema.CONTAMINATED_BY),
+    )
     report.rows_kept = int(rows[schema.KEEP].sum())
     report.rules = {r: int((rows[schema.REJECT_REASON] == r).sum()) for r in order}
     report.flagged = {r: int(fails[r].sum()) for r in order}
-    source = rows[schema.SOURCE].cast(pl.String).fill_null("unknown") if schema.SOURCE in rows.columns else \
-        pl.Series(["all"] * rows.height)
+    source = (
+        rows[schema.SOURCE].cast(pl.String).fill_null("unknown")
+        if schema.SOURCE in rows.columns
+        else pl.Series(["all"] * rows.height)
+    )
     summary = pl.DataFrame({"s": source, "r": rows[schema.REJECT_REASON]})
     for s in sorted(set(source.to_list())):
         sub = summary.filter(pl.col("s") == s)
         counts = {r: n for r, n in sub.group_by("r").len().iter_rows() if r is not None}
         report.by_source[s] = {"in": sub.height, "kept": int(sub["r"].null_count()), **counts}
     report.decontamination = _decontamination_section(cfg, rows, index, examples, report)
-    keep_cols = [schema.KEEP, schema.REJECT_REASON, schema.DUP_OF, schema.CONTAMINATED_BY, schema.LANGUAGE,
-                 schema.LANGUAGE_SHARE, schema.ANSWER_LANGUAGE, schema.REPETITION]
+    keep_cols = [
+        schema.KEEP,
+        schema.REJECT_REASON,
+        schema.DUP_OF,
+        schema.CONTAMINATED_BY,
+        schema.LANGUAGE,
+        schema.LANGUAGE_SHARE,
+        schema.ANSWER_LANGUAGE,
+        schema.REPETITION,
+    ]
     return rows.select(*schema.KEY, *[x for x in keep_cols if x in rows.columns]), report
 
 
@@ -276,13 +376,24 @@ def _benchmark_index(cfg: FilterConfig, report: FilterReport) -> Any:
         return None
     paths = {get_spec(n).name: p for n, p in cfg.benchmark_paths.items()}
     loaded = [load_benchmark(n, paths.get(get_spec(n).name)) for n in names]
-    stops = [*(cfg.stop_phrases if cfg.stop_phrases is not None else DEFAULT_STOP_PHRASES), *cfg.extra_stop_phrases]
+    stops = [
+        *(cfg.stop_phrases if cfg.stop_phrases is not None else DEFAULT_STOP_PHRASES),
+        *cfg.extra_stop_phrases,
+    ]
     return build_index(loaded, n=cfg.ngram, stop_phrases=stops, max_item_frequency=cfg.max_item_frequency)
 
 
-def _contamination(cfg: FilterConfig, index: Any, tokens: Any, field: str, batch: pl.DataFrame,
-                   examples: dict[str, list[dict[str, Any]]], *, texts: pl.Series | None = None) -> pl.Series:
-    """"benchmark:item" per row for one field (null when clean or when the field is not checked)."""
+def _contamination(
+    cfg: FilterConfig,
+    index: Any,
+    tokens: Any,
+    field: str,
+    batch: pl.DataFrame,
+    examples: dict[str, list[dict[str, Any]]],
+    *,
+    texts: pl.Series | None = None,
+) -> pl.Series:
+    """ "benchmark:item" per row for one field (null when clean or when the field is not checked)."""
     from filters.decontam import find_matches, labels, shared_snippet
 
     if field not in cfg.decontaminate:
@@ -293,14 +404,25 @@ def _contamination(cfg: FilterConfig, index: Any, tokens: Any, field: str, batch
         bench = index.items["benchmark"][int(m.item[i])]
         kept = examples.setdefault(bench, [])
         if len(kept) < cfg.examples:
-            kept.append({"row": f"{batch[schema.PROMPT_ID][int(i)]}/{batch[schema.SAMPLE][int(i)]}", "field": field,
-                         "item": index.label(int(m.item[i])), "coverage": round(float(m.coverage[i]), 3),
-                         "shared": shared_snippet(texts[int(i)] or "", int(m.item[i]), index)})
+            kept.append(
+                {
+                    "row": f"{batch[schema.PROMPT_ID][int(i)]}/{batch[schema.SAMPLE][int(i)]}",
+                    "field": field,
+                    "item": index.label(int(m.item[i])),
+                    "coverage": round(float(m.coverage[i]), 3),
+                    "shared": shared_snippet(texts[int(i)] or "", int(m.item[i]), index),
+                }
+            )
     return labels(m, index)
 
 
-def _decontamination_section(cfg: FilterConfig, rows: pl.DataFrame, index: Any,
-                             examples: dict[str, list[dict[str, Any]]], report: FilterReport) -> dict[str, Any]:
+def _decontamination_section(
+    cfg: FilterConfig,
+    rows: pl.DataFrame,
+    index: Any,
+    examples: dict[str, list[dict[str, Any]]],
+    report: FilterReport,
+) -> dict[str, Any]:
     """stats.json "decontamination": per benchmark version, items, flagged rows and examples."""
     from filters.decontam import shared_snippet
 
@@ -308,9 +430,14 @@ def _decontamination_section(cfg: FilterConfig, rows: pl.DataFrame, index: Any,
     if index is None:
         return {"benchmarks": {}, "skipped": report.skipped.get("contaminated", "off")}
     bench_of = rows[schema.CONTAMINATED_BY].str.split(":").list.first()
-    out: dict[str, Any] = {"ngram": cfg.ngram, "min_coverage": cfg.min_coverage, "fields": cfg.decontaminate,
-                           "stop_ngrams_dropped": index.dropped_stop,
-                           "frequent_ngrams_dropped": index.dropped_frequent, "benchmarks": {}}
+    out: dict[str, Any] = {
+        "ngram": cfg.ngram,
+        "min_coverage": cfg.min_coverage,
+        "fields": cfg.decontaminate,
+        "stop_ngrams_dropped": index.dropped_stop,
+        "frequent_ngrams_dropped": index.dropped_frequent,
+        "benchmarks": {},
+    }
     items_by_label = {index.label(i): i for i in range(index.items.height)}
     for name, meta in index.benchmarks.items():
         shown = [e for e in prompt_examples if e["item"].startswith(name + ":")][: cfg.examples]

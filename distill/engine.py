@@ -17,10 +17,18 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from distill import schema
+from distill.errors import ConfigError, TeacherError
+from distill.inputs import chat_messages
+from distill.progress import NullProgress
+from distill.ratelimit import AdaptiveLimiter, TokenBucket, with_retries
+from distill.reasoning import normalise
+from distill.store import StoredSample
+from distill.teachers.base import ChatRequest, RequestFailed
+
 if TYPE_CHECKING:
     from distill.generate import GenerateConfig
     from distill.progress import Progress
-    from distill.store import StoredSample
     from distill.teachers.base import Completion, Teacher
 
 log = logging.getLogger(__name__)
@@ -41,8 +49,6 @@ def jobs_for(
     cfg: GenerateConfig,
 ) -> Iterator[_Job]:
     """Jobs for the missing samples, built lazily (memory stays flat in the number of prompts)."""
-    from distill.inputs import chat_messages
-
     for pid, prompt in zip(ids, prompts, strict=True):
         missing = [k for k in range(wanted[pid]) if (pid, k) not in finished]
         if not missing:
@@ -65,8 +71,6 @@ class Engine:
         sleep: Callable[[float], Awaitable[None]],
         progress: Progress | None,
     ) -> None:
-        from distill.progress import NullProgress
-
         self.cfg = cfg
         self.store = store
         self.clock = clock
@@ -78,13 +82,11 @@ class Engine:
         self.finish_reasons: Counter[str] = Counter()
         self.stopped: str | None = None
         self.fatal: BaseException | None = None
-        self.on_commit: Callable[[list[StoredSample]], None] = lambda rows: None
+        self.on_commit: Callable[[list[tuple]], None] = lambda rows: None  # rows as stored (store.Raw)
         self.on_ready: Callable[[], object] = lambda: None
         self._rng = random.Random(cfg.seed)
 
     async def run(self, teacher: Teacher, jobs: Iterator[_Job], total: int) -> str:
-        from distill.ratelimit import AdaptiveLimiter, TokenBucket
-
         cfg = self.cfg
         self.limiter = AdaptiveLimiter(cfg.concurrency, enabled=cfg.adaptive_concurrency, clock=self.clock)
         self.rpm = TokenBucket(cfg.rpm_limit, clock=self.clock, sleep=self.sleep) if cfg.rpm_limit else None
@@ -113,8 +115,6 @@ class Engine:
         return self.model
 
     async def _worker(self, teacher: Teacher, jobs: Iterator[_Job]) -> None:
-        from distill.errors import TeacherError
-
         for job in jobs:  # a shared iterator: each job goes to exactly one worker
             if self.stop.is_set():
                 return
@@ -128,9 +128,6 @@ class Engine:
             self.results.put_nowait(rows)
 
     async def _do(self, teacher: Teacher, job: _Job) -> list[StoredSample]:
-        from distill.ratelimit import with_retries
-        from distill.teachers.base import ChatRequest, RequestFailed
-
         cfg = self.cfg
         max_tokens = cfg.max_tokens
         attempts_total = 0
@@ -202,10 +199,6 @@ class Engine:
             self.stop.set()
 
     def _rows(self, job: _Job, completion: Completion, attempts: int, max_tokens: int) -> list[StoredSample]:
-        from distill import schema
-        from distill.reasoning import normalise
-        from distill.store import StoredSample
-
         n = len(job.samples)
         rows = []
         for index, k in enumerate(job.samples):
@@ -238,9 +231,6 @@ class Engine:
         return rows
 
     def _error_row(self, job: _Job, k: int, error: str, attempts: int, max_tokens: int) -> StoredSample:
-        from distill import schema
-        from distill.store import StoredSample
-
         row = {
             schema.REASONING: None,
             schema.ANSWER_TEXT: None,
@@ -257,8 +247,6 @@ class Engine:
         return StoredSample(job.prompt_id, k, "error", row)
 
     def _params(self, k: int, max_tokens: int) -> dict[str, Any]:
-        from distill import schema
-
         cfg = self.cfg
         return {
             schema.TEMPERATURE: cfg.temperature,
@@ -281,8 +269,7 @@ class Engine:
                     done = True
                     break
                 rows.extend(more)
-            self.store.write(rows)
-            self.on_commit(rows)
+            self.on_commit(self.store.write(rows))
             errors = sum(1 for r in rows if r.status == "error")
             self.errors += errors
             self.written += len(rows) - errors
@@ -314,8 +301,6 @@ def _estimate_tokens(request: Any, completion_tokens: int, samples: int) -> int:
 
 async def resolve_model(teacher: Teacher, cfg: GenerateConfig) -> str:
     """Fail fast on an unusable teacher, and pick the model (the one it serves when not given)."""
-    from distill.errors import ConfigError, TeacherError
-
     served = await teacher.check()
     wanted = cfg.teacher_model()
     if wanted is None:

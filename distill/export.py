@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from distill.inputs import PromptSet
     from distill.run import RunDir
-    from distill.store import Store, StoredSample
+    from distill.store import Raw, Store
 
 FRAME_ROWS = 2000  # rows per row group written while streaming
 
@@ -89,23 +89,28 @@ class _Shaper:
         self.order = [*inputs, schema.PROMPT_ID, schema.SAMPLE, schema.PROMPT, schema.MESSAGES]
         self.types = generated_types()
 
-    def __call__(self, samples: list[StoredSample]) -> pl.DataFrame:
+    def __call__(self, rows: list[Raw]) -> pl.DataFrame:
+        """Rows as stored (`store.Raw`) → output rows; the small columns' JSON is decoded by polars."""
         import polars as pl
 
-        columns: dict[str, list[Any]] = {
-            schema.PROMPT_ID: [],
-            schema.SAMPLE: [],
-            **{k: [] for k in self.types},
-        }
-        for item in samples:
-            columns[schema.PROMPT_ID].append(item.prompt_id)
-            columns[schema.SAMPLE].append(item.sample)
-            for name in self.types:
-                columns[name].append(item.row.get(name))
-        generated = pl.DataFrame(
-            columns, schema={schema.PROMPT_ID: pl.String, schema.SAMPLE: pl.Int64, **self.types}
+        texts = {k: v for k, v in self.types.items() if k in (schema.REASONING, schema.ANSWER_TEXT)}
+        small = pl.Struct({k: v for k, v in self.types.items() if k not in texts})
+        ids, samples, _status, _gen, reasoning, answers, meta = (
+            (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [], [], [], [], [])
         )
-        prompts = self.prompts if samples else self.prompts.clear()
+        generated = pl.DataFrame(
+            {
+                schema.PROMPT_ID: ids,
+                schema.SAMPLE: samples,
+                schema.REASONING: reasoning,
+                schema.ANSWER_TEXT: answers,
+                "_meta": meta,
+            },
+            schema={schema.PROMPT_ID: pl.String, schema.SAMPLE: pl.Int64, **texts, "_meta": pl.String},
+        )
+        generated = generated.with_columns(pl.col("_meta").str.json_decode(small)).unnest("_meta")
+        generated = generated.select(schema.PROMPT_ID, schema.SAMPLE, *self.types)
+        prompts = self.prompts if rows else self.prompts.clear()
         joined = generated.join(prompts, on=schema.PROMPT_ID, how="left", maintain_order="left")
         joined = joined.with_columns(messages_expr().alias(schema.MESSAGES))
         return joined.select([*self.order, *[c for c in generated.columns if c not in self.order]])
@@ -117,7 +122,7 @@ def export(store: Store, run: RunDir) -> list[Path]:
 
     def frames() -> Iterator[pl.DataFrame]:
         yield shape([])  # the schema, even with no rows
-        for batch in store.iter_samples(batch=FRAME_ROWS):
+        for batch in store.iter_raw(batch=FRAME_ROWS):
             yield shape(batch)
 
     files = run.write_rows_stream(frames(), "all")
@@ -136,7 +141,7 @@ class StreamingExport:
         self.store = store
         self.run = run
         self.prompts = prompts
-        self._queue: queue.SimpleQueue[list[StoredSample] | None | type[_Abort]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[list[Raw] | None | type[_Abort]] = queue.SimpleQueue()
         self._error: BaseException | None = None
         self._files: list[Path] = []
         self._thread = threading.Thread(target=self._main, name="distill-export", daemon=True)
@@ -145,9 +150,9 @@ class StreamingExport:
         self._thread.start()
         return self
 
-    def add(self, samples: Iterable[StoredSample]) -> None:
+    def add(self, rows: Iterable[Raw]) -> None:
         """Hand over samples that were just committed (call from the single writer)."""
-        rows = [s for s in samples if s.status != "dropped"]
+        rows = [r for r in rows if r[2] != "dropped"]
         if rows:
             self._queue.put(rows)
 
@@ -182,9 +187,9 @@ class StreamingExport:
         self.store.add_prompts(self.prompts.frame)
         shape = _Shaper(self.store.prompts())
         yield shape([])
-        for batch in self.store.iter_samples(batch=FRAME_ROWS, statuses=("ok",), before_gen=gen):
+        for batch in self.store.iter_raw(batch=FRAME_ROWS, statuses=("ok",), before_gen=gen):
             yield shape(batch)
-        pending: list[StoredSample] = []
+        pending: list[Raw] = []
         while True:
             item = self._queue.get()
             if item is _Abort:
@@ -198,5 +203,5 @@ class StreamingExport:
         if pending:
             yield shape(pending)
         # Failed rows of earlier calls that this call did not retry (it stopped early, or they were not due).
-        for batch in self.store.iter_samples(batch=FRAME_ROWS, statuses=("error",), before_gen=gen):
+        for batch in self.store.iter_raw(batch=FRAME_ROWS, statuses=("error",), before_gen=gen):
             yield shape(batch)

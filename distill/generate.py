@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -259,6 +260,9 @@ def generate(
     if teacher is None and cfg.vllm is not None and not cfg.vllm.model:
         raise ConfigError("generate.vllm.model is not set: give --vllm MODEL")
     started = clock()
+    # The export needs polars and pyarrow, whose loading is mostly disk reads: start it now on a thread
+    # so it overlaps with reading prompts and opening connections instead of delaying the first request.
+    threading.Thread(target=_load_export_libraries, name="distill-preload", daemon=True).start()
     prompts = load_prompts(
         cfg.prompts,
         prompt_column=cfg.prompt_column,
@@ -361,6 +365,11 @@ def _serving(
 
 
 # ── stats and bookkeeping ──────────────────────────────────────────────────
+def _load_export_libraries() -> None:
+    import polars  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+
 def _write_run_yaml(run: RunDir, cfg: GenerateConfig) -> None:
     """Record the resolved generate settings (no secrets) in run.yaml, keeping other sections."""
     import yaml
@@ -393,12 +402,12 @@ def _report(
     teacher: str,
 ) -> GenerateReport:
     totals = store.db.execute(
-        "SELECT SUM(status != 'dropped'), SUM(status = 'error'), COALESCE(SUM(json_extract(row, '$.prompt_tokens')), 0), "
-        "COALESCE(SUM(json_extract(row, '$.completion_tokens')), 0) FROM samples"
+        "SELECT SUM(status != 'dropped'), SUM(status = 'error'), COALESCE(SUM(json_extract(meta, '$.prompt_tokens')), 0), "
+        "COALESCE(SUM(json_extract(meta, '$.completion_tokens')), 0) FROM samples"
     ).fetchone()
     reasons = dict(
         store.db.execute(
-            "SELECT COALESCE(json_extract(row, '$.finish_reason'), 'error'), COUNT(*) FROM samples GROUP BY 1"
+            "SELECT COALESCE(json_extract(meta, '$.finish_reason'), 'error'), COUNT(*) FROM samples GROUP BY 1"
         )
     )
     samples, error_rows, prompt_tokens, completion_tokens = (int(v or 0) for v in totals)

@@ -142,6 +142,8 @@ def run_pipeline(
 
     if "generate" in todo and recipe.demo is None and teacher is None:
         fns.probe_teacher(recipe.generate)  # unreachable → TeacherError naming the URL, before any work
+    if "eval" in todo and "sft" not in graph and recipe.demo is None:
+        fns.probe_teacher(recipe.eval)  # the student's endpoint, when it is not the student trained here
     run.ensure()
     with exclusive(run):
         write_run_yaml(recipe, run, todo)
@@ -412,7 +414,8 @@ def _file_digest(path: Path | None) -> str | None:
 
 
 def probe_teacher(cfg: Any, *, connect_timeout_s: float = 5.0) -> None:
-    """GET /models on every endpoint of generate's settings; TeacherError naming the first unreachable one."""
+    """GET /models on every endpoint of `cfg` (generate's or eval's settings); TeacherError naming the first
+    unreachable one. A `vllm:` server is skipped: the stage starts it and health-checks it itself."""
     import asyncio
     import os
 

@@ -157,19 +157,9 @@ class RunDir:
         frames = [frame] if isinstance(frame, pl.DataFrame) else list(frame)
         table = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else (
             frames[0] if frames else pl.DataFrame())
-        final = self.config_dir(config)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{config}.new-"))
-        try:
-            written = _write_shards(table, staging, shard_bytes or SHARD_BYTES,
-                                    row_group_bytes or ROW_GROUP_BYTES)
-            for i, path in enumerate(written):  # names carry the count, known only at the end
-                path.rename(staging / f"{split}-{i:05d}-of-{len(written):05d}.parquet")
-            _swap_dir(staging, final)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return sorted(final.glob("*.parquet"))
+        rows = _rows_for_bytes(table, row_group_bytes or ROW_GROUP_BYTES)
+        groups = (table.slice(start, rows) for start in range(0, max(table.height, 1), rows))
+        return self.write_rows_stream(groups, config, split, shard_bytes=shard_bytes)
 
     def write_rows_stream(self, frames: Iterable[pl.DataFrame], config: str = "all", split: str = "train", *,
                           shard_bytes: int | None = None) -> list[Path]:
@@ -221,14 +211,31 @@ class RunDir:
             raise
         return sorted(final.glob("*.parquet"))
 
-    def update_rows(self, columns: pl.DataFrame) -> pl.DataFrame:
-        """Add or replace columns of the `all` config, matched on (prompt_id, sample); returns the new table."""
-        current = self.read("all")
+    def update_rows(self, columns: pl.DataFrame) -> None:
+        """Add or replace columns of the `all` config, matched on (prompt_id, sample).
+
+        The rows are rewritten one row group at a time, so memory grows with `columns` (keys and
+        verdicts) and one row group, never with the whole run's text.
+        """
+        import polars as pl
+        import pyarrow.parquet as pq
+
         new_cols = [c for c in columns.columns if c not in schema.KEY]
-        merged = current.drop([c for c in new_cols if c in current.columns]).join(
-            columns, on=list(schema.KEY), how="left", maintain_order="left")
-        self.write_rows(merged, "all")
-        return merged
+
+        def merged() -> Iterator[pl.DataFrame]:
+            for shard in self.shard_files("all"):
+                parquet = pq.ParquetFile(shard)
+                groups = range(parquet.num_row_groups) or [None]
+                for i in groups:
+                    table = parquet.schema_arrow.empty_table() if i is None else parquet.read_row_group(i)
+                    part = pl.from_arrow(table)
+                    assert isinstance(part, pl.DataFrame)
+                    yield part.drop([c for c in new_cols if c in part.columns]).join(
+                        columns, on=list(schema.KEY), how="left", maintain_order="left")
+
+        if not self.shard_files("all"):
+            raise StageError(f"{self.config_dir('all')} has no Parquet shards: run `distill generate` first")
+        self.write_rows_stream(merged(), "all")
 
     def _recover(self, config: str) -> None:
         """Finish a swap that a crash interrupted between its two renames."""
@@ -271,39 +278,6 @@ def _rows_for_bytes(frame: pl.DataFrame, target: int) -> int:
         return 1
     per_row = max(1, frame.estimated_size() // frame.height)
     return max(1, min(frame.height, target // per_row))
-
-
-def _split_by_bytes(frame: pl.DataFrame, target: int) -> list[pl.DataFrame]:
-    rows = _rows_for_bytes(frame, target)
-    return [frame.slice(i, rows) for i in range(0, frame.height, rows)] if frame.height else []
-
-
-def _write_shards(frame: pl.DataFrame, folder: Path, shard_bytes: int, row_group_bytes: int) -> list[Path]:
-    """Write `frame` as Parquet files of about `shard_bytes` each on disk; returns them in row order.
-
-    Rows go in row groups of about `row_group_bytes` in memory; a new file starts once the current
-    one has reached `shard_bytes` (measured after each row group, so a shard overshoots by at most
-    one compressed row group). Zero rows still give one file, so the schema survives.
-    """
-    import pyarrow.parquet as pq
-
-    schema = frame.head(0).to_arrow().schema
-    rows = _rows_for_bytes(frame, row_group_bytes)
-    paths: list[Path] = []
-    writer: pq.ParquetWriter | None = None
-    try:
-        for start in range(0, max(frame.height, 1), rows):
-            if writer is None:
-                paths.append(folder / f"part-{len(paths):05d}.parquet")
-                writer = pq.ParquetWriter(paths[-1], schema, compression="zstd", write_statistics=True)
-            writer.write_table(frame.slice(start, rows).to_arrow().cast(schema), row_group_size=rows)
-            if paths[-1].stat().st_size >= shard_bytes:
-                writer.close()
-                writer = None
-    finally:
-        if writer is not None:
-            writer.close()
-    return paths
 
 
 def _swap_dir(staging: Path, final: Path) -> None:

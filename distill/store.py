@@ -1,6 +1,7 @@
 """The crash-safe store of samples: SQLite in WAL mode, one writer, one committed row per finished sample.
 
-    generations/store.sqlite   samples(prompt_id, sample, status, row JSON), meta(settings fingerprint)
+    generations/store.sqlite   samples(prompt_id, sample, status, gen, reasoning, answer_text,
+                               meta JSON of the small columns), meta(settings fingerprint)
     generations/prompts.parquet   the input rows behind every prompt_id (exact column types)
     generations/lock           held while a generator writes; a second one is refused
 
@@ -37,15 +38,21 @@ CREATE TABLE IF NOT EXISTS samples (
     sample INTEGER NOT NULL,
     status TEXT NOT NULL,
     gen INTEGER NOT NULL,
-    row TEXT NOT NULL,
+    reasoning TEXT,
+    answer_text TEXT,
+    meta TEXT NOT NULL,
     PRIMARY KEY (prompt_id, sample)
 ) WITHOUT ROWID;
 """
 _UPSERT = """
-INSERT INTO samples (prompt_id, sample, status, gen, row) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (prompt_id, sample) DO UPDATE SET status = excluded.status, gen = excluded.gen, row = excluded.row
+INSERT INTO samples (prompt_id, sample, status, gen, reasoning, answer_text, meta) VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (prompt_id, sample) DO UPDATE SET status = excluded.status, gen = excluded.gen,
+    reasoning = excluded.reasoning, answer_text = excluded.answer_text, meta = excluded.meta
 WHERE samples.status = 'error'
 """
+# The long texts get columns of their own (no JSON encoding of 30k-token traces); the rest is small JSON.
+_TEXTS = (schema.REASONING, schema.ANSWER_TEXT)
+Raw = tuple  # (prompt_id, sample, status, gen, reasoning, answer_text, meta JSON): a row as stored
 
 
 @dataclass(frozen=True)
@@ -169,14 +176,23 @@ class Store:
             for p, s in self.db.execute("SELECT prompt_id, sample FROM samples WHERE status != 'error'")
         }
 
-    def write(self, samples: Iterable[StoredSample]) -> None:
-        """Commit samples in one transaction; a success never overwrites a success."""
+    def write(self, samples: Iterable[StoredSample]) -> list[Raw]:
+        """Commit samples in one transaction (a success never overwrites a success); returns them as stored."""
+        gen = self.gen
         params = [
-            (s.prompt_id, s.sample, s.status, self.gen, json.dumps(s.row, ensure_ascii=False))
+            (
+                s.prompt_id,
+                s.sample,
+                s.status,
+                gen,
+                s.row.get(_TEXTS[0]),
+                s.row.get(_TEXTS[1]),
+                json.dumps({k: v for k, v in s.row.items() if k not in _TEXTS}),
+            )
             for s in samples
         ]
         if not params:
-            return
+            return params
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -189,6 +205,7 @@ class Store:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
             raise
+        return params
 
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM samples GROUP BY status").fetchall())
@@ -201,14 +218,14 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('exported', '1')")
         self._dirty = False
 
-    def iter_samples(
+    def iter_raw(
         self,
         *,
         batch: int = 2000,
         statuses: Sequence[Status] = ("ok", "error"),
         before_gen: int | None = None,
-    ) -> Iterator[list[StoredSample]]:
-        """Stored samples in (prompt_id, sample) order, `batch` at a time, on a connection of their own.
+    ) -> Iterator[list[Raw]]:
+        """Stored rows in (prompt_id, sample) order, `batch` at a time, on a connection of their own.
 
         `before_gen` keeps only rows written by earlier generate calls. Reading on a separate
         connection gives a consistent snapshot while this store keeps writing (WAL).
@@ -219,11 +236,25 @@ class Store:
         reader = sqlite3.connect(self.path, check_same_thread=False)
         try:
             cursor = reader.execute(
-                f"SELECT prompt_id, sample, status, row FROM samples WHERE {where} "
-                "ORDER BY prompt_id, sample",
+                "SELECT prompt_id, sample, status, gen, reasoning, answer_text, meta FROM samples "
+                f"WHERE {where} ORDER BY prompt_id, sample",
                 params,
             )
             while rows := cursor.fetchmany(batch):
-                yield [StoredSample(p, s, st, json.loads(r)) for p, s, st, r in rows]
+                yield rows
         finally:
             reader.close()
+
+    def iter_samples(
+        self,
+        *,
+        batch: int = 2000,
+        statuses: Sequence[Status] = ("ok", "error"),
+        before_gen: int | None = None,
+    ) -> Iterator[list[StoredSample]]:
+        """Like `iter_raw`, as StoredSample objects."""
+        for rows in self.iter_raw(batch=batch, statuses=statuses, before_gen=before_gen):
+            yield [
+                StoredSample(p, k, st, {**json.loads(meta), _TEXTS[0]: r, _TEXTS[1]: a})
+                for p, k, st, _gen, r, a, meta in rows
+            ]

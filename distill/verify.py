@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from queue import Queue
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -23,12 +22,15 @@ from pydantic import Field
 
 from distill import schema
 from distill.config import StageConfig
+from distill.verify_report import VerifyReport, build_report, report_from_stats
 
 if TYPE_CHECKING:
     import polars as pl
 
     from distill.progress import Progress
     from distill.run import RunDir
+
+__all__ = ["VerifyConfig", "VerifyReport", "build_report", "report_from_stats", "verify", "verify_frame"]
 
 log = logging.getLogger(__name__)
 STAGE = "verify"
@@ -86,65 +88,6 @@ class VerifyConfig(StageConfig):
     loop_min_repeats: int = Field(4, description="…and repeat its chunk at least this many times.")
 
 
-@dataclass
-class VerifyReport:
-    """Counts per verifier (true/false/null/timeout), overall and per source."""
-
-    rows: int = 0
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    by_source: dict[str, dict[str, Any]] = field(default_factory=dict)
-    isolation: str | None = None
-    seconds: float = 0.0
-    workers: int = 0
-    skipped: bool = False
-
-    def summary(self) -> str:
-        parts = [f"{name} {c['true']}/{sum(c.values())} true" for name, c in self.counts.items()]
-        return f"verified {self.rows} rows: " + ", ".join(parts) if parts else f"verified {self.rows} rows"
-
-    def as_stats(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "verifiers": self.counts,
-            "by_source": self.by_source,
-            "isolation": self.isolation,
-            "seconds": round(self.seconds, 3),
-            "workers": self.workers,
-        }
-
-    def as_table(self) -> Any:
-        """Rich tables: verdict counts per verifier and per source, then pass rates per source."""
-        from rich.console import Group
-        from rich.table import Table
-
-        counts = Table(title=f"verify: {self.rows} rows in {self.seconds:.1f}s ({self.workers} workers)")
-        for col in ("source", "verifier", "true", "false", "null", "timeout"):
-            counts.add_column(col, justify="left" if col in ("source", "verifier") else "right")
-        for name, c in self.counts.items():
-            counts.add_row("(all)", name, *(str(c[k]) for k in ("true", "false", "null", "timeout")))
-        for source, info in self.by_source.items():
-            for name, c in info["verifiers"].items():
-                counts.add_row(source, name, *(str(c[k]) for k in ("true", "false", "null", "timeout")))
-        rates = Table(title="per source: correct samples and per-prompt pass rate")
-        for col in ("source", "rows", "correct", "prompts", "mean pass rate", "all wrong", "all right"):
-            rates.add_column(col, justify="left" if col == "source" else "right")
-        for source, info in self.by_source.items():
-            mean = info["pass_rate_mean"]
-            rates.add_row(
-                source,
-                str(info["rows"]),
-                str(info["correct"]),
-                str(info["prompts"]),
-                "-" if mean is None else f"{mean:.3f}",
-                str(info["prompts_all_wrong"]),
-                str(info["prompts_all_right"]),
-            )
-        parts: list[Any] = [counts, rates]
-        if self.isolation:
-            parts.append(f"code sandbox: {self.isolation}")
-        return Group(*parts)
-
-
 # ── the stage ──────────────────────────────────────────────────────────────
 OUTPUT_COLUMNS = (
     schema.MATH_VERIFIED,
@@ -184,6 +127,7 @@ def verify(
     )
     run.update_stats(STAGE, report.as_stats())
     run.mark_done(STAGE, fingerprint, rows=frame.height)
+    log.info("%s in %.1fs", report.summary(), report.seconds)
     return report
 
 
@@ -338,10 +282,16 @@ def _run_math(
         if tests[i] is not None:
             details[i].append("math: not applicable (code row)")
 
-    def done(result: ItemResult) -> None:
-        progress.advance(1)
+    # Samples of one prompt often end in the same boxed answer: verify each distinct (gold, answer) once.
+    groups: dict[tuple[str, str, str | None], list[int]] = {}
+    for i in todo:
+        groups.setdefault(_math_key(answers[i], golds[i], reasoning[i]), []).append(i)
+    members = list(groups.values())
 
-    tasks = [(answers[i], golds[i], reasoning[i], options) for i in todo]
+    def done(result: ItemResult) -> None:
+        progress.advance(len(members[result.index]))
+
+    tasks = [(answers[rows[0]], golds[rows[0]], reasoning[rows[0]], options) for rows in members]
     results = run_pool(
         _math_task,
         tasks,
@@ -351,13 +301,23 @@ def _run_math(
         preload=("filters.math", "filters._warm", __name__),
         on_result=done,
     )
-    for i, result in zip(todo, results, strict=True):
-        if result.status == "ok":
-            out[i], detail = result.value
-            if detail:
-                details[i].append(f"math: {detail}")
-        else:
-            details[i].append(f"math: {result.status} ({result.detail})")
+    for rows, result in zip(members, results, strict=True):
+        for i in rows:
+            if result.status == "ok":
+                out[i], detail = result.value
+                if detail:
+                    details[i].append(f"math: {detail}")
+            else:
+                details[i].append(f"math: {result.status} ({result.detail})")
+
+
+def _math_key(answer: str | None, gold: Any, reasoning: str | None) -> tuple[str, str, str | None]:
+    """What a math verdict depends on: the gold, the last boxed answer (else the whole answer), the fallback."""
+    from filters.math import extract_boxed
+
+    boxed = extract_boxed(answer or "")
+    fallback = extract_boxed(reasoning) if reasoning and boxed is None else None
+    return repr(gold), f"boxed:{boxed}" if boxed is not None else f"text:{answer}", fallback
 
 
 def _run_code(
@@ -374,6 +334,8 @@ def _run_code(
     from filters.sandbox import Limits, Sandbox
 
     sandbox = Sandbox(Limits(cpu_s=cfg.code_cpu_s, wall_s=cfg.code_wall_s, memory_mb=cfg.code_memory_mb))
+    if "no network isolation" in sandbox.isolation:
+        log.warning("code sandbox without namespaces (unshare unavailable): %s", sandbox.isolation)
     slots: Queue[int] = Queue()
     for slot in range(max(1, _workers(cfg))):
         slots.put(slot)
@@ -437,77 +399,3 @@ def _run_format(
         if verdict.problems:
             details[i].append(f"format: {verdict.detail}")
     return fmt_ok, complete
-
-
-# ── reports ────────────────────────────────────────────────────────────────
-_VERDICT_COLUMNS = {"math": schema.MATH_VERIFIED, "code": schema.CODE_VERIFIED, "format": schema.FORMAT_OK}
-
-
-def build_report(
-    frame: pl.DataFrame, *, seconds: float = 0.0, workers: int = 0, isolation: str | None = None
-) -> VerifyReport:
-    """Counts of true/false/null/timeout per verifier, overall and per source, from verified rows."""
-    import polars as pl
-
-    source = pl.col(schema.SOURCE) if schema.SOURCE in frame.columns else pl.lit("all")
-    frame = frame.with_columns(source.fill_null("unknown").cast(pl.String).alias("_source"))
-    report = VerifyReport(rows=frame.height, seconds=seconds, workers=workers, isolation=isolation)
-    report.counts = _counts(frame)
-    for (name,), part in frame.group_by("_source", maintain_order=True):
-        if schema.PROMPT_ID in part.columns and schema.PASS_RATE in part.columns:
-            rates = part.group_by(schema.PROMPT_ID).agg(pl.col(schema.PASS_RATE).first())[schema.PASS_RATE]
-        else:
-            rates = (
-                part[schema.PASS_RATE]
-                if schema.PASS_RATE in part.columns
-                else pl.Series([], dtype=pl.Float64)
-            )
-        rates = rates.drop_nulls()
-        report.by_source[str(name)] = {
-            "rows": part.height,
-            "verifiers": _counts(part),
-            "correct": int(part[schema.CORRECT].fill_null(False).sum())
-            if schema.CORRECT in part.columns
-            else 0,
-            "prompts": int(rates.len()),
-            "pass_rate_mean": None if rates.is_empty() else round(float(rates.mean()), 4),
-            "prompts_all_wrong": int((rates == 0).sum()),
-            "prompts_all_right": int((rates == 1).sum()),
-        }
-    return report
-
-
-def _counts(frame: pl.DataFrame) -> dict[str, dict[str, int]]:
-    import polars as pl
-
-    detail = (
-        frame[schema.VERIFY_DETAIL]
-        if schema.VERIFY_DETAIL in frame.columns
-        else pl.Series([None] * frame.height)
-    )
-    counts = {}
-    for name, column in _VERDICT_COLUMNS.items():
-        if column not in frame.columns or frame[column].null_count() == frame.height and name != "math":
-            continue
-        values = frame[column]
-        timed_out = values.is_null() & detail.fill_null("").str.contains(f"{name}: timeout", literal=True)
-        counts[name] = {
-            "true": int(values.fill_null(False).sum()),
-            "false": int((~values.fill_null(True)).sum()),
-            "null": int((values.is_null() & ~timed_out).sum()),
-            "timeout": int(timed_out.sum()),
-        }
-    return counts
-
-
-def report_from_stats(stats: dict[str, Any], *, skipped: bool = False) -> VerifyReport:
-    """The report recorded in stats.json's "verify" section."""
-    return VerifyReport(
-        rows=stats.get("rows", 0),
-        counts=stats.get("verifiers", {}),
-        by_source=stats.get("by_source", {}),
-        isolation=stats.get("isolation"),
-        seconds=stats.get("seconds", 0.0),
-        workers=stats.get("workers", 0),
-        skipped=skipped,
-    )

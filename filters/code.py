@@ -176,7 +176,8 @@ def _run_stdio(
     results: list[TestResult] = []
     for i, case in enumerate(cases):
         name = f"case {i}"
-        if fail_fast and results and not results[-1].ok:
+        # After a timeout the rest would most likely time out too: don't spend minutes proving it.
+        if results and (results[-1].kind == "timeout" or (fail_fast and not results[-1].ok)):
             results.append(TestResult(name, "not_run"))
             continue
         run = sandbox.run_python(program, stdin=case.input, slot=slot)

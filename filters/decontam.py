@@ -84,8 +84,11 @@ def build_index(
         name, version, rows = (b.spec.name, b.spec.version, b.rows) if hasattr(b, "spec") else b
         frames.append(rows.select(pl.lit(name).alias("benchmark"), pl.col("id").cast(pl.String), "problem"))
         meta[name] = {"version": version, "items": rows.height}
-    items = pl.concat(frames) if frames else pl.DataFrame(schema={"benchmark": pl.String, "id": pl.String,
-                                                                   "problem": pl.String})
+    items = (
+        pl.concat(frames)
+        if frames
+        else pl.DataFrame(schema={"benchmark": pl.String, "id": pl.String, "problem": pl.String})
+    )
     items = items.with_columns(tokens=tokens_expr(pl.col("problem")))
     tok = hash_tokens(items["problem"])
     stop_mask = _stop_token_mask(tok, stop_phrases)
@@ -113,10 +116,17 @@ def build_index(
         short[int(k)] = (whole[idx][order], idx[order])
     order = np.argsort(whole)
     return BenchmarkIndex(
-        n=n, ngrams=freq["g"].to_numpy(), ngram_item=freq["r"].to_numpy().astype(np.int64), short=short,
-        whole=(whole[order], order.astype(np.int64)), items=items, item_ngrams=item_ngrams, benchmarks=meta,
+        n=n,
+        ngrams=freq["g"].to_numpy(),
+        ngram_item=freq["r"].to_numpy().astype(np.int64),
+        short=short,
+        whole=(whole[order], order.astype(np.int64)),
+        items=items,
+        item_ngrams=item_ngrams,
+        benchmarks=meta,
         bitmap=_prefilter(np.concatenate([freq["g"].to_numpy(), *(t for t, _ in short.values())])),
-        dropped_stop=dropped_stop, dropped_frequent=frequent.height,
+        dropped_stop=dropped_stop,
+        dropped_frequent=frequent.height,
     )
 
 
@@ -129,8 +139,14 @@ class Matches:
     coverage: np.ndarray  # float64: share of the item's n-grams found in the text
 
 
-def find_matches(texts: pl.Series | TokenHashes, index: BenchmarkIndex, *, min_matches: int = 1,
-                 min_coverage: float = 0.0, whole_text: bool = False) -> Matches:
+def find_matches(
+    texts: pl.Series | TokenHashes,
+    index: BenchmarkIndex,
+    *,
+    min_matches: int = 1,
+    min_coverage: float = 0.0,
+    whole_text: bool = False,
+) -> Matches:
     """Match texts against the index; `whole_text` also counts a text equal to a (however short) problem.
 
     A text matches an item when it shares at least `min_matches` distinct n-grams with it and they
@@ -164,8 +180,9 @@ def find_matches(texts: pl.Series | TokenHashes, index: BenchmarkIndex, *, min_m
                 items_hit.append(hit_items)
                 grams_hit.append(hit_grams)
     if whole_text and len(index.whole[0]):
-        hit_rows, hit_items, hit_grams = _lookup(whole_text_hashes(tok, max_len=index.n),
-                                                 np.arange(tok.rows, dtype=np.int64), *index.whole)
+        hit_rows, hit_items, hit_grams = _lookup(
+            whole_text_hashes(tok, max_len=index.n), np.arange(tok.rows, dtype=np.int64), *index.whole
+        )
         rows_hit.append(hit_rows)
         items_hit.append(hit_items)
         grams_hit.append(hit_grams)
@@ -173,21 +190,31 @@ def find_matches(texts: pl.Series | TokenHashes, index: BenchmarkIndex, *, min_m
     count = np.zeros(tok.rows, dtype=np.int64)
     coverage = np.zeros(tok.rows, dtype=np.float64)
     if rows_hit and sum(len(r) for r in rows_hit):
-        hits = pl.DataFrame({"row": np.concatenate(rows_hit), "item": np.concatenate(items_hit),
-                             "g": np.concatenate(grams_hit)})
+        hits = pl.DataFrame(
+            {
+                "row": np.concatenate(rows_hit),
+                "item": np.concatenate(items_hit),
+                "g": np.concatenate(grams_hit),
+            }
+        )
         best = hits.group_by("row", "item").agg(pl.col("g").n_unique().alias("n"))
-        best = (best.with_columns(cov=(best["n"] / np.maximum(index.item_ngrams[best["item"].to_numpy()], 1))
-                                  .clip(upper_bound=1.0))
-                .sort(["row", "cov", "n", "item"], descending=[False, True, True, False])
-                .unique("row", keep="first")
-                .filter((pl.col("n") >= min_matches) & (pl.col("cov") >= min_coverage)))
+        best = (
+            best.with_columns(
+                cov=(best["n"] / np.maximum(index.item_ngrams[best["item"].to_numpy()], 1)).clip(
+                    upper_bound=1.0
+                )
+            )
+            .sort(["row", "cov", "n", "item"], descending=[False, True, True, False])
+            .unique("row", keep="first")
+            .filter((pl.col("n") >= min_matches) & (pl.col("cov") >= min_coverage))
+        )
         rows = best["row"].to_numpy()
         item[rows], count[rows], coverage[rows] = best["item"].to_numpy(), best["n"].to_numpy(), best["cov"]
     return Matches(item, count, coverage)
 
 
 def labels(matches: Matches, index: BenchmarkIndex) -> pl.Series:
-    """"benchmark:item_id" per text, null when clean."""
+    """ "benchmark:item_id" per text, null when clean."""
     bench = index.items["benchmark"].to_numpy()
     ids = index.items["id"].to_numpy()
     out = [None if i < 0 else f"{bench[i]}:{ids[i]}" for i in matches.item]
@@ -235,8 +262,13 @@ def _prefilter(table: np.ndarray) -> np.ndarray:
     return bitmap
 
 
-def _lookup(grams: np.ndarray, rows: np.ndarray, table: np.ndarray, item_of: np.ndarray,
-            bitmap: np.ndarray | None = None):
+def _lookup(
+    grams: np.ndarray,
+    rows: np.ndarray,
+    table: np.ndarray,
+    item_of: np.ndarray,
+    bitmap: np.ndarray | None = None,
+):
     if len(table) == 0 or len(grams) == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
     if bitmap is not None:

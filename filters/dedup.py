@@ -23,7 +23,9 @@ def exact_keys(texts: pl.Series) -> pl.Series:
     """A 64-bit hash of each text after lower-casing and collapsing whitespace (null stays null)."""
     frame = pl.DataFrame({"t": texts})
     norm = pl.col("t").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
-    return frame.select(pl.when(pl.col("t").is_null()).then(None).otherwise(norm.hash(seed=7)).alias("k"))["k"]
+    return frame.select(pl.when(pl.col("t").is_null()).then(None).otherwise(norm.hash(seed=7)).alias("k"))[
+        "k"
+    ]
 
 
 def token_keys(tok: TokenHashes) -> pl.Series:
@@ -40,18 +42,25 @@ def token_keys(tok: TokenHashes) -> pl.Series:
         keys = np.zeros(tok.rows, dtype=np.uint64)
         np.add.at(keys, row_of, weighted)
         keys ^= lengths.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
-    return pl.Series(keys).scatter(np.flatnonzero(lengths == 0), None) if (lengths == 0).any() else pl.Series(keys)
+    return (
+        pl.Series(keys).scatter(np.flatnonzero(lengths == 0), None)
+        if (lengths == 0).any()
+        else pl.Series(keys)
+    )
 
 
 def find_exact_duplicates(keys: pl.Series, ids: pl.Series) -> pl.Series:
     """For each row, the id of the first row with the same key (null for that first row and null keys)."""
     frame = pl.DataFrame({"k": keys, "id": ids}).with_row_index("i")
-    first = frame.filter(pl.col("k").is_not_null()).group_by("k").agg(pl.col("id").first().alias("rep"),
-                                                                      pl.col("i").min().alias("ri"))
+    first = (
+        frame.filter(pl.col("k").is_not_null())
+        .group_by("k")
+        .agg(pl.col("id").first().alias("rep"), pl.col("i").min().alias("ri"))
+    )
     out = frame.join(first, on="k", how="left").sort("i")
-    return out.select(pl.when(pl.col("i") != pl.col("ri")).then(pl.col("rep")).otherwise(None).alias("dup_of"))[
-        "dup_of"
-    ]
+    return out.select(
+        pl.when(pl.col("i") != pl.col("ri")).then(pl.col("rep")).otherwise(None).alias("dup_of")
+    )["dup_of"]
 
 
 @dataclass(frozen=True)
@@ -127,8 +136,10 @@ class NearDuplicateFinder:
         for b in range(bands):
             keys = _band_keys(sig[:, b * r : (b + 1) * r])
             frame = pl.DataFrame({"k": keys, "i": np.arange(n)}).filter(pl.Series(~empty))
-            firsts = frame.group_by("k").agg(pl.col("i").min().alias("rep"), pl.len().alias("n")).filter(
-                pl.col("n") > 1
+            firsts = (
+                frame.group_by("k")
+                .agg(pl.col("i").min().alias("rep"), pl.len().alias("n"))
+                .filter(pl.col("n") > 1)
             )
             pairs = frame.join(firsts, on="k").filter(pl.col("i") != pl.col("rep"))
             candidates.append(pairs.select("i", "rep"))

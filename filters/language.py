@@ -31,9 +31,19 @@ SCRIPTS: dict[str, str] = {
     "thai": r"\p{Thai}+",
 }
 # which script a language is written in (languages not listed are taken as Latin-script)
-LANGUAGE_SCRIPT = {"zh": "han", "ja": "kana", "ko": "hangul", "ru": "cyrillic", "uk": "cyrillic",
-                   "bg": "cyrillic", "ar": "arabic", "fa": "arabic", "he": "hebrew", "hi": "devanagari",
-                   "th": "thai"}
+LANGUAGE_SCRIPT = {
+    "zh": "han",
+    "ja": "kana",
+    "ko": "hangul",
+    "ru": "cyrillic",
+    "uk": "cyrillic",
+    "bg": "cyrillic",
+    "ar": "arabic",
+    "fa": "arabic",
+    "he": "hebrew",
+    "hi": "devanagari",
+    "th": "thai",
+}
 _NON_LATIN = "|".join(rx for name, rx in SCRIPTS.items() if name != "latin")
 _MATH = r"\$\$.*?\$\$|\$[^$]*\$|\\\[.*?\\\]|\\\(.*?\\\)|\\[A-Za-z]+|```.*?```"
 
@@ -94,11 +104,16 @@ class LanguageIdentifier:
         """(language code or null, confidence) per text, from its prose's first and last `sample_chars`."""
         k = self.sample_chars
         t = pl.col("t").fill_null("")
-        sample = pl.when(t.str.len_chars() > 8 * k).then(  # cut first: the regexes then see 8k chars, not 20 KB
-            pl.concat_str([t.str.slice(0, 4 * k), t.str.slice(-4 * k)], separator="\n")
-        ).otherwise(t)
+        sample = (
+            pl.when(t.str.len_chars() > 8 * k)
+            .then(  # cut first: the regexes then see 8k chars, not 20 KB
+                pl.concat_str([t.str.slice(0, 4 * k), t.str.slice(-4 * k)], separator="\n")
+            )
+            .otherwise(t)
+        )
         prose = pl.DataFrame({"t": texts}).select(
-            strip_math(sample).str.replace_all(r"[\d\W_]+", " ").str.strip_chars().alias("t"))["t"]
+            strip_math(sample).str.replace_all(r"[\d\W_]+", " ").str.strip_chars().alias("t")
+        )["t"]
         langs, probs = [], []
         for text in prose.to_list():
             if not text or len(text) < 20:

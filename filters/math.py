@@ -29,6 +29,7 @@ __all__ = [
     "MathOptions",
     "Verdict",
     "answers_equal",
+    "compare_parsed",
     "extract_answer",
     "extract_boxed",
     "gold_from_solution",
@@ -238,7 +239,7 @@ def verify_math(answer_text: str | None, gold: Any, options: MathOptions = MathO
     if choice:
         return _verify_choice(answer_text, choice.group(1))
 
-    fast = _compare_plain_numbers(gold_text, answer_text)
+    fast = _fast_verdict(gold_text, answer_text)
     if fast is not None:
         return fast
 
@@ -251,9 +252,12 @@ def verify_math(answer_text: str | None, gold: Any, options: MathOptions = MathO
         return Verdict(None, "gold answer does not parse")
     # The last boxed value is what math-verify would pick first (boxed_match_priority=0); parsing just
     # that short string is much faster than scanning a long response, which is parsed only as a fallback.
+    # When there is one, the verdict depends on the boxed value alone (distill.verify relies on that to
+    # verify each distinct boxed answer of a prompt once).
     boxed = extract_boxed(answer_text)
-    pred_parsed = _parse(_prepare(boxed, wrap=True), options, ("latex", "expr")) if boxed else []
-    if not pred_parsed:
+    if boxed is not None:
+        pred_parsed = _parse(_prepare(boxed, wrap=True), options, ("latex", "expr"))
+    else:
         pred_parsed = _parse(_prepare(answer_text, wrap=False), options, ("latex", "expr"))
     if not pred_parsed:
         return Verdict(False, "no parseable answer")
@@ -263,12 +267,13 @@ def verify_math(answer_text: str | None, gold: Any, options: MathOptions = MathO
     return Verdict(False, f"answer {shown[:60]!r} != gold {gold_text[:60]!r}")
 
 
+_LATEX_NOISE = re.compile(r"\\(?:left|right|displaystyle)(?![A-Za-z])|\\[!,;: ]")
 _PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _SIMPLE_FRACTION = re.compile(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}|(-?)(\d+)/(\d+)")
 
 
-def _compare_plain_numbers(gold_text: str, answer_text: str) -> Verdict | None:
-    """A fast exact verdict when gold and boxed answer are plain numbers or fractions; None: use math-verify.
+def _fast_verdict(gold_text: str, answer_text: str) -> Verdict | None:
+    """A fast exact verdict for identical LaTeX or plain numbers/fractions; None: use math-verify.
 
     Most competition answers are integers, and parsing them with sympy costs ~10 ms each. Equal
     values are equal; two different integers are different. Unequal decimals go to math-verify,
@@ -277,6 +282,8 @@ def _compare_plain_numbers(gold_text: str, answer_text: str) -> Verdict | None:
     boxed = extract_boxed(answer_text)
     if boxed is None:
         return None
+    if _same_latex(gold_text, boxed):
+        return Verdict(True, "")
     a, b = _plain(gold_text), _plain(boxed)
     if a is None or b is None:
         return None
@@ -285,6 +292,18 @@ def _compare_plain_numbers(gold_text: str, answer_text: str) -> Verdict | None:
     if "." not in gold_text + boxed:
         return Verdict(False, f"answer {boxed[:60]!r} != gold {gold_text[:60]!r}")
     return None
+
+
+def _same_latex(gold: str, answer: str) -> bool:
+    """The same LaTeX up to spacing and sizing commands (`\\left(`, `\\dfrac`): equal without parsing."""
+    if gold.count("{") != gold.count("}"):
+        return False  # a broken gold must stay "does not parse"
+
+    def key(s: str) -> str:
+        s = _LATEX_NOISE.sub("", s.strip().strip("$"))
+        return re.sub(r"\s+", "", re.sub(r"\\[dt]frac", r"\\frac", s)).rstrip(".")
+
+    return key(gold) == key(answer) != ""
 
 
 def _plain(text: str) -> Any:
@@ -298,7 +317,9 @@ def _plain(text: str) -> Any:
     m = _SIMPLE_FRACTION.fullmatch(s.replace(" ", ""))
     if m is None:
         return None
-    sign, num, den = (m.group(1), m.group(2), m.group(3)) if m.group(2) else (m.group(4), m.group(5), m.group(6))
+    sign, num, den = (
+        (m.group(1), m.group(2), m.group(3)) if m.group(2) else (m.group(4), m.group(5), m.group(6))
+    )
     return Fraction(int(num), int(den)) * (-1 if sign else 1) if int(den) else None
 
 

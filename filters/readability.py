@@ -18,14 +18,21 @@ def longest_paragraph(texts: pl.Series) -> pl.Series:
     """Characters of each text's longest run without a line break."""
     frame = pl.DataFrame({"t": texts})
     return frame.select(
-        pl.col("t").fill_null("").str.split("\n").list.eval(pl.element().str.len_chars()).list.max()
-        .fill_null(0).alias("n"))["n"]
+        pl.col("t")
+        .fill_null("")
+        .str.split("\n")
+        .list.eval(pl.element().str.len_chars())
+        .list.max()
+        .fill_null(0)
+        .alias("n")
+    )["n"]
 
 
 def has_code_block(texts: pl.Series) -> pl.Series:
     """True where the text contains a Markdown code fence."""
-    return pl.DataFrame({"t": texts}).select(pl.col("t").fill_null("").str.contains(CODE_FENCE, literal=True)
-                                             .alias("c"))["c"]
+    return pl.DataFrame({"t": texts}).select(
+        pl.col("t").fill_null("").str.contains(CODE_FENCE, literal=True).alias("c")
+    )["c"]
 
 
 def repetition_share(texts: pl.Series | TokenHashes, n: int = 20) -> pl.Series:
@@ -38,8 +45,11 @@ def repetition_share(texts: pl.Series | TokenHashes, n: int = 20) -> pl.Series:
     grams, rows = rolling_ngrams(tok, n)
     share = np.zeros(tok.rows, dtype=np.float64)
     if len(grams):
-        agg = (pl.DataFrame({"r": rows, "g": grams}).group_by("r")
-               .agg(pl.len().alias("total"), pl.col("g").n_unique().alias("unique")))
+        agg = (
+            pl.DataFrame({"r": rows, "g": grams})
+            .group_by("r")
+            .agg(pl.len().alias("total"), pl.col("g").n_unique().alias("unique"))
+        )
         share[agg["r"].to_numpy()] = 1.0 - agg["unique"].to_numpy() / agg["total"].to_numpy()
     return pl.Series(share)
 
@@ -48,7 +58,8 @@ def count_tokens(texts: pl.Series, tokenizer: str | Path | None = None, *, batch
     """Token count per text with a Hugging Face tokenizer (a local path or cached name), else chars/3.6."""
     if tokenizer is None:
         return pl.DataFrame({"t": texts}).select(
-            (pl.col("t").fill_null("").str.len_chars() / CHARS_PER_TOKEN).ceil().cast(pl.Int64).alias("n"))["n"]
+            (pl.col("t").fill_null("").str.len_chars() / CHARS_PER_TOKEN).ceil().cast(pl.Int64).alias("n")
+        )["n"]
     from transformers import AutoTokenizer
 
     from distill.errors import ConfigError

@@ -89,7 +89,7 @@ class Sandbox:
         parts.append(f"uid {UID_BASE}+slot" if self._root else f"uid {os.geteuid()}")
         parts.append(
             f"rlimits cpu={limits.cpu_s}s mem={limits.memory_mb}MB fsize={limits.file_mb}MB "
-            f"nproc={limits.nproc}; wall={limits.wall_s:g}s; env scrubbed; empty temp cwd"
+            f"nproc={limits.nproc}; wall={limits.wall_s:g}s; env scrubbed; empty temp cwd; {self.python}"
         )
         self.isolation = ", ".join(parts)
 
@@ -130,12 +130,14 @@ class Sandbox:
             uid = UID_BASE + slot
             cmd += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
         mem, fsize = lim.memory_mb * 1024**2, lim.file_mb * 1024**2
+        # RLIMIT_NPROC counts every process of the uid: a dedicated uid starts at 0, ours does not.
+        nproc = lim.nproc if self._root else lim.nproc + _processes_of(os.geteuid())
         cmd += [
             "prlimit",
             f"--cpu={lim.cpu_s}:{lim.cpu_s + 1}",
             f"--as={mem}:{mem}",
             f"--fsize={fsize}:{fsize}",
-            f"--nproc={lim.nproc}:{lim.nproc}",
+            f"--nproc={nproc}:{nproc}",
             "--core=0:0",
             "--",
         ]
@@ -261,6 +263,17 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     """SIGKILL the whole process group; with a pid namespace its init dies and takes every child."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _processes_of(uid: int) -> int:
+    count = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            with status.open() as f:
+                count += any(line.startswith("Uid:") and line.split()[1] == str(uid) for line in f)
+        except OSError:
+            continue
+    return count
 
 
 def _works(argv: list[str], cwd: str | None = None) -> bool:

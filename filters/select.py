@@ -9,8 +9,17 @@ import polars as pl
 Prefer = Literal["shortest", "first", "random"]
 
 
-def select_top_k(frame: pl.DataFrame, k: int | None, *, group: str, eligible: str, length: str,
-                 order: str, prefer: Prefer = "shortest", seed: int = 0) -> pl.Series:
+def select_top_k(
+    frame: pl.DataFrame,
+    k: int | None,
+    *,
+    group: str,
+    eligible: str,
+    length: str,
+    order: str,
+    prefer: Prefer = "shortest",
+    seed: int = 0,
+) -> pl.Series:
     """True for the rows chosen: among `eligible` rows of each `group`, the k preferred ones.
 
     `prefer`: "shortest" (by `length`, ties by `order`), "first" (by `order`), or "random" (seeded).
@@ -25,10 +34,12 @@ def select_top_k(frame: pl.DataFrame, k: int | None, *, group: str, eligible: st
     else:
         keys = [pl.col(order).hash(seed=seed)]
     indexed = frame.select(group, eligible, *{c for c in (length, order) if c}).with_row_index("_i")
-    chosen = (indexed.filter(pl.col(eligible).fill_null(False))
-              .sort([group, *keys, "_i"])
-              .with_columns(pl.int_range(pl.len()).over(group).alias("_rank"))
-              .filter(pl.col("_rank") < k)["_i"])
+    chosen = (
+        indexed.filter(pl.col(eligible).fill_null(False))
+        .sort([group, *keys, "_i"])
+        .with_columns(pl.int_range(pl.len()).over(group).alias("_rank"))
+        .filter(pl.col("_rank") < k)["_i"]
+    )
     return indexed.select(pl.col("_i").is_in(chosen.implode()).alias("chosen"))["chosen"]
 
 

@@ -20,15 +20,26 @@ def _write_run(run_dir, shared_data, *, verified: bool):
     for name in ("skyt1_32b_aime24_outputs.jsonl", "qwen25math_math_cot_100_samples.jsonl"):
         for i, r in enumerate(traces(shared_data, name)[:30]):
             for j, text in enumerate(r["responses"][:4]):
-                rows.append({schema.PROMPT_ID: f"{name[:9]}-{i}", schema.SAMPLE: j, "problem": r["question"],
-                             schema.REASONING: text, schema.ANSWER_TEXT: f"The answer is {r['gt']}.",
-                             schema.SOURCE: name.split("_")[0], schema.ERROR: None})
+                rows.append(
+                    {
+                        schema.PROMPT_ID: f"{name[:9]}-{i}",
+                        schema.SAMPLE: j,
+                        "problem": r["question"],
+                        schema.REASONING: text,
+                        schema.ANSWER_TEXT: f"The answer is {r['gt']}.",
+                        schema.SOURCE: name.split("_")[0],
+                        schema.ERROR: None,
+                    }
+                )
     rows.append({**rows[-1], schema.SAMPLE: 9, schema.REASONING: None, schema.ERROR: "timeout"})
     frame = pl.DataFrame(rows, infer_schema_length=None)
     if verified:
-        frame = frame.with_columns(pl.lit(True).alias(schema.COMPLETE), pl.lit(True).alias(schema.FORMAT_OK),
-                                   (pl.col(schema.SAMPLE) % 2 == 0).alias(schema.CORRECT),
-                                   pl.lit(0.5).alias(schema.PASS_RATE))
+        frame = frame.with_columns(
+            pl.lit(True).alias(schema.COMPLETE),
+            pl.lit(True).alias(schema.FORMAT_OK),
+            (pl.col(schema.SAMPLE) % 2 == 0).alias(schema.CORRECT),
+            pl.lit(0.5).alias(schema.PASS_RATE),
+        )
     run_dir.ensure().write_rows(frame)
     return frame
 
@@ -42,7 +53,9 @@ def test_filter_marks_every_row_with_the_first_failing_rule(run_dir, shared_data
     assert report.rows_in == frame.height and report.rows_kept == int(out[schema.KEEP].sum())
     assert out.filter(pl.col(schema.KEEP))[schema.REJECT_REASON].null_count() == report.rows_kept
     by_pid = out.filter(pl.col(schema.PROMPT_ID) == "skyt1_32b-4")  # the trace that drifts into Chinese
-    assert by_pid[schema.CONTAMINATED_BY][0] == "aime24:64" and by_pid[schema.REJECT_REASON][0] == "contaminated"
+    assert (
+        by_pid[schema.CONTAMINATED_BY][0] == "aime24:64" and by_pid[schema.REJECT_REASON][0] == "contaminated"
+    )
     assert by_pid[schema.LANGUAGE_SHARE][0] < 0.8  # flagged too, though contamination comes first
     assert out.filter(pl.col(schema.ERROR).is_not_null())[schema.REJECT_REASON].to_list() == ["error"]
     assert (out.filter(pl.col(schema.CORRECT) == False)[schema.REJECT_REASON] != "over_k").all()  # noqa: E712
@@ -73,8 +86,9 @@ def test_cli_filter_prints_the_table_and_rejects_unknown_benchmarks(run_dir, sha
     _write_run(run_dir, shared_data, verified=True)
     runner = CliRunner()
     bench = shared_data / "benchmarks" / "aime24_test.jsonl"
-    result = runner.invoke(app, ["filter", str(run_dir.root), "--benchmark", f"aime24={bench}", "--quiet",
-                                 "--set", "filter.k=2"])
+    result = runner.invoke(
+        app, ["filter", str(run_dir.root), "--benchmark", f"aime24={bench}", "--quiet", "--set", "filter.k=2"]
+    )
     assert result.exit_code == 0, result.output
     assert "kept" in result.output and "contaminated 30" in result.output
     bad = runner.invoke(app, ["filter", str(run_dir.root), "--benchmark", f"nope={bench}"])
@@ -92,12 +106,25 @@ def test_bad_settings_are_config_errors(override):
 
 def test_a_duplicate_points_to_a_row_that_can_still_be_kept(run_dir, shared_data):
     text = traces(shared_data, "skyt1_27b_math500_outputs.jsonl")[0]["responses"][0]
-    rows = [{schema.PROMPT_ID: "p", schema.SAMPLE: i, "problem": "Convert the point to polar form.",
-             schema.REASONING: text + tail, schema.ANSWER_TEXT: "3", schema.CORRECT: ok}
-            for i, (tail, ok) in enumerate([("", False), ("", True), (" Done.", True), ("", True)])]
+    rows = [
+        {
+            schema.PROMPT_ID: "p",
+            schema.SAMPLE: i,
+            "problem": "Convert the point to polar form.",
+            schema.REASONING: text + tail,
+            schema.ANSWER_TEXT: "3",
+            schema.CORRECT: ok,
+        }
+        for i, (tail, ok) in enumerate([("", False), ("", True), (" Done.", True), ("", True)])
+    ]
     run_dir.ensure().write_rows(pl.DataFrame(rows))
     apply_filters(FilterConfig(), run_dir)
     out = run_dir.read().sort(schema.SAMPLE)
     # sample 0 is wrong, so sample 1 (its exact copy) is the representative the others point to
-    assert out[schema.REJECT_REASON].to_list() == ["incorrect", None, "near_duplicate_trace", "duplicate_trace"]
+    assert out[schema.REJECT_REASON].to_list() == [
+        "incorrect",
+        None,
+        "near_duplicate_trace",
+        "duplicate_trace",
+    ]
     assert out[schema.DUP_OF].to_list() == [None, None, "p/1", "p/1"]

@@ -386,3 +386,14 @@ def test_readme_documents_every_top_level_recipe_key_and_keeps_quick_start():
     assert "distill run recipes/demo.yaml" in readme.split("## Real runs")[0]
     missing = [key for key in Recipe.model_fields if f"| `{key}` |" not in readme]
     assert not missing, f"README's recipe reference lacks {missing}"
+
+
+def test_recipe_reference_lists_every_key_of_every_section():
+    from distill.recipe import Recipe
+    from distill.reference import reference_markdown
+
+    text = reference_markdown()
+    for section in ("generate", "verify", "filter", "card", "push", "sft", "eval", "demo"):
+        model = Recipe.model_fields[section].annotation
+        model = next(a for a in (model, *getattr(model, "__args__", ())) if hasattr(a, "model_fields"))
+        assert all(f"| `{section}.{key}` |" in text for key in model.model_fields), section

@@ -40,11 +40,27 @@ def test_update_rows_adds_and_replaces_columns_by_key(run_dir: RunDir) -> None:
     run_dir.write_rows(_rows(4))
     verdicts = pl.DataFrame({schema.PROMPT_ID: ["p1", "p0"], schema.SAMPLE: [0, 1],
                              schema.MATH_VERIFIED: [True, False]})
-    merged = run_dir.update_rows(verdicts)
-    assert merged[schema.MATH_VERIFIED].to_list() == [None, False, True, None]
-    again = run_dir.update_rows(verdicts.with_columns(pl.lit(True).alias(schema.MATH_VERIFIED)))
-    assert again[schema.MATH_VERIFIED].to_list() == [None, True, True, None]
+    run_dir.update_rows(verdicts)
+    assert run_dir.read()[schema.MATH_VERIFIED].to_list() == [None, False, True, None]
+    run_dir.update_rows(verdicts.with_columns(pl.lit(True).alias(schema.MATH_VERIFIED)))
+    assert run_dir.read()[schema.MATH_VERIFIED].to_list() == [None, True, True, None]
     assert run_dir.read().columns == [schema.PROMPT_ID, schema.SAMPLE, schema.MESSAGES, schema.MATH_VERIFIED]
+
+
+def test_update_rows_streams_row_groups_across_shards(run_dir: RunDir) -> None:
+    rows = _rows(40)
+    run_dir.write_rows(rows, shard_bytes=1, row_group_bytes=1)  # one row a group, a new shard each
+    assert len(run_dir.shard_files()) == 40
+    run_dir.update_rows(rows.select(*schema.KEY).with_row_index(schema.NUM_TOKENS))
+    assert run_dir.read()[schema.NUM_TOKENS].to_list() == list(range(40))
+
+
+def test_zero_rows_keep_their_schema_through_updates(run_dir: RunDir) -> None:
+    run_dir.write_rows(_rows(2).head(0))
+    run_dir.update_rows(pl.DataFrame({schema.PROMPT_ID: [], schema.SAMPLE: [], schema.KEEP: []},
+                                     schema={schema.PROMPT_ID: pl.String, schema.SAMPLE: pl.Int64,
+                                             schema.KEEP: pl.Boolean}))
+    assert run_dir.read().columns == [schema.PROMPT_ID, schema.SAMPLE, schema.MESSAGES, schema.KEEP]
 
 
 def test_interrupted_swap_is_recovered(run_dir: RunDir) -> None:

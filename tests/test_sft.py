@@ -424,3 +424,58 @@ def test_bad_inputs_are_one_line_errors(tiny_model, tmp_path, traces):
             dataset=data,
             dry_run=True,
         )
+
+
+def test_trained_student_is_pushed_to_the_hub_without_leaking_the_token(
+    tiny_model, tmp_path, fake_hub, monkeypatch, caplog
+):
+    from distill.sft.hub import push_model
+    from distill.sft.train import sft
+    from tests.plugins.hub import TOKEN
+
+    conv = [
+        {"role": "user", "content": "1+1?"},
+        {"role": "assistant", "content": "<think>\nsum\n</think>\n\n2"},
+    ]
+    data = _write_jsonl(tmp_path / "d.jsonl", [conv] * 2)
+    cfg = _cfg(tiny_model, tmp_path, max_steps=2, save_steps=1, global_batch_size=1, packing=False)
+    with pytest.raises(Exception, match="no Hugging Face token: set HF_TOKEN"):
+        push_model(cfg.model_copy(update={"push_to_hub": True, "hub_model_id": "test-org/student"}))
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    report = sft(
+        cfg.model_copy(update={"push_to_hub": True, "hub_model_id": "test-org/student"}), dataset=data
+    )
+    files = fake_hub.files("test-org/student")
+    assert {"config.json", "model.safetensors", "tokenizer.json", "sft_report.json"} <= set(files)
+    assert not any(f.startswith("checkpoint-") for f in files)  # checkpoints stay local
+    assert report.pushed_to.endswith("test-org/student")
+    assert TOKEN not in caplog.text and TOKEN.encode() not in files["sft_report.json"]
+
+
+def test_parallel_tokenization_keeps_rows_and_order(tiny_model):
+    tok = _tokenizer(tiny_model)
+    convs = [CONV[1:3], CONV, CONV[1:3]] * 3
+    one = tokenize_conversations(convs, tok, max_length=4096, num_proc=1)
+    two = tokenize_conversations(convs, tok, max_length=4096, num_proc=2)
+    assert (two.input_ids, two.labels, two.lengths) == (one.input_ids, one.labels, one.lengths)
+
+
+def test_several_gpus_are_launched_once_tokenized(tiny_model, tmp_path, traces):
+    from distill.sft.data import TokenizedData
+    from distill.sft.train import REPORT_FILE, TOKENIZED_DIR, sft
+
+    data = _write_jsonl(tmp_path / "d.jsonl", traces[:4])
+    seen = {}
+
+    def launcher(cfg):  # stands in for `accelerate launch`: what each rank would receive
+        seen["rows"] = TokenizedData.load(cfg.output_dir / TOKENIZED_DIR).input_ids
+        (cfg.output_dir / REPORT_FILE).write_text(
+            json.dumps({"steps": 3, "losses": [2.0, 1.0], "final_loss": 1.0})
+        )
+        return ["accelerate", "launch"]
+
+    hw = HardwarePlan(gpus_per_node=2, sharding="fsdp2", gpu_memory_gib=16)
+    report = sft(_cfg(tiny_model, tmp_path, max_length=100_000, hardware=hw), dataset=data, launcher=launcher)
+    assert report.launched == ["accelerate", "launch"] and report.steps == 3 and report.final_loss == 1.0
+    assert len(seen["rows"]) == report.estimate.rows == 4
+    assert "data-parallel 2" in report.batch_plan

@@ -67,9 +67,10 @@ def decontamination_files(benchmarks_dir: Path) -> dict[str, Path]:
 
 
 def eval_files(benchmarks_dir: Path, names: list[str]) -> dict[str, Path]:
-    """Local files for the eval benchmarks: the shared copies when present, else the demo's own problems."""
-    shared = {n: benchmarks_dir / f for n, f in SHARED_FILES.items() if (benchmarks_dir / f).is_file()}
-    return {n: shared.get(n, EVAL_PROBLEMS) for n in names}
+    """Local files for the eval benchmarks: the shared copies when present, else (gsm8k) the demo's own problems."""
+    files = {n: benchmarks_dir / f for n, f in SHARED_FILES.items() if (benchmarks_dir / f).is_file()}
+    files.setdefault("gsm8k", EVAL_PROBLEMS)  # GSM8K-format: `#### answer`
+    return {n: files[n] for n in names if n in files}
 
 
 @contextmanager

@@ -10,6 +10,7 @@ elsewhere; they come from the chat template's `{% generation %}` block.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,72 @@ class TokenizedData:
         from datasets import Dataset
 
         return Dataset.from_dict({"input_ids": self.input_ids, "labels": self.labels})
+
+    def save(self, folder: Path) -> Path:
+        """Write rows and counts, so that launched ranks train on them without tokenizing again."""
+        import json
+        import shutil
+
+        if folder.exists():
+            shutil.rmtree(folder)
+        self.to_dataset().save_to_disk(str(folder))
+        counts = {
+            "rows_in": self.rows_in,
+            "dropped_long": self.dropped_long,
+            "truncated": self.truncated,
+            "empty_target": self.empty_target,
+        }
+        (folder / "counts.json").write_text(json.dumps(counts), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> TokenizedData:
+        import json
+
+        from datasets import load_from_disk
+
+        ds = load_from_disk(str(folder))
+        counts = json.loads((folder / "counts.json").read_text(encoding="utf-8"))
+        ids, labels = ds["input_ids"], ds["labels"]
+        return cls(list(ids), list(labels), lengths=[len(x) for x in ids], **counts)
+
+
+def _tokenize_chunk(
+    conversations: Sequence[Sequence[dict[str, Any]]], tokenizer: Any, max_length: int, drop_long: bool
+) -> TokenizedData:
+    out = TokenizedData([], [], rows_in=len(conversations))
+    for conv in conversations:
+        enc = tokenizer.apply_chat_template(
+            list(conv), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+        )
+        ids, mask = list(enc["input_ids"]), list(enc["assistant_masks"])
+        if len(ids) > max_length:
+            if drop_long:
+                out.dropped_long += 1
+                continue
+            ids, mask = ids[:max_length], mask[:max_length]
+            out.truncated += 1
+        labels = [t if m else IGNORE for t, m in zip(ids, mask, strict=True)]
+        if all(lab == IGNORE for lab in labels):
+            out.empty_target += 1
+            continue
+        out.input_ids.append(ids)
+        out.labels.append(labels)
+        out.lengths.append(len(ids))
+    return out
+
+
+_WORKER_TOKENIZER: list[Any] = []  # per worker process only (set by the pool initializer)
+
+
+def _set_worker_tokenizer(tokenizer: Any) -> None:
+    _WORKER_TOKENIZER[:] = [tokenizer]
+
+
+def _tokenize_chunk_in_worker(
+    conversations: Sequence[Sequence[dict[str, Any]]], max_length: int, drop_long: bool
+) -> TokenizedData:
+    return _tokenize_chunk(conversations, _WORKER_TOKENIZER[0], max_length, drop_long)
 
 
 def load_conversations(source: str | Path, *, split: str = "train") -> tuple[list[list[dict[str, Any]]], str]:
@@ -191,27 +258,42 @@ def tokenize_conversations(
     *,
     max_length: int,
     drop_long: bool = True,
+    num_proc: int | None = None,
 ) -> TokenizedData:
-    """Render with the chat template, label assistant tokens only, drop (or truncate) over-long rows."""
+    """Render with the chat template, label assistant tokens only, drop (or truncate) over-long rows.
+
+    Rendering runs at ~0.2-0.5M tokens/s per core, so large datasets are split over `num_proc`
+    processes (default: up to 16 cores when there are more than 2,000 rows); row order is kept.
+    """
     out = TokenizedData([], [], rows_in=len(conversations))
-    for conv in conversations:
-        enc = tokenizer.apply_chat_template(
-            list(conv), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
-        )
-        ids, mask = list(enc["input_ids"]), list(enc["assistant_masks"])
-        if len(ids) > max_length:
-            if drop_long:
-                out.dropped_long += 1
-                continue
-            ids, mask = ids[:max_length], mask[:max_length]
-            out.truncated += 1
-        labels = [t if m else IGNORE for t, m in zip(ids, mask, strict=False)]
-        if all(lab == IGNORE for lab in labels):
-            out.empty_target += 1
-            continue
-        out.input_ids.append(ids)
-        out.labels.append(labels)
-        out.lengths.append(len(ids))
+    procs = (
+        num_proc
+        if num_proc is not None
+        else (min(16, os.cpu_count() or 1) if len(conversations) > 2000 else 1)
+    )
+    if procs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        step = -(-len(conversations) // (procs * 4))
+        chunks = [list(conversations[i : i + step]) for i in range(0, len(conversations), step)]
+        with ProcessPoolExecutor(
+            procs, mp_context=mp.get_context("fork"), initializer=_set_worker_tokenizer, initargs=(tokenizer,)
+        ) as pool:
+            parts = list(
+                pool.map(
+                    _tokenize_chunk_in_worker, chunks, [max_length] * len(chunks), [drop_long] * len(chunks)
+                )
+            )
+    else:
+        parts = [_tokenize_chunk(conversations, tokenizer, max_length, drop_long)]
+    for part in parts:
+        out.input_ids += part.input_ids
+        out.labels += part.labels
+        out.lengths += part.lengths
+        out.dropped_long += part.dropped_long
+        out.truncated += part.truncated
+        out.empty_target += part.empty_target
     if out.empty_target == out.rows_in:
         raise ConfigError(
             "the chat template marks no assistant token as a target in any row: "

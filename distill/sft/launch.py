@@ -112,7 +112,7 @@ def launch(cfg: SFTConfig) -> list[str]:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of each launched rank: train the resolved config in-process."""
-    from distill.sft.train import sft
+    from distill.sft.train import TOKENIZED_DIR, sft
 
     # A launched rank is a process entry point, like the CLI: it sets up its own logging.
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
@@ -120,7 +120,16 @@ def main(argv: list[str] | None = None) -> None:
     if len(argv) != 1:
         raise SystemExit("usage: python -m distill.sft.launch OUTPUT_DIR/sft_config.json")
     cfg = SFTConfig.model_validate(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
-    sft(cfg)
+    tokenized = cfg.output_dir / TOKENIZED_DIR
+    sft(cfg, tokenized=tokenized if tokenized.is_dir() else None, launcher=_never_relaunch)
+
+
+def _never_relaunch(cfg: SFTConfig) -> list[str]:
+    """A launched rank must train, never launch again (that would recurse without end)."""
+    raise ConfigError(
+        f"accelerate started this process without a distributed environment (no WORLD_SIZE) for "
+        f"{cfg.hardware.world_size} GPUs: check {accelerate_config_path(cfg)} (distributed_type, num_processes)"
+    )
 
 
 if __name__ == "__main__":

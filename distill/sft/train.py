@@ -17,14 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distill.errors import ConfigError, HubError
+from distill.errors import ConfigError
 from distill.sft.config import SFTConfig
 from distill.sft.estimate import Estimate, ModelShape, check_fits, estimate
+from distill.sft.hub import push_model
 from distill.sft.template import TemplateCheck
+from distill.sft.throughput import ThroughputMeter, count_batches
 
 log = logging.getLogger(__name__)
 
 REPORT_FILE = "sft_report.json"
+TOKENIZED_DIR = "tokenized"  # rows tokenized once by the launching process, read by every rank
 
 
 @dataclass
@@ -111,15 +114,17 @@ def sft(
     dry_run: bool = False,
     callbacks: Sequence[Any] = (),
     launcher: Callable[[SFTConfig], list[str]] | None = None,
+    tokenized: Path | None = None,
 ) -> SFTReport:
     """Train `cfg.model` on `dataset` (a run dir, file or Hub id); a dry run only checks and estimates.
 
     Several GPUs on one node are launched through `accelerate launch` (`launcher`, injectable for
-    tests); inside a launched rank (WORLD_SIZE set) training runs in-process.
+    tests) after the rows are tokenized once here and saved to `output_dir/tokenized`; the launched
+    ranks (WORLD_SIZE set) get that folder as `tokenized` and train in-process.
     """
     from transformers import AutoConfig, AutoTokenizer
 
-    from distill.sft.data import load_conversations, tokenize_conversations
+    from distill.sft.data import TokenizedData, load_conversations, tokenize_conversations
     from distill.sft.template import prepare_tokenizer, render_masked
 
     cfg = cfg.with_flags(dataset=str(dataset) if dataset is not None else None, output_dir=output_dir)
@@ -133,10 +138,13 @@ def sft(
     model_config = AutoConfig.from_pretrained(model_id)
     rope = extend_rope(model_config, cfg)
 
-    conversations, _label = load_conversations(cfg.dataset, split=cfg.dataset_split)
-    data = tokenize_conversations(
-        conversations, tokenizer, max_length=cfg.max_length, drop_long=cfg.drop_long
-    )
+    if tokenized is not None:
+        data = TokenizedData.load(tokenized)
+    else:
+        conversations, _label = load_conversations(cfg.dataset, split=cfg.dataset_split)
+        data = tokenize_conversations(
+            conversations, tokenizer, max_length=cfg.max_length, drop_long=cfg.drop_long
+        )
     est = estimate(
         cfg,
         model_config,
@@ -167,6 +175,7 @@ def sft(
     if hw.world_size > 1 and "WORLD_SIZE" not in os.environ:
         from distill.sft.launch import launch
 
+        data.save(cfg.output_dir / TOKENIZED_DIR)
         report.launched = (launcher or launch)(cfg)
         return _read_back(report)
 
@@ -225,10 +234,11 @@ def _train(
     report.final_loss = report.losses[-1] if report.losses else getattr(result, "training_loss", None)
     report.tokens_per_s_per_gpu, report.mfu = meter.steady_rate()
     report.peak_memory_gib = torch.cuda.max_memory_allocated() / 2**30 if on_gpu else None
-    if cfg.push_to_hub and trainer.is_world_process_zero():
-        report.pushed_to = push_model(cfg)
     if trainer.is_world_process_zero():
-        _write_report(cfg.output_dir, report)
+        _write_report(cfg.output_dir, report)  # uploaded with the model
+        if cfg.push_to_hub:
+            report.pushed_to = push_model(cfg)
+            _write_report(cfg.output_dir, report)
     return report
 
 
@@ -280,7 +290,7 @@ def build_trainer(
     meter = ThroughputMeter(
         shape, cfg.hardware.gpu_peak_tflops, params=sum(p.numel() for p in model.parameters())
     )
-    _count_batches(trainer, meter)
+    count_batches(trainer, meter)
     trainer.add_callback(meter.callback())
     return trainer, meter
 
@@ -445,110 +455,6 @@ def _align_special_tokens(model: Any, tokenizer: Any) -> None:
         gen.pad_token_id = tokenizer.pad_token_id
 
 
-# ── throughput, MFU, memory ────────────────────────────────────────────────
-
-
-class ThroughputMeter:
-    """Counts real tokens and Σ doc² per micro-batch (padding excluded) and times optimizer steps."""
-
-    def __init__(
-        self,
-        shape: ModelShape,
-        peak_tflops: float,
-        *,
-        params: int | None = None,
-        clock: Callable[[], float] = time.perf_counter,
-    ):
-        self.shape, self.peak, self.clock = shape, peak_tflops * 1e12, clock
-        self.params = params or shape.params
-        self.tokens = 0
-        self.sumsq = 0
-        self.marks: list[tuple[float, int, int]] = []  # (time, tokens, sumsq) at each step end
-
-    def add(self, inputs: dict[str, Any]) -> None:
-        import torch
-
-        cu = inputs.get("cu_seq_lens_q")
-        if cu is not None:
-            lens = (cu[1:] - cu[:-1]).long()
-        elif "attention_mask" in inputs:
-            lens = inputs["attention_mask"].sum(-1).long()
-        else:
-            lens = torch.tensor([inputs["input_ids"].numel()])
-        tok, sq = torch.stack([lens.sum(), (lens * lens).sum()]).tolist()
-        self.tokens += tok
-        self.sumsq += sq
-
-    def flops(self, tokens: int, sumsq: int) -> float:
-        return 6 * self.params * tokens + 6 * self.shape.layers * self.shape.hidden * sumsq
-
-    def steady_rate(self, skip: int = 1) -> tuple[float | None, float | None]:
-        """(tokens/s/GPU, MFU) over the steps after the first `skip` (compilation, allocator warm-up)."""
-        marks = self.marks[skip:] if len(self.marks) > skip + 1 else self.marks
-        if len(marks) < 2:
-            return None, None
-        (t0, k0, s0), (t1, k1, s1) = marks[0], marks[-1]
-        dt = t1 - t0
-        if dt <= 0:
-            return None, None
-        return (k1 - k0) / dt, self.flops(k1 - k0, s1 - s0) / dt / self.peak
-
-    def callback(self) -> Any:
-        from transformers import TrainerCallback
-
-        meter = self
-
-        class _Callback(TrainerCallback):
-            def on_train_begin(self, args, state, control, **kw):  # noqa: ANN001, ANN202
-                meter.marks = [(meter.clock(), meter.tokens, meter.sumsq)]
-
-            def on_step_end(self, args, state, control, **kw):  # noqa: ANN001, ANN202
-                _sync()
-                meter.marks.append((meter.clock(), meter.tokens, meter.sumsq))
-
-            def on_log(self, args, state, control, logs=None, **kw):  # noqa: ANN001, ANN202
-                if len(meter.marks) >= 2 and logs is not None and "loss" in logs:
-                    (t0, k0, s0) = meter.marks[-1 - min(args.logging_steps, len(meter.marks) - 1)]
-                    (t1, k1, s1) = meter.marks[-1]
-                    if t1 > t0:
-                        mem = _peak_gib()
-                        log.info(
-                            "step %d loss %.4f | %.0f tokens/s/GPU | MFU %.1f%%%s",
-                            state.global_step,
-                            logs["loss"],
-                            (k1 - k0) / (t1 - t0),
-                            100 * meter.flops(k1 - k0, s1 - s0) / (t1 - t0) / meter.peak,
-                            f" | peak {mem:.1f} GiB" if mem else "",
-                        )
-
-        return _Callback()
-
-
-def _count_batches(trainer: Any, meter: ThroughputMeter) -> None:
-    """Count every micro-batch in the training process (collators may run in dataloader workers)."""
-    inner = trainer.compute_loss
-
-    def compute_loss(model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
-        if model.training:
-            meter.add(inputs)
-        return inner(model, inputs, *args, **kwargs)
-
-    trainer.compute_loss = compute_loss
-
-
-def _sync() -> None:
-    import torch
-
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
-
-
-def _peak_gib() -> float | None:
-    import torch
-
-    return torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
-
-
 # ── report files and the Hub ───────────────────────────────────────────────
 
 
@@ -584,28 +490,3 @@ def _read_back(report: SFTReport) -> SFTReport:
     ):
         setattr(report, key, data.get(key))
     return report
-
-
-def push_model(cfg: SFTConfig) -> str:
-    """Upload output_dir to cfg.hub_model_id; the token comes from cfg.token_env and is never printed."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
-    token = os.environ.get(cfg.token_env)
-    if not token:
-        raise HubError(
-            f"push_to_hub needs a token in ${cfg.token_env} (a write token from hf.co/settings/tokens)"
-        )
-    api = HfApi(token=token)
-    try:
-        api.create_repo(cfg.hub_model_id, repo_type="model", private=cfg.hub_private, exist_ok=True)
-        api.upload_folder(
-            repo_id=cfg.hub_model_id,
-            folder_path=str(cfg.output_dir),
-            repo_type="model",
-            ignore_patterns=["checkpoint-*", "checkpoint-*/**"],
-            commit_message="distill sft: trained student",
-        )
-    except (HfHubHTTPError, OSError) as e:
-        raise HubError(f"push to {cfg.hub_model_id} failed: {str(e).splitlines()[0][:200]}") from e
-    return f"https://huggingface.co/{cfg.hub_model_id}"

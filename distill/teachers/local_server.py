@@ -185,7 +185,8 @@ class TeacherServer:
                 leftover = asyncio.all_tasks(loop)  # handlers still sleeping (slow bodies, latency)
                 for task in leftover:
                     task.cancel()
-                loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+                if leftover:
+                    loop.run_until_complete(asyncio.wait(leftover))
                 loop.close()
 
         self._thread = threading.Thread(target=run, name="teacher-server", daemon=True)

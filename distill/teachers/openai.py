@@ -15,6 +15,8 @@ from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+import aiohttp
+
 from distill.errors import TeacherError
 from distill.teachers.base import ChatRequest, Choice, Completion, RequestFailed
 
@@ -52,8 +54,6 @@ class OpenAITeacher:
         return f"OpenAITeacher({self.base_url!r})"
 
     async def __aenter__(self) -> OpenAITeacher:
-        import aiohttp
-
         connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300, keepalive_timeout=60)
         timeout = aiohttp.ClientTimeout(
             total=None, connect=self._connect_timeout_s, sock_read=self._read_timeout_s
@@ -69,8 +69,6 @@ class OpenAITeacher:
     # ── preflight ──────────────────────────────────────────────────────────
     async def check(self) -> list[str]:
         """GET /models: fail fast naming the URL when it is unreachable or refuses the key."""
-        import aiohttp
-
         timeout = aiohttp.ClientTimeout(
             total=max(self._connect_timeout_s * 3, 10), connect=self._connect_timeout_s
         )
@@ -93,8 +91,6 @@ class OpenAITeacher:
 
     # ── the hot path ───────────────────────────────────────────────────────
     async def complete(self, request: ChatRequest) -> Completion:
-        import aiohttp
-
         payload: dict[str, Any] = {
             "model": request.model,
             "messages": request.messages,

@@ -94,7 +94,9 @@ class VllmServer:
             argv += ["--tensor-parallel-size", str(cfg.tensor_parallel)]
         if cfg.data_parallel > 1:
             argv += ["--data-parallel-size", str(cfg.data_parallel)]
-        parser = reasoning_parser_for(str(cfg.model)) if cfg.reasoning_parser == "auto" else cfg.reasoning_parser
+        parser = (
+            reasoning_parser_for(str(cfg.model)) if cfg.reasoning_parser == "auto" else cfg.reasoning_parser
+        )
         if parser and not any(a.startswith("--reasoning-parser") for a in cfg.args):
             argv += ["--reasoning-parser", parser]
         return argv + list(cfg.args)

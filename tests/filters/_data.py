@@ -39,4 +39,8 @@ def extra_whitespace(text: str, rng: random.Random) -> str:
     return "  ".join(text.split(" ")).replace("$", " $ ") + "\n\n"
 
 
-EDITS = {"changed number": change_number, "reordered clause": reorder_clauses, "extra whitespace": extra_whitespace}
+EDITS = {
+    "changed number": change_number,
+    "reordered clause": reorder_clauses,
+    "extra whitespace": extra_whitespace,
+}

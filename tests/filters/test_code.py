@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -79,6 +80,11 @@ def test_mbpp_canonical_passes_and_each_assert_is_reported(shared_data: Path, sa
         verdict = verify_code(f"```python\n{row['code']}\n```", tests, sandbox=sandbox)
         assert verdict.ok, (row["task_id"], verdict.detail)
         assert [t.kind for t in verdict.tests] == ["passed"] * len(row["test_list"])
+    for row in rows[:10]:  # mutated: the function is replaced by one that returns None
+        name = re.match(r"assert\s+\(?\s*(?:not\s+)?\(?(?:set\()?(\w+)\(", row["test_list"][0]).group(1)
+        mutated = f"```python\n{row['code']}\ndef {name}(*args, **kwargs):\n    return None\n```"
+        verdict = verify_code(mutated, {"test_list": row["test_list"]}, sandbox=sandbox)
+        assert verdict.ok is False and verdict.kind in ("wrong_answer", "runtime_error"), row["task_id"]
     row = rows[1]
     first_assert_only = [row["test_list"][0], "assert False, 'second fails'", row["test_list"][2]]
     verdict = verify_code(f"```python\n{row['code']}\n```", first_assert_only, sandbox=sandbox)

@@ -40,23 +40,29 @@ def test_every_math500_problem_is_found_in_the_full_math_test_set(shared_data, m
     short = np.array([len(p.split()) < 8 for p in full["problem"]])
     assert flagged[is500].all(), "every MATH-500 problem, short ones included, must be found"
     assert (is500 & short).sum() >= 10  # the short problems are really in the test
-    right_item = [found[int(i)] == f"math500:{truth[_norm(full['problem'][int(i)])]}" for i in np.flatnonzero(is500)]
+    right_item = [
+        found[int(i)] == f"math500:{truth[_norm(full['problem'][int(i)])]}" for i in np.flatnonzero(is500)
+    ]
     assert np.mean(right_item) > 0.99
     false_flag = flagged[~is500].mean()
-    print(f"\nMATH-500 in MATH-5000: recall {flagged[is500].mean():.3f}, false-flag rate on the 4,500 others "
-          f"{false_flag:.3%} ({flagged[~is500].sum()} rows)")
+    print(
+        f"\nMATH-500 in MATH-5000: recall {flagged[is500].mean():.3f}, false-flag rate on the 4,500 others "
+        f"{false_flag:.3%} ({flagged[~is500].sum()} rows)"
+    )
     assert false_flag < 0.05
 
 
 def test_aime_boilerplate_alone_is_not_a_match(shared_data):
     aime = load_benchmark("aime24", shared_data / "benchmarks" / "aime24_test.jsonl")
     index = build_index([aime])
-    stock = pl.Series([
-        "A fair coin is tossed until two heads appear in a row. The probability that this takes an odd number "
-        "of tosses is $\\frac{m}{n}$, where $m$ and $n$ are relatively prime positive integers. Find $m+n$.",
-        "Let $x$ be the largest root of $x^2-7x+3$. Then $x^2 = \\tfrac{m}{n}$ where m and n are relatively "
-        "prime positive integers. Find m+n. Find the remainder when it is divided by 1000.",
-    ])
+    stock = pl.Series(
+        [
+            "A fair coin is tossed until two heads appear in a row. The probability that this takes an odd number "
+            "of tosses is $\\frac{m}{n}$, where $m$ and $n$ are relatively prime positive integers. Find $m+n$.",
+            "Let $x$ be the largest root of $x^2-7x+3$. Then $x^2 = \\tfrac{m}{n}$ where m and n are relatively "
+            "prime positive integers. Find m+n. Find the remainder when it is divided by 1000.",
+        ]
+    )
     assert (find_matches(stock, index, min_coverage=0.2).item == -1).all()
     # ...while the real problem that ends with that wording is still caught
     real = aime.rows.filter(pl.col("problem").str.contains("relatively prime positive integers"))["problem"]
@@ -75,7 +81,7 @@ def test_lightly_edited_copies_are_caught(math500, index500):
         finder = NearDuplicateFinder(finder_params)
         finder.add(math500.rows["problem"])
         finder.add(edited)
-        near = finder.representatives()[len(problems):] < len(problems)
+        near = finder.representatives()[len(problems) :] < len(problems)
         recall, either = decontam.mean(), (decontam | near).mean()
         lines.append(f"{name}: n-gram recall {recall:.3f}, with near-dup {either:.3f}")
         assert either >= 0.9, lines[-1]

@@ -30,8 +30,9 @@ def test_near_duplicates_group_reordered_copies_under_the_original(shared_data):
     edited = pl.Series([reorder_clauses(p, rng) for p in problems[:200]])
     # batches of any size give the same answer: signatures, not texts, are kept between batches
     one = find_near_duplicates([pl.concat([problems, edited])], MinHashParams(shingle=3, threshold=0.7))
-    many = find_near_duplicates([problems[:250], problems[250:], edited[:100], edited[100:]],
-                                MinHashParams(shingle=3, threshold=0.7))
+    many = find_near_duplicates(
+        [problems[:250], problems[250:], edited[:100], edited[100:]], MinHashParams(shingle=3, threshold=0.7)
+    )
     assert np.array_equal(one, many)
     copies = many[500:]
     assert (copies == np.arange(200)).mean() > 0.85  # a reordered copy points at its original

@@ -23,19 +23,25 @@ def test_english_traces_with_greek_letters_and_quoted_terms_pass(shared_data):
     english = [r["responses"][0] for r in traces(shared_data, "skyt1_27b_math500_outputs.jsonl")]
     shares = language_share(pl.Series(english))
     assert shares.min() >= 0.95  # θ, π, α in 40 of these traces change nothing
-    quoting = ("By the Pythagorean theorem (勾股定理 in Chinese texts), the legs satisfy a^2 + b^2 = c^2.\n"
-               "The Chinese remainder theorem (中国剩余定理) then gives x ≡ 7 (mod 15).\n"
-               "Wait, let me double-check that: 7 mod 3 = 1 and 7 mod 5 = 2. Yes.\nSo the answer is 7.")
+    quoting = (
+        "By the Pythagorean theorem (勾股定理 in Chinese texts), the legs satisfy a^2 + b^2 = c^2.\n"
+        "The Chinese remainder theorem (中国剩余定理) then gives x ≡ 7 (mod 15).\n"
+        "Wait, let me double-check that: 7 mod 3 = 1 and 7 mod 5 = 2. Yes.\nSo the answer is 7."
+    )
     assert language_share(pl.Series([quoting]))[0] == 1.0
     assert language_share(pl.Series(["$x^2 = 4$", None]), "en").to_list() == [1.0, 1.0]  # nothing to mix
 
 
 def test_language_of_reasoning_and_answer(shared_data):
-    langs, probs = LanguageIdentifier().identify(pl.Series([
-        "Nous cherchons la valeur de x. En additionnant les deux équations, on obtient la réponse.",
-        "We are looking for the value of x. Adding both equations gives the answer.",
-        "42",
-    ]))
+    langs, probs = LanguageIdentifier().identify(
+        pl.Series(
+            [
+                "Nous cherchons la valeur de x. En additionnant les deux équations, on obtient la réponse.",
+                "We are looking for the value of x. Adding both equations gives the answer.",
+                "42",
+            ]
+        )
+    )
     assert langs.to_list() == ["fr", "en", None]
     assert probs[0] > 0.9 and probs[2] is None
 

@@ -20,7 +20,9 @@ def test_runaway_loops_score_high_and_healthy_traces_low(shared_data):
 
 
 def test_paragraphs_and_code_fences():
-    texts = pl.Series(["short\nlines\nonly", "x" * 5000 + "\nend", "Let me code it:\n```python\nprint(1)\n```", None])
+    texts = pl.Series(
+        ["short\nlines\nonly", "x" * 5000 + "\nend", "Let me code it:\n```python\nprint(1)\n```", None]
+    )
     assert longest_paragraph(texts).to_list() == [5, 5000, 15, 0]
     assert has_code_block(texts).to_list() == [False, False, True, False]
 

@@ -8,10 +8,19 @@ from filters.select import in_pass_rate_band, select_top_k
 
 
 def test_keeps_the_k_shortest_correct_samples_per_prompt():
-    frame = pl.DataFrame({"p": ["a"] * 4 + ["b"] * 2, "ok": [True, True, False, True, False, True],
-                          "len": [30, 10, 1, 20, 1, 5], "s": [0, 1, 2, 3, 0, 1]})
-    pick = lambda prefer, k: select_top_k(frame, k, group="p", eligible="ok", length="len", order="s",  # noqa: E731
-                                          prefer=prefer).to_list()
+    frame = pl.DataFrame(
+        {
+            "p": ["a"] * 4 + ["b"] * 2,
+            "ok": [True, True, False, True, False, True],
+            "len": [30, 10, 1, 20, 1, 5],
+            "s": [0, 1, 2, 3, 0, 1],
+        }
+    )
+
+    def pick(prefer, k):
+        kw = {"group": "p", "eligible": "ok", "length": "len", "order": "s", "prefer": prefer}
+        return select_top_k(frame, k, **kw).to_list()
+
     assert pick("shortest", 2) == [False, True, False, True, False, True]  # never the incorrect 1-long one
     assert pick("first", 2) == [True, True, False, False, False, True]
     assert sum(pick("random", 2)) == 3
