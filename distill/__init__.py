@@ -10,20 +10,46 @@ Note: the functions `generate`, `verify`, `push`, `sft` and `evaluate` share the
 modules that define them; import settings as `from distill.generate import GenerateConfig`.
 """
 
-from distill.card import write_card
-from distill.dataset import build_dataset
-from distill.errors import DistillError
-from distill.evaluate import evaluate
-from distill.filtering import apply_filters
-from distill.generate import generate
-from distill.pipeline import run_pipeline
-from distill.push import push
-from distill.recipe import Recipe, load_recipe
-from distill.run import RunDir
-from distill.sft.train import sft
-from distill.verify import verify
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below load on first access (`distill.generate(...)`), not on `import distill`
+    from distill.card import write_card
+    from distill.dataset import build_dataset
+    from distill.errors import DistillError
+    from distill.evaluate import evaluate
+    from distill.filtering import apply_filters
+    from distill.generate import generate
+    from distill.pipeline import run_pipeline
+    from distill.push import push
+    from distill.recipe import Recipe, load_recipe
+    from distill.run import RunDir
+    from distill.sft.train import sft
+    from distill.verify import verify
 
 __version__ = "0.1.0"
+
+# Exported name → the module defining it. Importing every stage eagerly cost every `distill` command
+# ~0.2 s CPU of start-up (pydantic models, rich, yaml of all stages); see bench/RESULTS.md "Generation".
+_LAZY = {
+    "DistillError": "distill.errors",
+    "Recipe": "distill.recipe",
+    "RunDir": "distill.run",
+    "apply_filters": "distill.filtering",
+    "build_dataset": "distill.dataset",
+    "evaluate": "distill.evaluate",
+    "generate": "distill.generate",
+    "load_recipe": "distill.recipe",
+    "push": "distill.push",
+    "run_pipeline": "distill.pipeline",
+    "sft": "distill.sft.train",
+    "verify": "distill.verify",
+    "write_card": "distill.card",
+}
 
 __all__ = [
     "DistillError",
@@ -41,3 +67,34 @@ __all__ = [
     "verify",
     "write_card",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load an exported name on first access and cache it in the package namespace."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'distill' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """Keeps `distill.generate` (and verify, push, evaluate, sft) the function, as with eager imports.
+
+    Importing the submodule `distill.generate` makes the import system set the package attribute
+    `generate` to the module; the exported function of the same name must win, so that assignment
+    is skipped and the name resolves through `__getattr__`.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}" and name in _LAZY:
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

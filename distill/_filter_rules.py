@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 
 from distill import schema
-from distill.filtering import RULES, FilterConfig, FilterReport
+from distill.filtering import RULES, FilterConfig, FilterReport, rule_columns
 
 if TYPE_CHECKING:
     from distill.progress import Progress
@@ -353,17 +353,7 @@ def _finish(
         counts = {r: n for r, n in sub.group_by("r").len().iter_rows() if r is not None}
         report.by_source[s] = {"in": sub.height, "kept": int(sub["r"].null_count()), **counts}
     report.decontamination = _decontamination_section(cfg, rows, index, examples, report)
-    keep_cols = [
-        schema.KEEP,
-        schema.REJECT_REASON,
-        schema.DUP_OF,
-        schema.CONTAMINATED_BY,
-        schema.LANGUAGE,
-        schema.LANGUAGE_SHARE,
-        schema.ANSWER_LANGUAGE,
-        schema.REPETITION,
-    ]
-    return rows.select(*schema.KEY, *[x for x in keep_cols if x in rows.columns]), report
+    return rows.select(*schema.KEY, *[x for x in rule_columns() if x in rows.columns]), report
 
 
 # ── decontamination helpers ────────────────────────────────────────────────

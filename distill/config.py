@@ -11,10 +11,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from distill.errors import ConfigError
 
@@ -22,6 +22,16 @@ C = TypeVar("C", bound="StageConfig")
 
 # Keys whose values are never written anywhere (run.yaml, cards, logs).
 SECRET_KEYS = frozenset({"api_key", "token", "hf_token", "password", "secret"})
+
+
+def _split_names(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.split(",")
+    return [str(v).strip() for v in value if str(v).strip()] if isinstance(value, list) else value
+
+
+# A list of names that a flag or a YAML value may also give as one comma-separated string.
+NameList = Annotated[list[str], BeforeValidator(_split_names)]
 
 
 class StageConfig(BaseModel):

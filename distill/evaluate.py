@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from distill.config import StageConfig, describe_validation_error
+from distill.config import NameList, StageConfig, describe_validation_error
 from distill.errors import ConfigError, StageError
 from distill.eval_prompts import CODE_PREFIX_COLUMN, PROMPT_COLUMN, prompt_rows
 
@@ -71,7 +71,7 @@ class EvalConfig(StageConfig):
         "evaluation, started and stopped by the generation engine.",
     )
     api_key_env: str | None = Field(None, description="Environment variable holding the endpoint's API key.")
-    benchmarks: list[str] = Field(
+    benchmarks: NameList = Field(
         ["aime24", "math500"], description="Registry names (distill/benchmarks.py)."
     )
     benchmark_paths: dict[str, Path] = Field(
@@ -124,13 +124,6 @@ class EvalConfig(StageConfig):
     fingerprint_exclude: ClassVar[frozenset[str]] = frozenset(
         {"base_url", "api_key_env", "engine", "reference", "reference_table"}
     )
-
-    @field_validator("benchmarks", mode="before")
-    @classmethod
-    def _split_names(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.split(",")
-        return [str(v).strip() for v in value if str(v).strip()] if isinstance(value, list) else value
 
     @field_validator("pass_k")
     @classmethod

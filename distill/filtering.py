@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from distill import schema
-from distill.config import StageConfig
+from distill.config import NameList, StageConfig
 
 if TYPE_CHECKING:
     from distill.progress import Progress
@@ -81,7 +81,7 @@ class FilterConfig(StageConfig):
         True, description="Reject rows verify marked correct = false (null is kept)."
     )
     # decontamination
-    benchmarks: list[str] = Field([], description="Registry names to decontaminate against (Hub cache).")
+    benchmarks: NameList = Field([], description="Registry names to decontaminate against (Hub cache).")
     benchmark_paths: dict[str, Path] = Field(
         {}, description="Local copies by name (what --benchmark NAME=PATH sets)."
     )
@@ -144,13 +144,6 @@ class FilterConfig(StageConfig):
         None, ge=0.0, le=1.0, description="Keep prompts with pass rate ≤ this."
     )
     batch_rows: int = Field(2000, ge=1, description="Rows processed at once (memory bound).")
-
-    @field_validator("benchmarks", mode="before")
-    @classmethod
-    def _split_names(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.split(",")
-        return [str(v).strip() for v in value if str(v).strip()] if isinstance(value, list) else value
 
 
 @dataclass

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import threading
@@ -289,7 +290,7 @@ def generate(
             exporter = StreamingExport(store, run, prompts)
             engine.on_ready, engine.on_commit = exporter.start, exporter.add
             try:
-                with _serving(cfg, run, teacher, clock) as chosen:
+                with _serving(cfg, run, teacher, clock) as chosen, _lighter_gc():
                     log.debug("ready to send %d samples after %.2fs", pending, clock() - started)
                     teacher_name = asyncio.run(engine.run(chosen, jobs, pending))
             except BaseException:
@@ -362,6 +363,25 @@ def _serving(
 
             urls = [stack.enter_context(VllmServer(cfg.vllm, log_dir=run.logs)).base_url]
         yield endpoint(urls[0]) if len(urls) == 1 else PoolTeacher([endpoint(u) for u in urls], clock=clock)
+
+
+@contextlib.contextmanager
+def _lighter_gc() -> Iterator[None]:
+    """Cheaper garbage collection while requests are in flight (measured: 0.39 s → see bench/RESULTS.md).
+
+    Everything alive before the requests start (modules, settings, the prompts) is frozen, so the
+    collector stops rescanning it every few hundred responses, and young objects are collected every
+    10,000 allocations instead of 700. Memory stays flat (cycles are still collected); both are undone
+    on the way out.
+    """
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(threshold[0], 10_000), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 # ── stats and bookkeeping ──────────────────────────────────────────────────

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 Status = Literal["ok", "error", "dropped"]
 
+# A rowid table, not WITHOUT ROWID: rows carry kilobytes of text, which WITHOUT ROWID b-trees store
+# about 3× slower (0.37 s vs 0.12 s CPU for 6,000 rows of 4 KB; stores made before keep working).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS samples (
@@ -42,7 +44,7 @@ CREATE TABLE IF NOT EXISTS samples (
     answer_text TEXT,
     meta TEXT NOT NULL,
     PRIMARY KEY (prompt_id, sample)
-) WITHOUT ROWID;
+);
 """
 _UPSERT = """
 INSERT INTO samples (prompt_id, sample, status, gen, reasoning, answer_text, meta) VALUES (?, ?, ?, ?, ?, ?, ?)

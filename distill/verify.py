@@ -298,7 +298,7 @@ def _run_math(
         workers=cfg.workers,
         timeout_s=cfg.item_timeout_s,
         memory_mb=cfg.math_memory_mb,
-        preload=("filters.math", "filters._warm", __name__),
+        preload=("filters.math", "math_verify", __name__),
         on_result=done,
     )
     for rows, result in zip(members, results, strict=True):
