@@ -219,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     with tempfile.TemporaryDirectory() as tmp:
         for requests, latency in sizes:
-            r = _scenario(requests, latency, 256, args.size, args.repeat, Path(tmp), args.skip_openai, args.stat)
+            r = _scenario(
+                requests, latency, 256, args.size, args.repeat, Path(tmp), args.skip_openai, args.stat
+            )
             target = TARGETS[latency]
             ok = r["ratio"] <= target
             failed |= not ok

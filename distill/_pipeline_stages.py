@@ -1,7 +1,7 @@
 """The pipeline's stage runners: each calls one stage's library function with its section of the recipe.
 
-`Stages` is the injection seam: a field left None is the real function (imported only when the stage
-runs, so torch loads only for sft); tests pass small fakes. Each runner returns a one-line summary
+`Stages` is the injection seam: each field defaults to the real function (imported only when the
+stage runs, so torch loads only for sft); tests pass small fakes. Each runner returns a one-line summary
 and whether the stage's outputs are complete (only then does the pipeline mark it done).
 """
 
@@ -11,7 +11,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,47 +21,33 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_REAL = {
-    "generate": ("distill.generate", "generate"),
-    "verify": ("distill.verify", "verify"),
-    "verify_frame": ("distill.verify", "verify_frame"),
-    "apply_filters": ("distill.filtering", "apply_filters"),
-    "build_dataset": ("distill.dataset", "build_dataset"),
-    "write_card": ("distill.card", "write_card"),
-    "push": ("distill.push", "push"),
-    "sft": ("distill.sft.train", "sft"),
-    "evaluate": ("distill.evaluate", "evaluate"),
-    "probe_teacher": ("distill.pipeline", "probe_teacher"),
-}
 
+def _real(module: str, attr: str) -> Any:
+    """A dataclass field whose default is the real stage function, imported when first called."""
 
-@dataclass
-class Stages:
-    """The functions the pipeline calls. Leave a field None for the real one; tests pass small fakes."""
-
-    generate: Callable[..., Any] | None = None
-    verify: Callable[..., Any] | None = None
-    verify_frame: Callable[..., Any] | None = None
-    apply_filters: Callable[..., Any] | None = None
-    build_dataset: Callable[..., Any] | None = None
-    write_card: Callable[..., Any] | None = None
-    push: Callable[..., Any] | None = None
-    sft: Callable[..., Any] | None = None
-    evaluate: Callable[..., Any] | None = None
-    probe_teacher: Callable[..., Any] | None = None
-
-    def resolved(self) -> Stages:
-        """A copy with every missing function replaced by the real one (imported when first called)."""
-        return Stages(**{f.name: getattr(self, f.name) or _lazy(*_REAL[f.name]) for f in fields(self)})
-
-
-def _lazy(module: str, attr: str) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
         import importlib
 
         return getattr(importlib.import_module(module), attr)(*args, **kwargs)
 
-    return call
+    return field(default_factory=lambda: call)
+
+
+@dataclass
+class Stages:
+    """The functions the pipeline calls: the real ones by default (torch loads only when sft runs);
+    tests pass small fakes for some of them."""
+
+    generate: Callable[..., Any] = _real("distill.generate", "generate")
+    verify: Callable[..., Any] = _real("distill.verify", "verify")
+    verify_frame: Callable[..., Any] = _real("distill.verify", "verify_frame")
+    apply_filters: Callable[..., Any] = _real("distill.filtering", "apply_filters")
+    build_dataset: Callable[..., Any] = _real("distill.dataset", "build_dataset")
+    write_card: Callable[..., Any] = _real("distill.card", "write_card")
+    push: Callable[..., Any] = _real("distill.push", "push")
+    sft: Callable[..., Any] = _real("distill.sft.train", "sft")
+    evaluate: Callable[..., Any] = _real("distill.evaluate", "evaluate")
+    probe_teacher: Callable[..., Any] = _real("distill.pipeline", "probe_teacher")
 
 
 @dataclass
@@ -135,6 +121,7 @@ def _push(ctx: StageContext) -> Outcome:
 
 def _sft(ctx: StageContext) -> Outcome:
     cfg = ctx.recipe.sft
+    assert cfg is not None  # the pipeline runs sft only with an sft section
     out = student_dir(ctx.recipe, ctx.run)
     drop_stale_checkpoints(out, ctx.fingerprint)
     report = ctx.fns.sft(cfg, dataset=cfg.dataset or str(ctx.run.root), output_dir=out)
@@ -150,6 +137,7 @@ def _sft(ctx: StageContext) -> Outcome:
 
 def _eval(ctx: StageContext) -> Outcome:
     cfg = ctx.recipe.eval
+    assert cfg is not None  # the pipeline runs eval only with an eval section
     if not (cfg.base_url or cfg.vllm) and ctx.recipe.sft is not None:  # serve the student just trained
         cfg = cfg.model_copy(update={"vllm": str(student_dir(ctx.recipe, ctx.run))})
     report = ctx.fns.evaluate(cfg, eval_dir(ctx.run), progress=ctx.progress)

@@ -157,24 +157,29 @@ def generate_(
 
       distill generate math.jsonl --out runs/qwq --vllm Qwen/QwQ-32B --tensor-parallel 4 --n 8
     """
-    from distill.generate import generate
+    from distill.generate import GenerateConfig, generate
     from distill.inputs import read_template
     from distill.progress import RichProgress
-    from distill.recipe import load_recipe
     from distill.run import RunDir
 
-    loaded = load_recipe(recipe, overrides=set_ or ())
+    if recipe is None and not set_ and out is not None:  # plain flags: skip loading every stage's settings
+        settings, run_dir = GenerateConfig(), out
+    else:
+        from distill.recipe import load_recipe
+
+        loaded = load_recipe(recipe, overrides=set_ or ())
+        settings, run_dir = loaded.generate, out or loaded.run_dir
     vllm_cfg = None
     if vllm or tensor_parallel or data_parallel or vllm_arg:
-        base = loaded.generate.vllm.model_dump() if loaded.generate.vllm else {}
+        base = settings.vllm.model_dump() if settings.vllm else {}
         vllm_cfg = {**base, **{k: v for k, v in {"model": vllm, "tensor_parallel": tensor_parallel,
                                                    "data_parallel": data_parallel, "args": vllm_arg}.items() if v}}
-    cfg = loaded.generate.with_flags(
+    cfg = settings.with_flags(
         prompts=prompts, base_url=base_url or None, model=model, n=n, concurrency=concurrency, max_tokens=max_tokens,
         temperature=temperature, top_p=top_p, prompt_column=prompt_column,
         template=read_template(template) if template else None, system=system, api_key_env=api_key_env,
         vllm=vllm_cfg, shard=shard)
-    report = generate(cfg, RunDir(out or loaded.run_dir), progress=None if quiet else RichProgress(),
+    report = generate(cfg, RunDir(run_dir), progress=None if quiet else RichProgress(),
                       allow_changed_settings=resume_with_changed_settings)
     if quiet:
         console().print(report.summary_line(), markup=False, highlight=False, soft_wrap=True)

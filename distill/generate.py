@@ -250,7 +250,7 @@ def generate(
     """Generate every missing (prompt_id, sample) of `cfg.prompts` into `run`; returns what happened."""
     from distill.engine import Engine, jobs_for
     from distill.errors import ConfigError
-    from distill.export import StreamingExport, export
+    from distill.export import StreamingExport, can_fork, export
     from distill.inputs import load_prompts, read_template
     from distill.store import Store
 
@@ -261,9 +261,13 @@ def generate(
     if teacher is None and cfg.vllm is not None and not cfg.vllm.model:
         raise ConfigError("generate.vllm.model is not set: give --vllm MODEL")
     started = clock()
-    # The export needs polars and pyarrow, whose loading is mostly disk reads: start it now on a thread
-    # so it overlaps with reading prompts and opening connections instead of delaying the first request.
-    threading.Thread(target=_load_export_libraries, name="distill-preload", daemon=True).start()
+    # data/all is written while requests are in flight: by a forked child process when this process
+    # runs no other thread (the CLI), else on a thread (see distill/export.py).
+    in_child = can_fork()
+    if not in_child:
+        # The export needs polars and pyarrow, whose loading is mostly disk reads: start it now on a thread
+        # so it overlaps with reading prompts and opening connections instead of delaying the first request.
+        threading.Thread(target=_load_export_libraries, name="distill-preload", daemon=True).start()
     prompts = load_prompts(
         cfg.prompts,
         prompt_column=cfg.prompt_column,
@@ -283,12 +287,16 @@ def generate(
         pending = sum(1 for pid, k in _pairs(wanted) if (pid, k) not in finished)
         engine = Engine(cfg, store, clock=clock, sleep=sleep, progress=progress)
         teacher_name = cfg.teacher_model() or ""
+        counts = None
         if pending:
             jobs = jobs_for(prompts.ids, prompts.prompts, wanted, finished, cfg)
-            # data/all is written on a thread while requests are in flight; it starts once the first
-            # requests are out, so its imports and the input table never delay them.
-            exporter = StreamingExport(store, run, prompts)
-            engine.on_ready, engine.on_commit = exporter.start, exporter.add
+            in_child = in_child and can_fork()  # reading the prompts may have loaded polars
+            exporter = StreamingExport(store, run, prompts, process=in_child)
+            if in_child:  # fork now, before the event loop, its sockets or any thread exist
+                exporter.start()
+            else:  # the thread starts once the first requests are out, so its imports never delay them
+                engine.on_ready = exporter.start
+            engine.on_commit = exporter.add
             try:
                 with _serving(cfg, run, teacher, clock) as chosen, _lighter_gc():
                     log.debug("ready to send %d samples after %.2fs", pending, clock() - started)
@@ -296,6 +304,9 @@ def generate(
             except BaseException:
                 exporter.abort()
                 raise
+            if in_child:  # while the child writes its last Parquet frame: copy the WAL, count the run
+                store.checkpoint()
+                counts = _counts(store)
             files = exporter.finish()
             log.debug("requests done and exported after %.2fs", clock() - started)
         elif not store.is_exported() or not run.has_rows("all"):
@@ -305,7 +316,9 @@ def generate(
             files = run.shard_files("all")
         if engine.written or engine.errors:
             _forget_later_stages(run)
-        report = _report(cfg, run, store, prompts, engine, pending, clock() - started, files, teacher_name)
+        report = _report(
+            cfg, run, store, prompts, engine, pending, clock() - started, files, teacher_name, counts
+        )
     run.update_stats("generate", _stats(report, settings))
     if not report.stopped and report.error_rows == 0:
         run.mark_done("generate", cfg.fingerprint(), samples=report.samples)
@@ -420,16 +433,9 @@ def _report(
     elapsed: float,
     files: list[Path],
     teacher: str,
+    counts: tuple[tuple, dict] | None = None,
 ) -> GenerateReport:
-    totals = store.db.execute(
-        "SELECT SUM(status != 'dropped'), SUM(status = 'error'), COALESCE(SUM(json_extract(meta, '$.prompt_tokens')), 0), "
-        "COALESCE(SUM(json_extract(meta, '$.completion_tokens')), 0) FROM samples"
-    ).fetchone()
-    reasons = dict(
-        store.db.execute(
-            "SELECT COALESCE(json_extract(meta, '$.finish_reason'), 'error'), COUNT(*) FROM samples GROUP BY 1"
-        )
-    )
+    totals, reasons = counts or _counts(store)
     samples, error_rows, prompt_tokens, completion_tokens = (int(v or 0) for v in totals)
     return GenerateReport(
         run=run.root,
@@ -450,6 +456,20 @@ def _report(
         finish_reasons={str(k): int(v) for k, v in reasons.items()},
         files=files,
     )
+
+
+def _counts(store: Any) -> tuple[tuple, dict]:
+    """What the whole run holds: (samples, error rows, prompt tokens, completion tokens), finish reasons."""
+    totals = store.db.execute(
+        "SELECT SUM(status != 'dropped'), SUM(status = 'error'), COALESCE(SUM(json_extract(meta, '$.prompt_tokens')), 0), "
+        "COALESCE(SUM(json_extract(meta, '$.completion_tokens')), 0) FROM samples"
+    ).fetchone()
+    reasons = dict(
+        store.db.execute(
+            "SELECT COALESCE(json_extract(meta, '$.finish_reason'), 'error'), COUNT(*) FROM samples GROUP BY 1"
+        )
+    )
+    return totals, reasons
 
 
 def _stats(report: GenerateReport, settings: dict[str, Any]) -> dict[str, Any]:

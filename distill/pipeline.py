@@ -114,7 +114,7 @@ def run_pipeline(
 
     started = clock()
     run = RunDir(recipe.run_dir)
-    fns = (functions or Stages()).resolved()
+    fns = functions or Stages()
     recipe = demo_recipe(with_template_file(recipe), run)
     graph, selected = plan_stages(recipe, stages)
     fps = fingerprints(recipe, graph)
@@ -391,8 +391,7 @@ def check_push(cfg: Any, *, check_token: bool = True) -> None:
 
 
 def _prompts_path(recipe: Recipe) -> Path | None:
-    value = getattr(recipe.generate, "prompts", None)
-    return Path(value) if value else None
+    return Path(recipe.generate.prompts) if recipe.generate.prompts else None
 
 
 def _looks_local(path: Path) -> bool:

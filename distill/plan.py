@@ -21,6 +21,7 @@ from distill.errors import DistillError
 if TYPE_CHECKING:
     import polars as pl
 
+    from distill.generate import GenerateConfig
     from distill.pipeline import Stages
     from distill.recipe import Recipe
     from distill.run import RunDir
@@ -104,18 +105,18 @@ def make_plan(
     """Build the plan; a pilot runs only when generation is still to do and the teacher answers."""
     gen = recipe.generate
     todo = {s for s in selected if not run.is_done(s, fps[s])}
-    prompts_path = Path(gen.prompts) if getattr(gen, "prompts", None) else None
+    prompts_path = Path(gen.prompts) if gen.prompts else None
     notes: list[str] = []
     frame = read_prompts(prompts_path, notes=notes) if prompts_path is not None else None
     prompts = None if frame is None else frame.height
-    n = int(getattr(gen, "n", 1) or 1)
+    n = gen.n
     pilot = None
     basis = "upper bound: every sample uses max_tokens"
-    if "generate" in todo and getattr(gen, "vllm", None) is not None and teacher is None:
+    if "generate" in todo and gen.vllm is not None and teacher is None:
         notes.append(
             "no pilot: the teacher is a vLLM server that only the run starts (token figures are upper bounds)"
         )
-    elif "generate" in todo and pilot_prompts and prompts is not None:
+    elif "generate" in todo and pilot_prompts and prompts_path is not None and prompts is not None:
         pilot = run_pilot(recipe, prompts_path, pilot_prompts, fns=fns, teacher=teacher, notes=notes)
         if pilot is not None:
             basis = f"from a pilot of {pilot.samples} samples"
@@ -131,7 +132,7 @@ def make_plan(
             s_exp = prompts * per_prompt
     out_tokens = in_tokens = cost = None
     if s_exp is not None:
-        max_tokens = getattr(gen, "max_tokens", None) or 32768
+        max_tokens = gen.max_tokens
         per_out = pilot.completion_tokens if pilot else max_tokens
         per_in = pilot.prompt_tokens if pilot else _prompt_tokens_guess(gen, frame)
         out_tokens, in_tokens = per_out * s_exp, per_in * s_exp
@@ -159,13 +160,13 @@ def make_plan(
     return plan
 
 
-def _prompt_tokens_guess(gen: Any, frame: pl.DataFrame | None) -> float:
+def _prompt_tokens_guess(gen: GenerateConfig, frame: pl.DataFrame | None) -> float:
     """Mean prompt tokens without a pilot: (template + prompt) characters / 4."""
-    column = getattr(gen, "prompt_column", None)
+    column = gen.prompt_column
     if frame is None or column not in frame.columns:
         return 0.0
     chars = frame[column].cast(str).str.len_chars().mean() or 0
-    return (float(chars) + len(getattr(gen, "template", "") or "")) / 4
+    return (float(chars) + len(gen.template)) / 4
 
 
 def read_prompts(path: Path, limit: int | None = None, notes: list[str] | None = None) -> pl.DataFrame | None:
@@ -233,12 +234,11 @@ def run_pilot(
         )
 
 
-def _cost(gen: Any, in_tokens: float, out_tokens: float) -> float | None:
-    """Dollars from the recipe's per-million-token prices (None when the recipe has no prices)."""
-    prices = getattr(gen, "prices", None)
-    if prices is None or not hasattr(prices, "cost") or not prices.cost(1_000_000, 1_000_000):
-        return None  # no prices in the recipe (generate.prices)
-    return float(prices.cost(in_tokens, out_tokens))
+def _cost(gen: GenerateConfig, in_tokens: float, out_tokens: float) -> float | None:
+    """Dollars from the recipe's per-million-token prices (None when the recipe has none)."""
+    if not gen.prices.cost(1_000_000, 1_000_000):
+        return None
+    return gen.prices.cost(round(in_tokens), round(out_tokens))
 
 
 def sft_estimate(
@@ -248,6 +248,7 @@ def sft_estimate(
     dataset exists, else the same estimate on the expected samples (pilot lengths) when the student's
     config can be read here, else a rough count."""
     cfg = recipe.sft
+    assert cfg is not None  # planned only for recipes with an sft section
     out: dict[str, Any] = {"batch": cfg.batch_plan()}
     est = None
     if run.has_rows("sft"):

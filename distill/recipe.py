@@ -108,7 +108,7 @@ class Recipe(StageConfig):
         until_correct = info.data.get("until_correct")
         if max_samples is not None and until_correct is None:
             raise ValueError("max_samples needs until_correct (verification in the loop)")
-        if max_samples is not None and max_samples < until_correct:
+        if max_samples is not None and until_correct is not None and max_samples < until_correct:
             raise ValueError(f"must be at least until_correct ({until_correct})")
         return max_samples
 

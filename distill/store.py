@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import orjson
+
 from distill import schema
 from distill.errors import ConfigError, StageError
 
@@ -114,6 +116,10 @@ class Store:
             ) from e
         self._lock = handle
 
+    def lock_fd(self) -> int | None:
+        """The file descriptor holding the writer lock (a forked helper closes its copy)."""
+        return None if self._lock is None else self._lock.fileno()
+
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
@@ -189,7 +195,7 @@ class Store:
                 gen,
                 s.row.get(_TEXTS[0]),
                 s.row.get(_TEXTS[1]),
-                json.dumps({k: v for k, v in s.row.items() if k not in _TEXTS}),
+                orjson.dumps({k: v for k, v in s.row.items() if k not in _TEXTS}).decode(),
             )
             for s in samples
         ]
@@ -208,6 +214,10 @@ class Store:
                 db.execute("ROLLBACK")
             raise
         return params
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file now (else closing does it), e.g. while the export finishes."""
+        self.db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM samples GROUP BY status").fetchall())

@@ -236,7 +236,7 @@ def test_unreachable_teacher_fails_before_any_work(tmp_path, prompts):
     recipe = _recipe(tmp_path, prompts, f'generate.base_url=["http://127.0.0.1:{port}/v1"]')
     fakes = Fakes()
     stages = fakes.stages()
-    stages.probe_teacher = None  # the real probe
+    stages.probe_teacher = Stages().probe_teacher  # the real probe
     with pytest.raises(TeacherError, match=rf"127\.0\.0\.1:{port}"):
         run_pipeline(recipe, functions=stages)
     assert not fakes.calls and not (tmp_path / "run").exists()

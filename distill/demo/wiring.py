@@ -45,7 +45,7 @@ def demo_recipe(recipe: Recipe, run: RunDir) -> Recipe:
     update: dict[str, Any] = {}
     if demo.teacher:
         gen = {"model": _demo_model(), "base_url": [TEACHER_PLACEHOLDER]}
-        if not getattr(recipe.generate, "prompts", None):
+        if not recipe.generate.prompts:
             gen["prompts"] = str(PROBLEMS)
         update["generate"] = _with(recipe.generate, gen)
         update["filter"] = _with_benchmarks(recipe.filter, decontamination_files(demo.benchmarks_dir))
