@@ -241,3 +241,30 @@ def test_cli_vllm_flags_start_the_server(tmp_path: Path) -> None:
     assert (
         "--reasoning-parser" not in (run.logs / "vllm.log").read_text()
     )  # the log is the server's own output
+
+
+def test_process_mode_server_dies_with_its_parent() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    code = (
+        "import time\n"
+        "from distill.teachers.local_server import TeacherServer, default_responder\n"
+        "srv = TeacherServer(default_responder, mode='process').__enter__()\n"
+        "print(srv.base_url, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None and parent.stdout.readline().startswith("http://127.0.0.1:")
+        children = psutil.Process(parent.pid).children(recursive=True)
+        assert children
+        parent.send_signal(signal.SIGTERM)
+        parent.wait(timeout=30)
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert alive == [], f"orphaned server processes: {alive}"
+    finally:
+        parent.kill()

@@ -11,6 +11,8 @@ Every back-end (an OpenAI-compatible endpoint, a pool of them, a vLLM server we 
 
 from __future__ import annotations
 
+import contextlib
+import signal
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -86,3 +88,11 @@ class Teacher(Protocol):
     async def check(self) -> list[str]:
         """Fail fast (TeacherError) if the teacher cannot be used; returns the model ids it serves."""
         ...
+
+
+def die_with_parent() -> None:
+    """In a child process: ask Linux to SIGTERM us when our parent dies, so no server is orphaned."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG

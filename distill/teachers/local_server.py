@@ -23,12 +23,15 @@ import hashlib
 import json
 import multiprocessing
 import random
+import sys
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from distill.teachers.base import die_with_parent
 
 FAULT_KINDS = ("429", "500", "401", "reset", "malformed", "slow_body")
 ReasoningField = Literal["reasoning_content", "reasoning", "inline"]
@@ -444,6 +447,8 @@ class TeacherServer:
 
 
 def _process_main(settings: dict, pipe: Any) -> None:
+    if sys.platform == "linux":
+        die_with_parent()
     server = TeacherServer(**settings)
     asyncio.run(server._serve(on_port=pipe.send))
 

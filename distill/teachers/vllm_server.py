@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from distill.errors import ServerStartError
+from distill.teachers.base import die_with_parent
 
 if TYPE_CHECKING:
     from distill.generate import VllmConfig
@@ -120,7 +121,7 @@ class VllmServer:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                    preexec_fn=die_with_parent if sys.platform == "linux" else None,
                 )
             except FileNotFoundError as e:
                 raise ServerStartError(
@@ -180,11 +181,3 @@ def _get(url: str) -> bool:
             return resp.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGTERM us when our parent dies."""
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
