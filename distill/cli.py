@@ -237,7 +237,16 @@ def merge_(
     runs: Annotated[list[Path], typer.Argument(help="Shard runs to join (by prompt_id).", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="The merged run directory.")],
 ) -> None:
-    """Join shard runs (`distill generate --shard I/N`) into one run."""
+    """Join shard runs (`distill generate --shard I/N`) into one run.
+
+    Samples are matched by (prompt_id, sample); where two shards hold the same sample, a success wins over an error. Shards must share their generation settings. The merged run continues like any other: verify, filter, card, push, or `distill run RECIPE --out MERGED --stages verify,filter,card`.
+
+    [bold]Examples[/bold]
+
+    [cyan]distill merge runs/r1/shard-* --out runs/r1/all[/cyan]
+
+    [cyan]distill merge runs/qwq/shard-* --out runs/qwq/all[/cyan]  once every task of `sbatch --array=0-7 recipes/slurm/generate.slurm prompts.jsonl Qwen/QwQ-32B runs/qwq` has finished
+    """
     from distill.merge import merge
     from distill.run import RunDir
 
@@ -268,7 +277,20 @@ def eval_(
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Evaluate a student: k samples per problem, pass@1 ± error, cons@k, beside DeepSeek's numbers."""
+    """Evaluate a student: k samples per problem, pass@1 ± error, cons@k, beside DeepSeek's numbers.
+
+    DeepSeek-R1's protocol by default (temperature 0.6, top-p 0.95, 32,768 tokens, k per benchmark: AIME 64, MATH-500 16). Samples go through the generation engine, so an evaluation resumes like a generation; every sample and verdict stays in --out for auditing and `--rescore`.
+
+    [bold]Examples[/bold]
+
+    [cyan]distill eval --model deepseek-ai/DeepSeek-R1-Distill-Qwen-7B --base-url http://localhost:8000/v1 --benchmarks aime24,math500 --out evals/qwen7b[/cyan]
+
+    [cyan]distill eval --vllm runs/math/student --benchmarks aime24,aime25,math500 --out evals/student[/cyan]
+
+    [cyan]distill eval --recipe recipes/eval/smoke.yaml --model NAME --base-url URL --benchmark math500=math500_test.jsonl --out evals/smoke[/cyan]
+
+    [cyan]distill eval --rescore --out evals/student[/cyan]  re-verify and re-score, generating nothing
+    """
     from distill.benchmarks import parse_benchmark_option
     from distill.evaluate import EvalConfig, evaluate, read_settings, rescore_run
     from distill.progress import RichProgress
@@ -327,7 +349,20 @@ def verify(
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Score every sample in RUN (math, code, format); adds verdict columns, never drops rows."""
+    """Score every sample in RUN (math, code, format); adds verdict columns, never drops rows.
+
+    Settings come from --recipe's `verify` section, else from RUN/run.yaml; flags and --set override them. Columns added: math_verified, code_verified, format_ok, complete, correct, pass_rate (per prompt), verify_detail.
+
+    [bold]Examples[/bold]
+
+    [cyan]distill verify runs/r1[/cyan]  math and format checks
+
+    [cyan]distill verify runs/code --code --no-math[/cyan]  run programs against the rows' tests, sandboxed
+
+    [cyan]distill verify runs/r1 --set verify.gold_column=solution --force[/cyan]
+
+    [cyan]distill verify runs/r1 --report[/cyan]  true/false/null/timeout counts per verifier and source
+    """
     from distill.progress import NullProgress, RichProgress
     from distill.run import RunDir
     from distill.verify import VerifyConfig, build_report
@@ -384,8 +419,13 @@ def filter_(
 def card(run: RunArg, recipe: RecipeOpt = None, set_: SetOpt = None) -> None:
     """Build the sft config and write RUN/README.md (Hub metadata, stats, plots) from a template.
 
-    Settings come from --recipe's `card` section, else from RUN/run.yaml; e.g.
-    --set card.license=apache-2.0 --set card.tokenizer=PATH (exact token counts).
+    Settings come from --recipe's `card` section, else from RUN/run.yaml; e.g. --set card.license=apache-2.0 --set card.tokenizer=PATH (exact token counts).
+
+    [bold]Examples[/bold]
+
+    [cyan]distill card runs/r1[/cyan]
+
+    [cyan]distill card runs/r1 --set card.pretty_name="R1 math traces" --set card.license=mit --set card.tokenizer=models/student[/cyan]
     """
     from distill.card import CardConfig, write_card
     from distill.dataset import build_dataset
@@ -408,7 +448,16 @@ def push(
     recipe: RecipeOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Publish RUN to the Hub as a dataset repo, in one commit (token from HF_TOKEN or `hf auth login`)."""
+    """Publish RUN to the Hub as a dataset repo, in one commit (token from HF_TOKEN or `hf auth login`).
+
+    Uploads data/ (both configs), the card and its plots, stats.json and run.yaml; a stale card is rewritten first. Private unless --public; an existing repo's visibility is never changed silently.
+
+    [bold]Examples[/bold]
+
+    [cyan]distill push runs/r1 --repo my-org/r1-math-traces[/cyan]  private
+
+    [cyan]distill push runs/r1 --repo my-org/r1-math-traces --public --revision v2[/cyan]
+    """
     from distill.card import CardConfig
     from distill.push import PushConfig
     from distill.push import push as push_run

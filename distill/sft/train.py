@@ -280,6 +280,7 @@ def build_trainer(
     callbacks: Sequence[Any] = (),
 ) -> tuple[Any, ThroughputMeter]:
     """TRL's SFTTrainer with our arguments, plus a meter of tokens/s/GPU, MFU and peak memory."""
+    from transformers.trainer_callback import PrinterCallback
     from trl import SFTTrainer
 
     args = trainer_arguments(cfg, on_gpu=on_gpu, checkpointing=checkpointing)
@@ -291,6 +292,7 @@ def build_trainer(
         shape, cfg.hardware.gpu_peak_tflops, params=sum(p.numel() for p in model.parameters())
     )
     count_batches(trainer, meter)
+    trainer.remove_callback(PrinterCallback)  # the meter logs each step: loss, tokens/s/GPU, MFU, memory
     trainer.add_callback(meter.callback())
     return trainer, meter
 
