@@ -200,7 +200,8 @@ def read_rows(
     if path.is_dir():
         return None, _read_folder(path, split)
     if not path.exists():
-        if re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)) and not path.suffix:
+        # A Hub id may hold dots (AI-MO/NuminaMath-1.5); a missing data file has a data suffix.
+        if re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)) and path.suffix.lower() not in {*SUFFIXES, ".gz"}:
             return None, _read_hub(str(source), split)
         raise InputError("no such file", path=source)
     kind = SUFFIXES.get(path.suffix.lower())

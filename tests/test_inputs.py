@@ -127,3 +127,12 @@ def test_missing_file_and_unknown_recipe_key(tmp_path: Path) -> None:
         load_recipe(recipe)
     with pytest.raises(ConfigError, match=r"generate\.nn: unknown key"):
         load_recipe(None, overrides=["generate.nn=3"])
+
+
+def test_hub_ids_with_dots_are_hub_ids_and_missing_files_are_missing() -> None:
+    from distill.inputs import read_rows
+
+    with pytest.raises(InputError, match="AI-MO/NuminaMath-1.5: cannot load this Hub dataset"):
+        read_rows("AI-MO/NuminaMath-1.5")
+    with pytest.raises(InputError, match="no such file"):
+        read_rows("prompts/missing.jsonl")
