@@ -323,6 +323,10 @@ def loss_curve(a: argparse.Namespace) -> dict:
         encoding="utf-8",
     )
     runs = {"1gpu": [], "2gpu_fsdp2": ["hardware.gpus_per_node=2", "hardware.sharding=fsdp2"]}
+    two_gpu_zero3 = ["hardware.gpus_per_node=2", "hardware.sharding=zero3"]
+    extra = {"zero3": two_gpu_zero3, "zero3_sp2": [*two_gpu_zero3, "hardware.sequence_parallel=2"]}
+    for name in filter(None, a.extra_runs.split(",")):
+        runs[f"2gpu_{name}"] = extra[name]
     if a.quick:  # CPU: check the path, not the numbers
         runs = {"1gpu": ["bf16=false", "max_steps=3"]}
     out: dict = {"variant": "loss_curve", "ok": True}
@@ -355,6 +359,11 @@ def loss_curve(a: argparse.Namespace) -> dict:
             wall_s=time.perf_counter() - t0,
             launched=r.get("launched"),
         )
+    for name in runs:
+        other = out[name].get("losses")
+        if name != "1gpu" and other and out["1gpu"]["losses"] and len(other) == len(out["1gpu"]["losses"]):
+            out[name]["max_rel_diff_vs_1gpu"] = max(
+                abs(x - y) / abs(x) for x, y in zip(out["1gpu"]["losses"], other, strict=True))
     l1, l2 = out["1gpu"]["losses"], out.get("2gpu_fsdp2", {}).get("losses")
     if l1 and l2 and len(l1) == len(l2):
         out["max_rel_diff"] = max(abs(x - y) / abs(x) for x, y in zip(l1, l2, strict=True))
@@ -570,6 +579,9 @@ def main() -> None:
     p.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     p.add_argument(
         "--loss-curve", action="store_true", help="1 GPU vs 2-GPU FSDP2 loss curves (needs 2 GPUs)"
+    )
+    p.add_argument(
+        "--extra-runs", default="", help="with --loss-curve: also zero3 and/or zero3_sp2 on 2 GPUs (DeepSpeed)"
     )
     p.add_argument(
         "--traces",
