@@ -409,7 +409,8 @@ def drive(a: argparse.Namespace) -> dict:
     start = time.perf_counter()
     names = a.variants.split(",")
     results: dict[str, dict] = {}
-    common = [
+    # The arguments this script and the TRL baseline script share.
+    shared = [
         "--out",
         a.out,
         "--scratch",
@@ -426,9 +427,8 @@ def drive(a: argparse.Namespace) -> dict:
         str(a.lo),
         "--hi",
         str(a.hi),
-        "--kernel",
-        a.kernel,
-    ] + (["--quick"] if a.quick else [])
+    ]
+    common = [*shared, "--kernel", a.kernel] + (["--quick"] if a.quick else [])
     for name in names:
         if name == "ours_7b_8k" and results.get("ours_7b", {}).get("ok"):
             continue
@@ -441,28 +441,7 @@ def drive(a: argparse.Namespace) -> dict:
         print(f"=== {name} ({left:.0f}s left)", flush=True)
         t0 = time.perf_counter()
         if name == "naive":
-            cmd = [
-                sys.executable,
-                a.baseline,
-                "--variant",
-                "naive",
-                "--out",
-                a.out,
-                "--scratch",
-                a.scratch,
-                "--timed-s",
-                str(a.timed_s),
-                "--n-samples",
-                str(a.n_samples),
-                "--median",
-                str(a.median),
-                "--sigma",
-                str(a.sigma),
-                "--lo",
-                str(a.lo),
-                "--hi",
-                str(a.hi),
-            ]
+            cmd = [sys.executable, a.baseline, "--variant", "naive", *shared]
             if a.quick:
                 cmd += ["--tiny", "--no-liger", "--attn-override", "sdpa"]
             path = Path(a.out, "result_naive.json")
