@@ -325,6 +325,7 @@ def loss_curve(a: argparse.Namespace) -> dict:
     runs = {"1gpu": [], "2gpu_fsdp2": ["hardware.gpus_per_node=2", "hardware.sharding=fsdp2"]}
     two_gpu_zero3 = ["hardware.gpus_per_node=2", "hardware.sharding=zero3"]
     extra = {"zero3": two_gpu_zero3, "zero3_sp2": [*two_gpu_zero3, "hardware.sequence_parallel=2"]}
+    runs = {name: runs[name] for name in a.base_runs.split(",")}
     for name in filter(None, a.extra_runs.split(",")):
         runs[f"2gpu_{name}"] = extra[name]
     if a.quick:  # CPU: check the path, not the numbers
@@ -559,6 +560,7 @@ def main() -> None:
     p.add_argument(
         "--loss-curve", action="store_true", help="1 GPU vs 2-GPU FSDP2 loss curves (needs 2 GPUs)"
     )
+    p.add_argument("--base-runs", default="1gpu,2gpu_fsdp2", help="with --loss-curve: which base runs (1gpu first)")
     p.add_argument(
         "--extra-runs", default="", help="with --loss-curve: also zero3 and/or zero3_sp2 on 2 GPUs (DeepSpeed)"
     )

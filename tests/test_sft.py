@@ -386,10 +386,13 @@ def test_launch_commands_follow_the_hardware_plan(tmp_path):
 
     cfg32 = load_recipe(Path("recipes/students/r1-distill-qwen-32b.yaml")).sft
     cmd = accelerate_command(cfg32, tmp_path / "c.json", env={})
-    assert (
-        cmd[cmd.index("--num_processes") + 1] == "8"
-        and cmd[cmd.index("--parallelism_config_sp_size") + 1] == "8"
-    )
+    assert cmd[cmd.index("--num_processes") + 1] == "8"
+    assert "--use_parallelism_config" not in cmd  # accelerate refuses it with DeepSpeed: set per rank instead
+    from distill.sft.train import trainer_arguments
+
+    parallel = trainer_arguments(cfg32, on_gpu=False, checkpointing=True).parallelism_config
+    assert (parallel.sp_backend, parallel.sp_size) == ("deepspeed", 8)
+    assert parallel.sp_handler.sp_attn_implementation in ("sdpa", "flash_attention_2")
     assert cmd[cmd.index("--config_file") + 1].endswith("zero3.yaml") and cmd[-3:-1] == [
         "-m",
         "distill.sft.launch",

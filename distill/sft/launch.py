@@ -84,16 +84,9 @@ def accelerate_command(cfg: SFTConfig, config_json: Path, env: Mapping[str, str]
             "--rdzv_backend",
             "static",
         ]
-    if hw.sequence_parallel > 1:
-        cmd += [
-            "--use_parallelism_config",
-            "--parallelism_config_sp_size",
-            str(hw.sequence_parallel),
-            "--parallelism_config_sp_backend",
-            "deepspeed",
-            "--parallelism_config_dp_shard_size",
-            str(hw.data_parallel),
-        ]
+    # Sequence parallelism (DeepSpeed Ulysses) reaches each rank through TrainingArguments'
+    # `parallelism_config` (train.trainer_arguments), not as launch flags: accelerate's launcher accepts
+    # `--use_parallelism_config` only with FSDP2 and refuses it with DeepSpeed.
     return [*cmd, "-m", "distill.sft.launch", str(config_json)]
 
 

@@ -391,9 +391,14 @@ def trainer_arguments(cfg: SFTConfig, *, on_gpu: bool, checkpointing: bool) -> A
         extra["train_sampling_strategy"] = "group_by_length"
     if hw.sequence_parallel > 1:
         from accelerate import ParallelismConfig
+        from accelerate.utils import DeepSpeedSequenceParallelConfig
 
         extra["parallelism_config"] = ParallelismConfig(
-            sp_backend="deepspeed", sp_size=hw.sequence_parallel, dp_shard_size=hw.data_parallel
+            sp_backend="deepspeed",
+            sp_size=hw.sequence_parallel,
+            dp_shard_size=hw.data_parallel,
+            # Ulysses wraps the model's own attention, so it must be told which one that is.
+            sp_handler=DeepSpeedSequenceParallelConfig(sp_attn_implementation=resolve_attention(cfg)),
         )
     return trl.SFTConfig(
         output_dir=str(cfg.output_dir),
