@@ -80,11 +80,15 @@ class DatasetReport:
     tokenizer: str | None
     shards: dict[str, list[Path]] = field(default_factory=dict)
 
+    @property
+    def token_source(self) -> str:
+        """How num_tokens was counted, with the tokenizer's name when one was used."""
+        return self.token_method + (f" ({self.tokenizer})" if self.tokenizer else "")
+
     def summary(self) -> str:
-        how = self.token_method + (f" ({self.tokenizer})" if self.tokenizer else "")
         return (
             f"data/sft {self.rows_sft:,} of {self.rows_all:,} rows ({self.prompts:,} prompts, "
-            f"selected by {self.selection}); num_tokens by {how}"
+            f"selected by {self.selection}); num_tokens by {self.token_source}"
         )
 
     def as_table(self) -> Any:
@@ -95,7 +99,7 @@ class DatasetReport:
         table.add_row("rows (sft)", f"{self.rows_sft:,}")
         table.add_row("prompts", f"{self.prompts:,}")
         table.add_row("sft selection", self.selection)
-        table.add_row("num_tokens", self.token_method + (f" ({self.tokenizer})" if self.tokenizer else ""))
+        table.add_row("num_tokens", self.token_source)
         for config, files in self.shards.items():
             table.add_row(f"shards ({config})", f"{len(files)} in {files[0].parent}" if files else "0")
         return table

@@ -72,10 +72,13 @@ class PushReport:
     bytes: int = 0
     retries: int = 0  # Hub steps repeated after a transient failure
 
+    @property
+    def visibility(self) -> str:
+        return "private" if self.private else "public"
+
     def summary(self) -> str:
-        visibility = "private" if self.private else "public"
         return (
-            f"pushed {len(self.files)} files ({self.bytes / 1e6:,.1f} MB) to {self.url} ({visibility}), "
+            f"pushed {len(self.files)} files ({self.bytes / 1e6:,.1f} MB) to {self.url} ({self.visibility}), "
             f"revision {self.revision}"
         )
 
@@ -83,7 +86,7 @@ class PushReport:
         from rich.table import Table
 
         table = Table(title="push", show_header=False)
-        table.add_row("repo", f"{self.repo_id} ({'private' if self.private else 'public'})")
+        table.add_row("repo", f"{self.repo_id} ({self.visibility})")
         table.add_row("url", self.url)
         table.add_row("revision", self.revision)
         table.add_row("commit", self.commit_url)
