@@ -324,7 +324,15 @@ def loss_curve(a: argparse.Namespace) -> dict:
     )
     runs = {"1gpu": [], "2gpu_fsdp2": ["hardware.gpus_per_node=2", "hardware.sharding=fsdp2"]}
     two_gpu_zero3 = ["hardware.gpus_per_node=2", "hardware.sharding=zero3"]
-    extra = {"zero3": two_gpu_zero3, "zero3_sp2": [*two_gpu_zero3, "hardware.sequence_parallel=2"]}
+    sp2 = "hardware.sequence_parallel=2"
+    long_rows = ["max_length=32768", "max_steps=4", "gradient_checkpointing=full"]
+    extra = {
+        "zero3": two_gpu_zero3,
+        "zero3_sp2": [*two_gpu_zero3, sp2],
+        # 32k-token packed rows: what sequence parallelism is for (activation memory per GPU).
+        "zero3_32k": [*two_gpu_zero3, *long_rows],
+        "zero3_sp2_32k": [*two_gpu_zero3, sp2, *long_rows],
+    }
     runs = {name: runs[name] for name in a.base_runs.split(",")}
     for name in filter(None, a.extra_runs.split(",")):
         runs[f"2gpu_{name}"] = extra[name]
@@ -562,7 +570,7 @@ def main() -> None:
     )
     p.add_argument("--base-runs", default="1gpu,2gpu_fsdp2", help="with --loss-curve: which base runs (1gpu first)")
     p.add_argument(
-        "--extra-runs", default="", help="with --loss-curve: also zero3 and/or zero3_sp2 on 2 GPUs (DeepSpeed)"
+        "--extra-runs", default="", help="with --loss-curve: also zero3, zero3_sp2, zero3_32k, zero3_sp2_32k on 2 GPUs (DeepSpeed)"
     )
     p.add_argument(
         "--traces",

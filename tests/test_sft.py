@@ -218,6 +218,106 @@ def test_packed_and_unpacked_losses_agree(arch, tiny_model, tiny_llama_model, tr
     assert (leaky - torch.cat(separate)).abs().max() > 100 * (packed - torch.cat(separate)).abs().max()
 
 
+def test_sequence_parallel_batches_split_evenly_and_keep_packed_samples_apart(
+    tiny_model, traces, tmp_path, monkeypatch
+):
+    """Under DeepSpeed Ulysses: rows hold only tensors it can split (evenly), the meter counts each
+    slice's share, and attention handed no mask and no boundaries (as Ulysses calls it) stays per sample."""
+    import torch
+    from transformers import AttentionInterface, AutoModelForCausalLM
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    from distill.sft.throughput import token_counts
+    from distill.sft.train import UlyssesBatch, prepare_attention, trainer_arguments
+
+    for mapping in (AttentionInterface._global_mapping, ALL_MASK_ATTENTION_FUNCTIONS._global_mapping):
+        monkeypatch.setitem(mapping, "sdpa", mapping["sdpa"])  # restored after the test
+    plan = HardwarePlan(gpus_per_node=2, sharding="zero3", sequence_parallel=2, gpu_memory_gib=16)
+    cfg = _cfg(tiny_model, tmp_path, packing=True, hardware=plan)
+    args = trainer_arguments(cfg, on_gpu=False, checkpointing=False)
+    assert args.pad_to_multiple_of == 2
+
+    tok = _tokenizer(tiny_model)
+    data = tokenize_conversations(traces[:3], tok, max_length=100_000)
+    docs = [x[:n] for x, n in zip(data.input_ids, (120, 95, 150), strict=True)]  # 365 tokens: odd
+    packed = {"input_ids": sum(docs, []), "seq_lengths": [len(d) for d in docs]}
+    collate = DataCollatorForLanguageModeling(
+        pad_token_id=tok.pad_token_id, padding_free=True, pad_to_multiple_of=args.pad_to_multiple_of
+    )
+    full = collate([packed])
+    batch = UlyssesBatch(collate)([packed])
+    assert set(batch) == {"input_ids", "labels", "position_ids"}
+    assert all(t.dim() == 2 and t.shape[1] == 366 for t in batch.values())
+    halves = [token_counts({"position_ids": p}) for p in batch["position_ids"].split(183, dim=1)]
+    assert (
+        tuple(map(sum, zip(*halves, strict=True))) == token_counts(full) == (366, 120**2 + 95**2 + 150**2 + 1)
+    )
+
+    assert prepare_attention(cfg) == "sdpa"
+    kernel = AttentionInterface._global_mapping["sdpa"]
+
+    def as_ulysses_calls_it(module, query, key, value, attention_mask, *a, **kw):
+        assert "position_ids" in kw and "cu_seq_lens_q" not in kw
+        return kernel(module, query, key, value, None, *a, **kw)
+
+    monkeypatch.setitem(AttentionInterface._global_mapping, "sdpa", as_ulysses_calls_it)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, attn_implementation="sdpa", dtype=torch.float32)
+    with torch.no_grad():
+        row = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"]).logits[0, :365]
+        separate = torch.cat([model(input_ids=torch.tensor([d])).logits[0] for d in docs])
+    assert torch.allclose(row, separate, atol=1e-4)
+
+
+def test_ulysses_loader_starts_every_epoch_afresh():
+    """DeepSpeed's Ulysses adapter returns itself from iter() and rewinds only after a failed next();
+    Trainer reads len() micro-batches per epoch, so without FreshEpochs epoch 2 would start spent."""
+    from collections import deque
+
+    from distill.sft.train import FreshEpochs
+
+    class Rows(list):
+        epochs: list[int] = []
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epochs.append(epoch)
+
+    class UlyssesLikeAdapter:  # the iteration contract of deepspeed's UlyssesSPDataLoaderAdapter
+        def __init__(self, dl):
+            self.dl, self.iter, self.micro_batches = dl, iter(dl), deque()
+
+        def __len__(self):
+            return len(self.dl) * 2
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            if not self.micro_batches:
+                try:
+                    row = next(self.iter)
+                except StopIteration:
+                    self.iter = iter(self.dl)
+                    raise
+                self.micro_batches.extend([(row, 0), (row, 1)])
+            return self.micro_batches.popleft()
+
+    def epoch(loader):  # as Trainer reads one: exactly len() micro-batches
+        it = iter(loader)
+        return [next(it) for _ in range(len(loader))]
+
+    rows = Rows(["a", "b", "c"])
+    plain = UlyssesLikeAdapter(rows)
+    epoch(plain)
+    with pytest.raises(StopIteration):
+        epoch(plain)  # the bug: the second epoch begins on the spent loader
+    fresh = FreshEpochs(UlyssesLikeAdapter(rows))
+    full = [(r, half) for r in "abc" for half in (0, 1)]
+    assert epoch(fresh) == epoch(fresh) == full
+    fresh.set_epoch(1)  # reaches the wrapped dataloader (its sampler reshuffles)
+    assert rows.epochs == [1]
+
+
 # ── training behaviour ────────────────────────────────────────────────────────
 
 

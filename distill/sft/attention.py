@@ -24,10 +24,12 @@ log = logging.getLogger(__name__)
 NAME = "distill_varlen"
 
 
-def register(kernel: str = "auto") -> str:
-    """Register `distill_varlen` with transformers (attention and mask interfaces); return its name.
+def register(kernel: str = "auto", name: str = NAME) -> str:
+    """Register the document-masked attention with transformers under `name`; return the name.
 
     `kernel`: "auto" (the best this machine has), "flash_attn", "torch_varlen" or "sdpa_per_doc".
+    `name` is `distill_varlen`, except under Ulysses sequence parallelism, which wraps only
+    transformers' own names: there it takes the "sdpa" slot of the training process.
     """
     from functools import partial
 
@@ -35,10 +37,10 @@ def register(kernel: str = "auto") -> str:
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, flash_attention_mask
 
     fn = document_attention if kernel == "auto" else partial(document_attention, kernel=kernel)
-    AttentionInterface.register(NAME, fn)
+    AttentionInterface.register(name, fn)
     # Like FlashAttention: no dense mask is built; a 2D padding mask is passed through when present.
-    ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, flash_attention_mask)
-    return NAME
+    ALL_MASK_ATTENTION_FUNCTIONS.register(name, flash_attention_mask)
+    return name
 
 
 def best_kernel(device_type: str) -> str:

@@ -34,18 +34,9 @@ class ThroughputMeter:
         self.marks: list[tuple[float, int, int]] = []  # (time, tokens, sumsq) at each step end
 
     def add(self, inputs: dict[str, Any]) -> None:
-        import torch
-
-        cu = inputs.get("cu_seq_lens_q")
-        if cu is not None:
-            lens = (cu[1:] - cu[:-1]).long()
-        elif "attention_mask" in inputs:
-            lens = inputs["attention_mask"].sum(-1).long()
-        else:
-            lens = torch.tensor([inputs["input_ids"].numel()])
-        tok, sq = torch.stack([lens.sum(), (lens * lens).sum()]).tolist()
-        self.tokens += tok
-        self.sumsq += sq
+        tokens, sumsq = token_counts(inputs)
+        self.tokens += tokens
+        self.sumsq += sumsq
 
     def flops(self, tokens: int, sumsq: int) -> float:
         return 6 * self.params * tokens + 6 * self.shape.layers * self.shape.hidden * sumsq
@@ -90,6 +81,26 @@ class ThroughputMeter:
                         )
 
         return _Callback()
+
+
+def token_counts(inputs: dict[str, Any]) -> tuple[int, int]:
+    """Real tokens and Σ document² of one micro-batch, padding excluded."""
+    import torch
+
+    cu = inputs.get("cu_seq_lens_q")
+    if cu is not None:
+        lens = (cu[1:] - cu[:-1]).long()
+    elif "attention_mask" in inputs:
+        lens = inputs["attention_mask"].sum(-1).long()
+    elif "position_ids" in inputs:
+        # A slice of packed rows (Ulysses shards them): a document of s tokens has positions 0…s-1
+        # and Σ (2p + 1) = s², so each token adds its share of Σ s² wherever the cut falls.
+        pos = inputs["position_ids"].long()
+        return pos.numel(), int((2 * pos + 1).sum())
+    else:
+        lens = torch.tensor([inputs["input_ids"].numel()])
+    tokens, sumsq = torch.stack([lens.sum(), (lens * lens).sum()]).tolist()
+    return tokens, sumsq
 
 
 def count_batches(trainer: Any, meter: ThroughputMeter) -> None:

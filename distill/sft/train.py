@@ -255,7 +255,15 @@ def prepare_attention(cfg: SFTConfig) -> str:
     attn = resolve_attention(cfg)
     if attn == attention.NAME:
         attention.register(cfg.attention_kernel)
+    elif attn == "sdpa" and _ulysses_packs(cfg):
+        # Ulysses drops the attention mask and gathers position_ids, so plain SDPA would attend across
+        # packed samples: our document-masked kernel takes the "sdpa" slot it wraps.
+        attention.register(cfg.attention_kernel, name="sdpa")
     return attn
+
+
+def _ulysses_packs(cfg: SFTConfig) -> bool:
+    return cfg.hardware.sequence_parallel > 1 and cfg.packing and cfg.attention in ("auto", "varlen")
 
 
 def prepare_model(model: Any, tokenizer: Any, cfg: SFTConfig, *, on_gpu: bool) -> None:
@@ -292,6 +300,10 @@ def build_trainer(
         shape, cfg.hardware.gpu_peak_tflops, params=sum(p.numel() for p in model.parameters())
     )
     count_batches(trainer, meter)
+    if cfg.hardware.sequence_parallel > 1:
+        trainer.data_collator = UlyssesBatch(trainer.data_collator)
+        adapt = trainer.accelerator.deepspeed_ulysses_dl_adapter
+        trainer.accelerator.deepspeed_ulysses_dl_adapter = lambda dl, model: FreshEpochs(adapt(dl, model))
     trainer.remove_callback(PrinterCallback)  # the meter logs each step: loss, tokens/s/GPU, MFU, memory
     trainer.add_callback(meter.callback())
     return trainer, meter
@@ -331,19 +343,27 @@ def resolve_attention(cfg: SFTConfig) -> str:
     """The attn_implementation passed to transformers."""
     from distill.sft import attention
 
-    if cfg.attention == "auto" and cfg.hardware.sequence_parallel > 1:
-        # DeepSpeed Ulysses wraps transformers' own kernels: FlashAttention when installed, else SDPA.
+    if cfg.hardware.sequence_parallel > 1 and cfg.attention in ("auto", "varlen"):
+        # accelerate lets DeepSpeed Ulysses wrap only transformers' own names: FlashAttention when
+        # installed (document-masked through position_ids), else the "sdpa" slot (see prepare_attention).
         import importlib.util
 
-        return "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
+        return (
+            "flash_attention_2"
+            if cfg.attention == "auto" and importlib.util.find_spec("flash_attn")
+            else "sdpa"
+        )
     if cfg.attention in ("auto", "varlen"):
         return attention.NAME if (cfg.packing or cfg.attention == "varlen") else "sdpa"
     return cfg.attention
 
 
 def _attention_label(cfg: SFTConfig) -> str:
-    if cfg.attention == "auto" and cfg.hardware.sequence_parallel > 1:
-        return f"{resolve_attention(cfg)} under Ulysses sequence parallelism {cfg.hardware.sequence_parallel}"
+    sp = cfg.hardware.sequence_parallel
+    if sp > 1 and not _ulysses_packs(cfg):
+        return f"{resolve_attention(cfg)} under Ulysses sequence parallelism {sp}"
+    if sp > 1 and resolve_attention(cfg) == "flash_attention_2":
+        return f"flash_attention_2 (document-masked by position_ids) under Ulysses sequence parallelism {sp}"
     if cfg.attention in ("auto", "varlen") and cfg.packing:
         from distill.sft.attention import best_kernel
 
@@ -353,7 +373,8 @@ def _attention_label(cfg: SFTConfig) -> str:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         except ImportError:
             device = "cpu"
-        return f"document-masked varlen ({best_kernel(device)})"
+        label = f"document-masked varlen ({best_kernel(device)})"
+        return label + (f" under Ulysses sequence parallelism {sp}" if sp > 1 else "")
     return cfg.attention if cfg.attention != "auto" else "sdpa"
 
 
@@ -393,6 +414,10 @@ def trainer_arguments(cfg: SFTConfig, *, on_gpu: bool, checkpointing: bool) -> A
         from accelerate import ParallelismConfig
         from accelerate.utils import DeepSpeedSequenceParallelConfig
 
+        extra["pad_to_multiple_of"] = hw.sequence_parallel  # Ulysses splits each row evenly across ranks
+        # accelerate's batch skipping on resume would rebuild a plain loader without the Ulysses
+        # adapter: a resumed run restores model, optimizer and schedule, and restarts the epoch's data.
+        extra["ignore_data_skip"] = True
         extra["parallelism_config"] = ParallelismConfig(
             sp_backend="deepspeed",
             sp_size=hw.sequence_parallel,
@@ -431,6 +456,47 @@ def trainer_arguments(cfg: SFTConfig, *, on_gpu: bool, checkpointing: bool) -> A
         ddp_find_unused_parameters=False if hw.sharding == "ddp" else None,
         **extra,
     )
+
+
+class UlyssesBatch:
+    """The collator's batch reduced to what DeepSpeed's Ulysses adapter shards along the sequence.
+
+    The adapter splits every tensor on dim 1, so the padding-free collator's 1-D boundaries
+    (`cu_seq_lens_*`) cannot pass; attention finds the boundaries from the gathered position_ids.
+    """
+
+    KEYS = ("input_ids", "labels", "position_ids")
+
+    def __init__(self, collator: Callable[[list[Any]], dict[str, Any]]):
+        self.collator = collator
+
+    def __call__(self, examples: list[Any]) -> dict[str, Any]:
+        batch = self.collator(examples)
+        return {k: batch[k] for k in self.KEYS if k in batch}
+
+
+class FreshEpochs:
+    """DeepSpeed's Ulysses dataloader adapter, restarted at each epoch.
+
+    The adapter returns itself from `iter()` and rewinds only after a `next()` that fails, but
+    Trainer stops after `len()` micro-batches: every later epoch would begin on the spent loader
+    and lose its first optimizer step (or end training when an epoch is one step). Everything
+    else (`set_epoch`, samplers) is the wrapped dataloader's.
+    """
+
+    def __init__(self, adapter: Any):
+        self.adapter = adapter
+
+    def __len__(self) -> int:
+        return len(self.adapter)
+
+    def __iter__(self) -> Any:
+        self.adapter.micro_batches.clear()
+        self.adapter.iter = iter(self.adapter.dl)
+        return self.adapter
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.adapter.dl, name)
 
 
 def _checkpointing_args(on: bool) -> dict[str, Any]:
