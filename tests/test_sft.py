@@ -318,6 +318,39 @@ def test_ulysses_loader_starts_every_epoch_afresh():
     assert rows.epochs == [1]
 
 
+def test_sequence_parallel_loss_is_the_token_mean_of_the_step(tmp_path):
+    """Ulysses gives each micro-batch's token mean; reweighted, the step's loss is the token mean of
+    all its micro-batches (as without SP), not the mean of their means."""
+    import torch
+    import torch.distributed as dist
+
+    from distill.sft.train import UlyssesTokenMean
+
+    def shard(trained: int, length: int = 400) -> dict:
+        labels = torch.full((1, length), -100)
+        labels[0, :trained] = 7
+        return {"shift_labels": labels}
+
+    class Trainer:  # the two Trainer methods UlyssesTokenMean wraps
+        def get_batch_samples(self, epoch_iterator, num_batches, device):
+            return [next(epoch_iterator) for _ in range(num_batches)], None
+
+        def compute_loss(self, model, inputs, num_items_in_batch=None):
+            return torch.tensor(inputs["sum_nll"] / int((inputs["shift_labels"] != -100).sum()))
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'pg'}", rank=0, world_size=1)
+    try:
+        trainer = Trainer()
+        UlyssesTokenMean(trainer, data_parallel=1, sp_group=dist.group.WORLD)
+        full, short = {**shard(300), "sum_nll": 600.0}, {**shard(100), "sum_nll": 500.0}
+        batches, _ = trainer.get_batch_samples(iter([full, short]), 2, torch.device("cpu"))
+        model = torch.nn.Linear(1, 1).train()
+        losses = [trainer.compute_loss(model, b) for b in batches]
+    finally:
+        dist.destroy_process_group()
+    assert sum(losses) / len(batches) == pytest.approx((600 + 500) / (300 + 100))  # not (2 + 5) / 2
+
+
 # ── training behaviour ────────────────────────────────────────────────────────
 
 

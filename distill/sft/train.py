@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,6 +305,7 @@ def build_trainer(
         trainer.data_collator = UlyssesBatch(trainer.data_collator)
         adapt = trainer.accelerator.deepspeed_ulysses_dl_adapter
         trainer.accelerator.deepspeed_ulysses_dl_adapter = lambda dl, model: FreshEpochs(adapt(dl, model))
+        UlyssesTokenMean(trainer, data_parallel=cfg.hardware.data_parallel)
     trainer.remove_callback(PrinterCallback)  # the meter logs each step: loss, tokens/s/GPU, MFU, memory
     trainer.add_callback(meter.callback())
     return trainer, meter
@@ -497,6 +499,50 @@ class FreshEpochs:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.adapter.dl, name)
+
+
+class UlyssesTokenMean:
+    """Under Ulysses, weigh each micro-batch's loss by its share of the step's trained tokens.
+
+    transformers reduces the loss over the SP ranks of one micro-batch, then Trainer averages the
+    micro-batches of a step, so a short pack would weigh as much as a full one. Without SP the loss
+    is the token mean of the whole step over every GPU; this gives SP runs the same objective.
+    """
+
+    def __init__(self, trainer: Any, *, data_parallel: int, sp_group: Any = None):
+        self.data_parallel, self.sp_group = data_parallel, sp_group  # None: DeepSpeed's, once it exists
+        self.weights: deque[float] = deque()
+        self._get_batch_samples, self._compute_loss = trainer.get_batch_samples, trainer.compute_loss
+        trainer.get_batch_samples, trainer.compute_loss = self.get_batch_samples, self.compute_loss
+
+    def get_batch_samples(self, epoch_iterator: Any, num_batches: int, device: Any) -> tuple[list, Any]:
+        """Trainer's prefetch of one optimizer step's micro-batches, plus each one's loss weight."""
+        import torch
+        import torch.distributed as dist
+
+        from distill.sft.data import IGNORE
+
+        batches, items = self._get_batch_samples(epoch_iterator, num_batches, device)
+        if batches:
+            if self.sp_group is None:
+                from deepspeed.utils import groups
+
+                self.sp_group = groups._get_sequence_parallel_group()
+            mine = torch.stack([(b["shift_labels"] != IGNORE).sum() for b in batches]).to(device)
+            per_batch = mine.clone()  # tokens of each micro-batch over its SP group
+            dist.all_reduce(per_batch, group=self.sp_group)
+            step = mine.sum()  # tokens of the step over every GPU
+            dist.all_reduce(step)
+            # Trainer divides by len(batches); DeepSpeed averages over the data-parallel groups.
+            scale = len(batches) * self.data_parallel / step.clamp(min=1)
+            self.weights = deque((per_batch * scale).tolist())
+        return batches, items
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        loss = self._compute_loss(model, inputs, *args, **kwargs)
+        if model.training and self.weights:
+            return loss * self.weights.popleft()
+        return loss
 
 
 def _checkpointing_args(on: bool) -> dict[str, Any]:
