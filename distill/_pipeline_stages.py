@@ -122,6 +122,7 @@ def _push(ctx: StageContext) -> Outcome:
 def _sft(ctx: StageContext) -> Outcome:
     cfg = ctx.recipe.sft
     assert cfg is not None  # the pipeline runs sft only with an sft section
+    _check_held_out(ctx)  # before spending GPU time on a score that would be refused
     out = student_dir(ctx.recipe, ctx.run)
     drop_stale_checkpoints(out, ctx.fingerprint)
     report = ctx.fns.sft(cfg, dataset=cfg.dataset or str(ctx.run.root), output_dir=out)
@@ -138,6 +139,7 @@ def _sft(ctx: StageContext) -> Outcome:
 def _eval(ctx: StageContext) -> Outcome:
     cfg = ctx.recipe.eval
     assert cfg is not None  # the pipeline runs eval only with an eval section
+    _check_held_out(ctx)
     if not (cfg.base_url or cfg.vllm) and ctx.recipe.sft is not None:  # serve the student just trained
         cfg = cfg.model_copy(update={"vllm": str(student_dir(ctx.recipe, ctx.run))})
     report = ctx.fns.evaluate(cfg, eval_dir(ctx.run), progress=ctx.progress)
@@ -148,6 +150,17 @@ def _eval(ctx: StageContext) -> Outcome:
         )
         return f"{scores} → {report.results_md}", True
     return summarize(report), True
+
+
+def _check_held_out(ctx: StageContext) -> None:
+    """With eval.held_out, the filter must have decontaminated against every eval benchmark and found nothing."""
+    cfg = ctx.recipe.eval
+    if cfg is None or not cfg.held_out:
+        return
+    from distill.evaluate import check_held_out
+
+    stats = ctx.run.read_json(ctx.run.stats) if ctx.run.stats.is_file() else {}
+    check_held_out(cfg, stats.get("decontamination"), ctx.run.root)
 
 
 _RUNNERS: dict[str, Callable[[StageContext], Outcome]] = {

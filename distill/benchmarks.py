@@ -217,6 +217,19 @@ BENCHMARKS: dict[str, BenchmarkSpec] = {
             ),
             description="LiveCodeBench code generation (pass a local file with NAME=PATH)",
         ),
+        BenchmarkSpec(
+            "arithmetic",
+            "1",
+            None,
+            None,
+            "test",
+            "problem",
+            "answer",
+            "math",
+            4,
+            id_column="id",
+            description="held-out generated arithmetic word problems (distill/demo/arithmetic.py; a local file)",
+        ),
     )
 }
 

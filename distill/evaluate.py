@@ -119,6 +119,11 @@ class EvalConfig(StageConfig):
         "fields such as concurrency, timeouts, vllm options).",
     )
     verifier: dict[str, Any] = Field({}, description="More settings for the verifiers (VerifyConfig fields).")
+    held_out: bool = Field(
+        False,
+        description="The benchmarks are held out from the training data: in `distill run`, refuse to train "
+        "or score unless the filter decontaminated the training samples against each one and none matched.",
+    )
 
     # How fast, not what: the endpoint and the engine's speed knobs do not change the scores.
     fingerprint_exclude: ClassVar[frozenset[str]] = frozenset(
@@ -198,6 +203,29 @@ def rescore_run(out: Path, cfg: EvalConfig | None = None) -> EvalReport:
             raise StageError(f"{run.root} has no samples: run `distill eval` with the same --out first")
         results.append(_score(cfg, bench, run, _k_for(cfg, bench), full))
     return _write_report(cfg, out, results)
+
+
+def check_held_out(cfg: EvalConfig, decontamination: dict[str, Any] | None, where: Path) -> None:
+    """Refuse a held-out score when the training samples were not decontaminated against a benchmark, or matched it.
+
+    `decontamination` is the filter's report (stats.json → decontamination) of the run at `where`.
+    """
+    from distill.benchmarks import get_spec
+
+    checked = (decontamination or {}).get("benchmarks") or {}
+    for name in dict.fromkeys(get_spec(n).name for n in cfg.benchmarks):
+        if name not in checked:
+            raise StageError(
+                f"eval.held_out: the filter of {where} did not decontaminate the training samples against "
+                f"{name}: add it to filter.benchmark_paths, or set eval.held_out=false (no held-out score)"
+            )
+        flagged = int(checked[name].get("flagged_rows") or 0)
+        if flagged:
+            raise StageError(
+                f"eval.held_out: {flagged} training samples of {where} overlap {name} (data/all → "
+                f"contaminated_by): it is not held out, so no held-out score is reported; use problems "
+                f"the training set does not ask"
+            )
 
 
 # ── steps ────────────────────────────────────────────────────────────────────

@@ -300,6 +300,8 @@ def stage_settings(recipe: Recipe, stage: str) -> Any:
         return recipe.card.fingerprint()
     if stage == "eval" and recipe.demo is not None:
         return {"eval": recipe.eval.fingerprint(), "demo": recipe.demo.fingerprint()}
+    if stage == "sft" and recipe.demo is not None and recipe.demo.student:  # the student it builds
+        return {"sft": recipe.sft.fingerprint(), "student": recipe.demo.student_shape.fingerprint()}
     section = {
         "verify": recipe.verify,
         "filter": recipe.filter,

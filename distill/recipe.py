@@ -35,6 +35,30 @@ STAGES = ("generate", "verify", "filter", "card", "push", "sft", "eval")
 StageName = Literal["generate", "verify", "filter", "card", "push", "sft", "eval"]
 
 
+class DemoProblems(StageConfig):
+    """Generated arithmetic word problems (distill/demo/arithmetic.py) in place of the 52 shipped ones."""
+
+    train: int = Field(4000, ge=1, description="Problems the teacher answers (generate's prompts).")
+    held_out: int = Field(
+        300, ge=1, description="More problems of the family, none asking what a training one asks: eval's."
+    )
+    level: Literal["easy", "standard"] = Field(
+        "standard", description="easy: one step on digits; standard: one or two steps on numbers up to 99."
+    )
+    seed: int = Field(0, description="Fixes both sets.")
+
+
+class StudentShape(StageConfig):
+    """The randomly initialised Qwen2-shaped student the demo builds (no download)."""
+
+    hidden: int = Field(64, ge=8, description="Hidden size (the MLP is twice as wide).")
+    layers: int = Field(2, ge=1)
+    heads: int = Field(4, ge=1)
+    kv_heads: int = Field(2, ge=1)
+    vocab_size: int = Field(1024, ge=300, description="Byte-level BPE trained on the run's kept traces.")
+    split_digits: bool = Field(False, description="One token per digit (as Qwen2's tokenizer).")
+
+
 class DemoConfig(StageConfig):
     """The offline demo: a built-in teacher and a tiny random student, so a run needs no GPU or network."""
 
@@ -50,6 +74,14 @@ class DemoConfig(StageConfig):
     )
     student_max_tokens: int = Field(
         48, ge=1, description="Tokens the tiny student may generate per eval answer."
+    )
+    student_shape: StudentShape = Field(default_factory=StudentShape)
+    student_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where the student answers eval (auto: a GPU when there is one)."
+    )
+    student_batch: int = Field(256, ge=1, description="Eval requests the student generates together.")
+    problems: DemoProblems | None = Field(
+        None, description="Generated problems and a held-out eval set instead of the shipped demo problems."
     )
     benchmarks_dir: Path = Field(
         Path("../shared/data/benchmarks"),

@@ -9,6 +9,7 @@
       README.md           the data card
       stats.json, plots/  numbers and pictures behind the card
       logs/               server and stage logs
+      inputs/             inputs the run made itself (the demo's generated problems and held-out set)
 
 Every write is atomic (temporary file, then `os.replace`), so a crash never leaves a file that looks
 complete but is not.
@@ -84,6 +85,10 @@ class RunDir:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def inputs(self) -> Path:
+        return self.root / "inputs"
 
     @property
     def lock(self) -> Path:

@@ -59,6 +59,7 @@ def build_tiny_model(
     kv_heads: int = 2,
     max_positions: int = 4096,
     max_corpus_chars: int = 2_000_000,
+    split_digits: bool = False,
 ) -> Path:
     """Save a tiny random `arch` model + tokenizer + generation config into `out_dir`; return it.
 
@@ -73,7 +74,9 @@ def build_tiny_model(
         raise ValueError(f"arch must be one of {sorted(_SPECIALS)}, got {arch!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(arch, texts, vocab_size=vocab_size, max_corpus_chars=max_corpus_chars)
+    tokenizer = build_tokenizer(
+        arch, texts, vocab_size=vocab_size, max_corpus_chars=max_corpus_chars, split_digits=split_digits
+    )
     tokenizer.save_pretrained(out_dir)
 
     padded_vocab = -(-len(tokenizer) // 64) * 64
@@ -110,8 +113,13 @@ def build_tokenizer(
     *,
     vocab_size: int = 1024,
     max_corpus_chars: int = 2_000_000,
+    split_digits: bool = False,
 ):  # noqa: ANN201 - transformers is imported lazily
-    """A byte-level BPE tokenizer trained locally, with `arch`'s special tokens and chat template."""
+    """A byte-level BPE tokenizer trained locally, with `arch`'s special tokens and chat template.
+
+    `split_digits` makes every digit its own token, as Qwen2's pre-tokenizer does: a small student
+    then learns arithmetic digit by digit instead of memorising merged numbers.
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -120,7 +128,12 @@ def build_tokenizer(
     corpus = list(_BUILTIN_CORPUS) if texts is None else list(_take_chars(texts, max_corpus_chars))
 
     bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
+        if split_digits
+        else byte_level
+    )
     bpe.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

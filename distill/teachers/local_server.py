@@ -6,8 +6,9 @@
 It serves `/v1/chat/completions` (plain and `stream=true`, `n`, `usage`), `/v1/models` and
 `/health`. A `responder(messages, params, index) -> Reply` decides what the "model" says; the
 server can put the reasoning in `reasoning_content` (DeepSeek, vLLM), in `reasoning`, or inline in
-`<think>` tags. Faults (429 + Retry-After, 500, 401, connection reset, malformed JSON, slow body) are
-injected by rate or by request number. `mode="thread"` runs it on a background thread of this
+`<think>` tags; an async responder is awaited (one that batches concurrent requests, say). Faults
+(429 + Retry-After, 500, 401, connection reset, malformed JSON, slow body) are injected by rate or
+by request number. `mode="thread"` runs it on a background thread of this
 process; `mode="process"` runs it in its own process (needs a picklable responder), which is what a
 benchmark wants so the server does not share the client's CPU time.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 import json
 import multiprocessing
 import random
@@ -327,7 +329,7 @@ class TeacherServer:
             await asyncio.sleep(self.latency_s)
         n = int(body.get("n") or 1)
         params = {k: v for k, v in body.items() if k != "messages"}
-        replies = [self.responder(messages, params, i) for i in range(n)]
+        replies = await asyncio.gather(*(self._reply(messages, params, i) for i in range(n)))
         prompt_tokens = sum(count_tokens(str(m.get("content", ""))) for m in messages)
         completion_tokens = [
             r.completion_tokens
@@ -382,6 +384,11 @@ class TeacherServer:
             await response.write_eof()
             return response
         return web.Response(body=payload, content_type="application/json")
+
+    async def _reply(self, messages: list[dict], params: dict, index: int) -> Reply:
+        """The responder's reply; an async responder (one that batches requests) is awaited."""
+        reply = self.responder(messages, params, index)
+        return await reply if inspect.isawaitable(reply) else reply
 
     def _message(self, reply: Reply) -> dict:
         if self.reasoning_field == "inline":
