@@ -68,7 +68,9 @@ def main(argv: list[str] | None = None) -> int:
 
     recipe = load_recipe(args.recipe, args.overrides)
     report = learning_check(recipe, unfiltered=not args.no_unfiltered)
-    print(f"machine: {device()}; {platform.machine()} {platform.system()}, python {platform.python_version()}")
+    print(
+        f"machine: {device()}; {platform.machine()} {platform.system()}, python {platform.python_version()}"
+    )
     print(render(report))
     if args.json:
         args.json.write_text(json.dumps({"device": device(), **report.as_dict()}, indent=2) + "\n")
