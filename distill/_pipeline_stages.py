@@ -142,6 +142,8 @@ def _eval(ctx: StageContext) -> Outcome:
     _check_held_out(ctx)
     if not (cfg.base_url or cfg.vllm) and ctx.recipe.sft is not None:  # serve the student just trained
         cfg = cfg.model_copy(update={"vllm": str(student_dir(ctx.recipe, ctx.run))})
+    if ctx.recipe.sft is not None:
+        drop_stale_eval(eval_dir(ctx.run), student_dir(ctx.recipe, ctx.run))
     report = ctx.fns.evaluate(cfg, eval_dir(ctx.run), progress=ctx.progress)
     if hasattr(report, "results"):
         scores = ", ".join(
@@ -193,6 +195,22 @@ def drop_stale_checkpoints(out: Path, fingerprint: str) -> None:
             shutil.rmtree(path)
     out.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"fingerprint": fingerprint}) + "\n", encoding="utf-8")
+
+
+def drop_stale_eval(out: Path, student: Path) -> None:
+    """Resume only an evaluation of the same trained student: samples of an earlier student are removed.
+
+    The served name of a student trained here does not change when it is trained again, so the
+    evaluation's own resume check cannot tell the two apart; the student's marker can.
+    """
+    marker, own = out / STUDENT_MARKER, student / STUDENT_MARKER
+    trained = own.read_text(encoding="utf-8") if own.is_file() else None
+    if out.exists() and (not marker.is_file() or marker.read_text(encoding="utf-8") != trained):
+        log.info("eval: %s was trained again since %s was evaluated; evaluating afresh", student, out)
+        shutil.rmtree(out)
+    if trained is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        marker.write_text(trained, encoding="utf-8")
 
 
 def student_dir(recipe: Recipe, run: RunDir) -> Path:

@@ -8,8 +8,9 @@ seed, so every run (and every machine) sees the same problems:
     train, held_out = make_split(4000, 300, seed=0)   # held-out: never a training template + numbers
 
 Each problem carries its worked steps ("12 * 7 = 84; 84 - 9 = 75"), which the demo teacher turns
-into an R1-style trace. Levels: `easy` is one step on one-digit numbers (what a CPU-sized student
-learns in a test; 164 problems in all); `standard` is one or two steps on numbers up to 99 and times tables up to 12.
+into an R1-style trace. Levels: `easy` is one sum of two numbers from 2 to 5 in four wordings
+(what a CPU-sized student learns in a test; 64 problems in all); `standard` is one or two steps on
+numbers up to 99 and times tables up to 12.
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ class _Numbers:
     level: Level
 
     def term(self) -> int:
-        """An addend: 2-9 (easy) or 10-99 (standard)."""
-        return self.rng.randint(2, 9) if self.level == "easy" else self.rng.randint(10, 99)
+        """An addend: 2-5 (easy) or 10-99 (standard)."""
+        return self.rng.randint(2, 5) if self.level == "easy" else self.rng.randint(10, 99)
 
     def factor(self) -> int:
         """A factor or divisor: 2-9 (easy) or 2-12 (standard)."""
@@ -101,6 +102,23 @@ def _sub_add(n: _Numbers, who: tuple[str, str], item: str) -> tuple[str, list[st
     return text, [f"{a} - {b} = {a - b}", f"{a - b} + {c} = {a - b + c}"], a - b + c, (a, b, c)
 
 
+def _add_plain(n: _Numbers, who: tuple[str, str], item: str) -> tuple[str, list[str], int, tuple[int, ...]]:
+    a, b = n.term(), n.term()
+    return f"What is {a} + {b}?", [f"{a} + {b} = {a + b}"], a + b, (a, b)
+
+
+def _add_bus(n: _Numbers, who: tuple[str, str], item: str) -> tuple[str, list[str], int, tuple[int, ...]]:
+    a, b = n.term(), n.term()
+    text = f"A bus carries {a} people. At the stop {b} more get on. How many people are on the bus now?"
+    return text, [f"{a} + {b} = {a + b}"], a + b, (a, b)
+
+
+def _add_shelf(n: _Numbers, who: tuple[str, str], item: str) -> tuple[str, list[str], int, tuple[int, ...]]:
+    a, b = n.term(), n.term()
+    text = f"A shelf holds {a} {item} on the top and {b} at the bottom. How many {item} are on the shelf?"
+    return text, [f"{a} + {b} = {a + b}"], a + b, (a, b)
+
+
 def _plain(n: _Numbers, who: tuple[str, str], item: str) -> tuple[str, list[str], int, tuple[int, ...]]:
     a, b, c = n.term(), n.factor(), n.factor()
     text = f"What is {a} + {b} * {c}?"
@@ -108,7 +126,9 @@ def _plain(n: _Numbers, who: tuple[str, str], item: str) -> tuple[str, list[str]
 
 
 TEMPLATES: dict[Level, dict[str, _Template]] = {
-    "easy": {"add": _add, "sub": _sub, "mul": _mul},
+    # easy: the 16 sums of 2-5 asked four ways; a held-out problem asks a sum in a wording it was not
+    # shown with, so a student that learned to read the numbers and add them gets it right
+    "easy": {"add": _add, "add_plain": _add_plain, "add_bus": _add_bus, "add_shelf": _add_shelf},
     "standard": {
         "add": _add,
         "sub": _sub,
