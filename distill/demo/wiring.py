@@ -48,6 +48,8 @@ def demo_recipe(recipe: Recipe, run: RunDir) -> Recipe:
         return recipe
     update: dict[str, Any] = {}
     held_out = write_generated_problems(demo.problems, run) if demo.problems is not None else {}
+    if held_out and recipe.eval is not None:  # decontaminate against the set eval scores, whichever it is
+        held_out = {n: recipe.eval.benchmark_paths.get(n, p) for n, p in held_out.items()}
     if demo.teacher:
         gen = {"model": _demo_model(), "base_url": [TEACHER_PLACEHOLDER]}
         if not recipe.generate.prompts:
