@@ -25,6 +25,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from filters._math_extra import same_value_extra
+from filters._math_parse import boxed_collection, final_statement, parse_whole
+
 __all__ = [
     "MathOptions",
     "Verdict",
@@ -35,7 +38,10 @@ __all__ = [
     "gold_from_solution",
     "normalize_answer",
     "verify_math",
+    "VERDICT_REASONS",
 ]
+
+VERDICT_REASONS = ("parsed", "partial_parse", "no_answer", "gold_unparsed", "timeout", "judge")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class Verdict:
 
     ok: bool | None
     detail: str = ""
+    reason: str = "parsed"  # parsed, partial_parse, no_answer, gold_unparsed (the stage adds timeout, judge)
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,10 @@ def _parse(text: str, options: MathOptions, kinds: tuple[str, ...]) -> list[Any]
     return parse(text, _targets(kinds), parsing_timeout=t if t else None)  # type: ignore[arg-type]
 
 
+def _parse_whole(text: str, options: MathOptions) -> tuple[list[Any], str]:
+    return parse_whole(_prepare(text, wrap=False), lambda t, kinds: _parse(t, options, kinds))
+
+
 def compare_parsed(gold: list[Any], pred: list[Any], options: MathOptions = MathOptions()) -> bool:
     """math-verify on two parse results, each "yes" re-checked by the guard."""
     from math_verify import verify
@@ -226,48 +237,105 @@ def answers_equal(
 
 
 def verify_math(answer_text: str | None, gold: Any, options: MathOptions = MathOptions()) -> Verdict:
-    """Whether the response's final answer equals `gold`; None when gold is missing or unreadable."""
+    """Whether the response's final answer equals `gold`; None when it cannot be told (see `reason`)."""
     if gold is None or (isinstance(gold, float) and gold != gold):
-        return Verdict(None, "no gold answer")
+        return Verdict(None, "no gold answer", "gold_unparsed")
     gold_text = _gold_text(gold)
     if not gold_text:
-        return Verdict(None, "empty gold answer")
+        return Verdict(None, "empty gold answer", "gold_unparsed")
     if not answer_text or not answer_text.strip():
-        return Verdict(False, "no answer")
+        return Verdict(False, "no answer", "no_answer")
 
     choice = _CHOICE.match(gold_text)
     if choice:
         return _verify_choice(answer_text, choice.group(1))
+    if _is_text_gold(gold_text):
+        return _verify_text(answer_text, gold_text)
 
     fast = _fast_verdict(gold_text, answer_text)
     if fast is not None:
         return fast
 
-    gold_parsed = _parse(_prepare(gold_text, wrap=True), options, ("latex", "expr"))
-    if all(isinstance(g, str) for g in gold_parsed):  # math-verify kept only the raw text: no math in it
-        if _PLAIN_WORDS.match(_strip_text(gold_text)):
-            got = extract_answer(answer_text) or answer_text.strip().splitlines()[-1]
-            ok = _text_key(got) == _text_key(gold_text)
-            return Verdict(ok, "" if ok else f"text answer {got[:60]!r} != gold")
-        return Verdict(None, "gold answer does not parse")
+    gold_parsed, gold_status = _parse_whole(gold_text, options)
+    if gold_status != "parsed":
+        what = "does not parse" if gold_status == "none" else "parses only in part"
+        return Verdict(None, f"gold answer {what}", "gold_unparsed")
     # The last boxed value is what math-verify would pick first (boxed_match_priority=0); parsing just
-    # that short string is much faster than scanning a long response, which is parsed only as a fallback.
-    # When there is one, the verdict depends on the boxed value alone (distill.verify relies on that to
-    # verify each distinct boxed answer of a prompt once).
+    # that short string is much faster than scanning a long response. When there is one, the verdict
+    # depends on the last paragraph's boxed values alone (distill.verify groups rows by them).
     boxed = extract_boxed(answer_text)
-    if boxed is not None:
-        pred_parsed = _parse(_prepare(boxed, wrap=True), options, ("latex", "expr"))
-    else:
-        pred_parsed = _parse(_prepare(answer_text, wrap=False), options, ("latex", "expr"))
-    if not pred_parsed:
-        return Verdict(False, "no parseable answer")
-    if compare_parsed(gold_parsed, pred_parsed, options):
-        return Verdict(True, "")
-    shown = pred_parsed[-1] if isinstance(pred_parsed[-1], str) else str(pred_parsed[0])
-    return Verdict(False, f"answer {shown[:60]!r} != gold {gold_text[:60]!r}")
+    if boxed is None:
+        return _verify_unboxed(answer_text, gold_text, gold_parsed, options)
+    collection = boxed_collection(answer_text) if _is_collection(gold_parsed) else None
+    shown = collection or boxed
+    if _same_latex(gold_text, shown):
+        return Verdict(True, "", "parsed")
+    pred_parsed, status = _parse_whole(shown, options)
+    if status == "none":
+        return Verdict(False, f"boxed answer {shown[:60]!r} does not parse", "no_answer")
+    if status == "partial":  # a number math-verify took from inside an unparsed formula: never "equal"
+        return Verdict(None, f"only part of the answer {shown[:60]!r} parses", "partial_parse")
+    if _equal(gold_parsed, pred_parsed, options):
+        return Verdict(True, "", "parsed")
+    return Verdict(False, f"answer {shown[:60]!r} != gold {gold_text[:60]!r}", "parsed")
+
+
+def _verify_unboxed(answer_text: str, gold_text: str, gold_parsed: list[Any], options: MathOptions) -> Verdict:
+    """No box: the answer is what the last paragraphs state ("the answer is X"), never a cut-off tail."""
+    statement = final_statement(answer_text)
+    if statement is None:
+        return Verdict(False, "no final answer (the response stops mid-sentence)", "no_answer")
+    phrase = extract_answer(statement)
+    if phrase is not None:
+        pred, status = _parse_whole(_strip_phrase(phrase), options)
+        if status == "parsed":
+            ok = _equal(gold_parsed, pred, options)
+            return Verdict(ok, "" if ok else f"answer {phrase[:60]!r} != gold {gold_text[:60]!r}", "parsed")
+    pred = _parse(_prepare(statement, wrap=False), options, ("latex", "expr"))
+    if not pred:
+        return Verdict(False, "no parseable answer", "no_answer")
+    if _equal(gold_parsed, pred, options):
+        return Verdict(True, "", "parsed")
+    shown = pred[-1] if isinstance(pred[-1], str) else str(pred[0])
+    return Verdict(False, f"answer {shown[:60]!r} != gold {gold_text[:60]!r}", "parsed")
+
+
+_NUMBER_WORDS = dict(
+    zip(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+        "sixteen seventeen eighteen nineteen twenty".split(),
+        range(21),
+        strict=True,
+    )
+)
+
+
+def _strip_phrase(phrase: str) -> str:
+    """The math of an "answer is …" phrase: `definitely \\(8000\\)` → `8000`, `9 boys` → `9`, `three …` → `3`."""
+    inline = re.findall(r"\\\((.+?)\\\)|\$([^$]+)\$", phrase)
+    if inline:
+        return next(a or b for a, b in reversed(inline))
+    words = re.sub(r"^(?:definitely|indeed|exactly|just|simply)\s+", "", phrase.strip(), flags=re.IGNORECASE)
+    first = words.split(" ", 1)[0].lower()
+    if first in _NUMBER_WORDS and _PLAIN_WORDS.match(words):
+        return str(_NUMBER_WORDS[first])
+    m = re.fullmatch(r"(-?[\d.,/]*\d)\s+[A-Za-z][A-Za-z\s'-]*", words)
+    return m.group(1) if m else words
+
+
+def _equal(gold: list[Any], pred: list[Any], options: MathOptions) -> bool:
+    """math-verify (guarded), then the sound equalities it misses: `i` as the imaginary unit, equations."""
+    if compare_parsed(gold, pred, options):
+        return True
+    g = next((x for x in gold if not isinstance(x, str)), None)
+    p = next((x for x in pred if not isinstance(x, str)), None)
+    if g is None or p is None:
+        return False
+    return same_value_extra(g, p, lambda a, b: compare_parsed([a], [b], options))
 
 
 _LATEX_NOISE = re.compile(r"\\(?:left|right|displaystyle)(?![A-Za-z])|\\[!,;: ]")
+_TEXT_WRAPPER = re.compile(r"\\(?:text|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
 _PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _SIMPLE_FRACTION = re.compile(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}|(-?)(\d+)/(\d+)")
 
@@ -283,14 +351,14 @@ def _fast_verdict(gold_text: str, answer_text: str) -> Verdict | None:
     if boxed is None:
         return None
     if _same_latex(gold_text, boxed):
-        return Verdict(True, "")
+        return Verdict(True, "", "parsed")
     a, b = _plain(gold_text), _plain(boxed)
     if a is None or b is None:
         return None
     if a == b:
-        return Verdict(True, "")
+        return Verdict(True, "", "parsed")
     if "." not in gold_text + boxed:
-        return Verdict(False, f"answer {boxed[:60]!r} != gold {gold_text[:60]!r}")
+        return Verdict(False, f"answer {boxed[:60]!r} != gold {gold_text[:60]!r}", "parsed")
     return None
 
 
@@ -300,7 +368,7 @@ def _same_latex(gold: str, answer: str) -> bool:
         return False  # a broken gold must stay "does not parse"
 
     def key(s: str) -> str:
-        s = _LATEX_NOISE.sub("", s.strip().strip("$"))
+        s = _TEXT_WRAPPER.sub(r"\1", _LATEX_NOISE.sub("", s.strip().strip("$")))
         return re.sub(r"\s+", "", re.sub(r"\\[dt]frac", r"\\frac", s)).rstrip(".")
 
     return key(gold) == key(answer) != ""
@@ -344,8 +412,28 @@ def _verify_choice(answer_text: str, letter: str) -> Verdict:
         hits = _CHOICE_IN_TEXT.findall(answer_text)
         found = hits[-1].upper() if hits else None
     if found is None:
-        return Verdict(False, "no choice letter in answer")
+        return Verdict(False, "no choice letter in answer", "no_answer")
     return Verdict(found == letter, "" if found == letter else f"choice {found} != gold {letter}")
+
+
+def _is_text_gold(gold_text: str) -> bool:
+    """A gold that is words, not math: `\\text{east}`, `odd`, `no solution` (one letter is a variable)."""
+    plain = _strip_text(gold_text)
+    if not _PLAIN_WORDS.match(plain):
+        return False
+    return "\\text" in gold_text or any(len(w) >= 3 for w in re.findall(r"[A-Za-z]+", plain))
+
+
+def _verify_text(answer_text: str, gold_text: str) -> Verdict:
+    got = extract_answer(answer_text) or answer_text.strip().splitlines()[-1]
+    ok = _text_key(got) == _text_key(gold_text)
+    return Verdict(ok, "" if ok else f"text answer {got[:60]!r} != gold", "parsed")
+
+
+def _is_collection(parsed: list[Any]) -> bool:
+    import sympy
+
+    return any(isinstance(p, (sympy.FiniteSet, sympy.Tuple, tuple)) for p in parsed)
 
 
 def _strip_text(s: str) -> str:
