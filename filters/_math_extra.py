@@ -36,11 +36,8 @@ def same_value_extra(gold: Any, pred: Any, compare: Callable[[Any, Any], bool]) 
 def _is_label(side: Any) -> bool:
     import sympy
 
-    if isinstance(side, sympy.Symbol):
-        return True
-    return isinstance(side, sympy.Function) or (
-        isinstance(side, sympy.core.function.AppliedUndef)
-    )
+    # a name or an undefined function (`f(x)`), never a known one: `\\sin(x) = …` is an equation
+    return isinstance(side, (sympy.Symbol, sympy.core.function.AppliedUndef))
 
 
 def _same_equation(gold: Any, pred: Any, compare: Callable[[Any, Any], bool]) -> bool:

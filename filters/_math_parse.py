@@ -26,10 +26,11 @@ from typing import Any, Literal
 __all__ = ["ParseStatus", "boxed_collection", "final_statement", "parse_whole", "respell"]
 
 ParseStatus = Literal["parsed", "partial", "none"]
+_DELIMITED = re.compile(r"\$|\\\(|\\\[|\\boxed|\\fbox")
 
 # ── respelling ─────────────────────────────────────────────────────────────
 _UNICODE = {
-    "−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "\\div ", "π": "\\pi ", "∞": "\\infty ",
+    "°C": "^\\circ", "°F": "^\\circ", "−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "\\div ", "π": "\\pi ", "∞": "\\infty ",
     "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "°": "^\\circ", "½": "\\frac{1}{2}", "⅓": "\\frac{1}{3}",
     "⅔": "\\frac{2}{3}", "¼": "\\frac{1}{4}", "¾": "\\frac{3}{4}", "⅕": "\\frac{1}{5}", "⅙": "\\frac{1}{6}",
     "⅛": "\\frac{1}{8}", "²": "^{2}", "³": "^{3}",
@@ -40,6 +41,9 @@ _SQRT_PAREN = re.compile(r"\\sqrt\s*\(")
 _TRIG_DEGREES = re.compile(
     r"\\(sin|cos|tan|cot|sec|csc)\s*(\(|\{)?\s*(-?\d+(?:\.\d+)?)\s*\^\s*\{?\s*\\circ\s*\}?\s*(\)|\})?"
 )
+_DEGREE_UNIT = re.compile(r"\^\s*\{?\s*\\circ\s*\}?\s*(?:\\(?:text|mathrm)\s*\{\s*[CF]\s*\}|[CF](?![A-Za-z]))")
+_THOUSANDS = re.compile(r"^\s*-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?\s*$")
+_GLUED = re.compile(r"^\s*(-?\d+(?:\.\d+)?)(?!st\b|nd\b|rd\b|th\b)([A-Za-z]{1,3})\s*$")
 _SCALE = re.compile(
     r"(\d)\s*(?:\\(?:text|mathrm|mbox)\s*\{\s*(million|billion|thousand|trillion)\s*\}|(million|billion|thousand|trillion)\b)",
     re.IGNORECASE,
@@ -47,7 +51,7 @@ _SCALE = re.compile(
 _POWERS = {"thousand": 3, "million": 6, "billion": 9, "trillion": 12}
 # A number followed only by words (`12^{\text{th}}\text{ grade}`, `3 \text{ boxes}`): the words are a unit.
 _ORDINAL = re.compile(r"(\d)\s*(?:\^\s*\{?\s*(?:\\text\{\s*)?(?:st|nd|rd|th)\s*\}?\s*\}?)")
-_TRAILING_WORDS = re.compile(r"(\d)\s*(?:\\(?:text|textrm|mathrm|mbox)\s*\{\s*[A-Za-z][A-Za-z\s]*\})+\s*$")
+_TRAILING_WORDS = re.compile(r"(\d)\s*(?:\\(?:text|textrm|textnormal|mathrm|mbox)\s*\{\s*[A-Za-z][A-Za-z\s]*\})+\s*$")
 
 
 def respell(text: str) -> str:
@@ -68,12 +72,17 @@ def respell(text: str) -> str:
     if "\\sqrt" in s and "(" in s:
         s = _replace_group(s, _SQRT_PAREN, "\\sqrt{", "}", opener_in_match=True)
     if "circ" in s:
+        s = _DEGREE_UNIT.sub(r"^\\circ", s)
         s = _TRIG_DEGREES.sub(lambda m: f"\\{m.group(1)}\\left(\\frac{{{m.group(3)}\\pi}}{{180}}\\right)", s)
+    if _THOUSANDS.match(s):  # `10,455`: one number, not a pair
+        s = s.replace(",", "")
+    if _GLUED.match(s):  # `10m`, `2x`: a product (a unit needs a space or \\text, as in `10 \\text{m}`)
+        s = _GLUED.sub(r"\1 \\cdot \2", s)
     if _SCALE.search(s):
         s = _SCALE.sub(lambda m: f"{m.group(1)}\\times 10^{{{_POWERS[(m.group(2) or m.group(3)).lower()]}}}", s)
     if "th" in s or "st" in s or "nd" in s or "rd" in s:
         s = _ORDINAL.sub(r"\1", s)
-    if "\\text" in s or "\\mathrm" in s or "\\mbox" in s:
+    if "\\text" in s or "\\mathrm" in s or "\\mbox" in s:  # also \\textrm, \\textnormal
         s = _TRAILING_WORDS.sub(r"\1", s)
     return s
 
@@ -145,15 +154,17 @@ def parse_whole(text: str, parse: Any) -> tuple[list[Any], ParseStatus]:
     `parse(text, kinds)` is the caller's math-verify call. "parsed": the value stands for all of
     `text`; "partial": math-verify only found a piece of it (its number fallback); "none": nothing.
     """
-    raw = text.strip().strip("$").strip()
+    raw = text.strip()
+    raw = raw[:-1].rstrip() if raw.endswith("\\") and not raw.endswith("\\\\") else raw  # `185\\`
     spelled = respell(raw)
     if not spelled:
         return [], "none"
-    latex = parse(f"${spelled}$", ("latex",))
+    latex = parse(spelled if _DELIMITED.search(spelled) else f"${spelled}$", ("latex",))
     if _has_value(latex):
         return latex, "parsed"
-    expr = parse(raw, ("expr",))
-    if _has_value(expr) and _covers(expr, raw):
+    bare = raw.strip("$").strip()
+    expr = parse(bare, ("expr",))
+    if _has_value(expr) and _covers(expr, bare):
         return expr, "parsed"
     return (latex or expr), ("partial" if _has_value(expr) or latex else "none")
 
@@ -176,23 +187,35 @@ def _covers(parsed: list[Any], text: str) -> bool:
 
 # ── where the answer is ────────────────────────────────────────────────────
 _ANSWER_WORD = re.compile(r"answer", re.IGNORECASE)
-_FINISHED = re.compile(r"(?:[.!?)\]}$*`'\"]|\\\]|\\\)|\d)\s*$")
+_OPEN_END = re.compile(r"[=+\-*/(\[{,\\^_&]\s*$")
+_SPECIAL_TOKENS = re.compile(r"(?:\s*<\|[a-z_]+\|>\s*(?:user|assistant|system)?)+\s*$")
 
 
 def final_statement(answer_text: str, *, paragraphs: int = 3) -> str | None:
     """The end of an answer with no box: its last paragraphs, or None when the text is cut off.
 
     A response that stops mid-sentence ("… = ", "Alternatively") states no answer, even if a number
-    appears earlier in it; math-verify alone would take that number.
+    appears earlier in it; math-verify alone would take that number. Chat-template tokens left at
+    the end (`<|im_start|>user`) are not part of the answer.
     """
-    text = answer_text.rstrip()
+    text = _SPECIAL_TOKENS.sub("", answer_text).rstrip()
     if not text:
         return None
     blocks = [b for b in re.split(r"\n\s*\n", text) if b.strip()]
-    tail = "\n\n".join(blocks[-paragraphs:])
-    if not _FINISHED.search(text) and not _ANSWER_WORD.search(blocks[-1]):
+    if _is_cut_off(text) and not _ANSWER_WORD.search(blocks[-1]):
         return None
-    return tail
+    return "\n\n".join(blocks[-paragraphs:])
+
+
+def _is_cut_off(text: str) -> bool:
+    """Stops on an operator or open bracket, inside an open formula, or on words after the last math."""
+    if _OPEN_END.search(text):
+        return True
+    sentence = re.split(r"(?<=[.!?])\s+|\n", text.rstrip())[-1]
+    if sentence.count("\\(") > sentence.count("\\)") or sentence.count("(") > sentence.count(")"):
+        return True
+    # "… Alternatively, I can think": the last sentence ends on a word and holds no number or formula
+    return bool(re.search(r"[A-Za-z]\s*$", sentence)) and not re.search(r"[\d$]|\\\)", sentence)
 
 
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")

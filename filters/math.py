@@ -35,6 +35,7 @@ __all__ = [
     "compare_parsed",
     "extract_answer",
     "extract_boxed",
+    "final_answer_after_box",
     "gold_from_solution",
     "normalize_answer",
     "verify_math",
@@ -109,7 +110,7 @@ def extract_answer(answer_text: str | None) -> str | None:
     if boxed is not None:
         return boxed
     matches = re.findall(
-        r"answer is[:\s]*\$?([^\n$]+?)\$?\s*(?:\.|$)", answer_text, re.IGNORECASE | re.MULTILINE
+        r"answer is[:\s]*\$?([^\n$]+?)\$?\s*(?:\.(?!\d)|$)", answer_text, re.IGNORECASE | re.MULTILINE
     )
     return matches[-1].strip() if matches else None
 
@@ -264,8 +265,9 @@ def verify_math(answer_text: str | None, gold: Any, options: MathOptions = MathO
     # that short string is much faster than scanning a long response. When there is one, the verdict
     # depends on the last paragraph's boxed values alone (distill.verify groups rows by them).
     boxed = extract_boxed(answer_text)
-    if boxed is None:
-        return _verify_unboxed(answer_text, gold_text, gold_parsed, options)
+    late = final_answer_after_box(answer_text)
+    if boxed is None or late is not None:
+        return _verify_unboxed(late or answer_text, gold_text, gold_parsed, options)
     collection = boxed_collection(answer_text) if _is_collection(gold_parsed) else None
     shown = collection or boxed
     if _same_latex(gold_text, shown):
@@ -280,12 +282,29 @@ def verify_math(answer_text: str | None, gold: Any, options: MathOptions = MathO
     return Verdict(False, f"answer {shown[:60]!r} != gold {gold_text[:60]!r}", "parsed")
 
 
+def final_answer_after_box(answer_text: str) -> str | None:
+    """The text after the last box when it states a final answer ("… \\boxed{255} … The final answer is
+    $10,455$."): that statement, not the earlier box, is the response's answer. None otherwise."""
+    start = max(answer_text.rfind("\\boxed"), answer_text.rfind("\\fbox"))
+    if start < 0:
+        return None
+    brace = answer_text.find("{", start)
+    depth = 0
+    for j in range(brace, len(answer_text)) if brace >= 0 else ():
+        depth += {"{": 1, "}": -1}.get(answer_text[j], 0)
+        if depth == 0:
+            tail = answer_text[j + 1 :]
+            return tail if _FINAL_ANSWER.search(tail) else None
+    return None
+
+
 def _verify_unboxed(answer_text: str, gold_text: str, gold_parsed: list[Any], options: MathOptions) -> Verdict:
     """No box: the answer is what the last paragraphs state ("the answer is X"), never a cut-off tail."""
     statement = final_statement(answer_text)
     if statement is None:
         return Verdict(False, "no final answer (the response stops mid-sentence)", "no_answer")
-    phrase = extract_answer(statement)
+    labelled = _LABELLED_ANSWER.findall(statement)
+    phrase = labelled[-1].strip().strip("*").strip() if labelled else extract_answer(statement)
     if phrase is not None:
         pred, status = _parse_whole(_strip_phrase(phrase), options)
         if status == "parsed":
@@ -300,6 +319,9 @@ def _verify_unboxed(answer_text: str, gold_text: str, gold_parsed: list[Any], op
     return Verdict(False, f"answer {shown[:60]!r} != gold {gold_text[:60]!r}", "parsed")
 
 
+_FINAL_ANSWER = re.compile(r"final answer(?!s)", re.IGNORECASE)  # "the final answers are: …" lists subproblems
+# "**Final answer for Subproblem 1:** 3 bushels", "Final Answer: 12"
+_LABELLED_ANSWER = re.compile(r"final answer[^:\n]{0,40}:\s*\**\s*([^\n]+?)\s*$", re.IGNORECASE | re.MULTILINE)
 _NUMBER_WORDS = dict(
     zip(
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
@@ -312,6 +334,11 @@ _NUMBER_WORDS = dict(
 
 def _strip_phrase(phrase: str) -> str:
     """The math of an "answer is …" phrase: `definitely \\(8000\\)` → `8000`, `9 boys` → `9`, `three …` → `3`."""
+    stated = extract_answer(phrase)
+    if stated is not None and stated != phrase:
+        phrase = stated
+    elif " is " in phrase:
+        phrase = phrase.rsplit(" is ", 1)[1]
     inline = re.findall(r"\\\((.+?)\\\)|\$([^$]+)\$", phrase)
     if inline:
         return next(a or b for a, b in reversed(inline))
@@ -335,7 +362,7 @@ def _equal(gold: list[Any], pred: list[Any], options: MathOptions) -> bool:
 
 
 _LATEX_NOISE = re.compile(r"\\(?:left|right|displaystyle)(?![A-Za-z])|\\[!,;: ]")
-_TEXT_WRAPPER = re.compile(r"\\(?:text|textrm|mathrm|mbox)\s*\{([^{}]*)\}")
+_TEXT_WRAPPER = re.compile(r"\\(?:text|textrm|textnormal|mathrm|mbox)\s*\{([^{}]*)\}")
 _PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _SIMPLE_FRACTION = re.compile(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}|(-?)(\d+)/(\d+)")
 
@@ -348,7 +375,7 @@ def _fast_verdict(gold_text: str, answer_text: str) -> Verdict | None:
     whose rounding (`float_rounding`) may still call them equal.
     """
     boxed = extract_boxed(answer_text)
-    if boxed is None:
+    if boxed is None or final_answer_after_box(answer_text) is not None:
         return None
     if _same_latex(gold_text, boxed):
         return Verdict(True, "", "parsed")
