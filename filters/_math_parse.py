@@ -41,7 +41,9 @@ _SQRT_PAREN = re.compile(r"\\sqrt\s*\(")
 _TRIG_DEGREES = re.compile(
     r"\\(sin|cos|tan|cot|sec|csc)\s*(\(|\{)?\s*(-?\d+(?:\.\d+)?)\s*\^\s*\{?\s*\\circ\s*\}?\s*(\)|\})?"
 )
-_DEGREE_UNIT = re.compile(r"\^\s*\{?\s*\\circ\s*\}?\s*(?:\\(?:text|mathrm)\s*\{\s*[CF]\s*\}|[CF](?![A-Za-z]))")
+_DEGREE_UNIT = re.compile(
+    r"\^\s*\{?\s*\\circ\s*\}?\s*(?:\\(?:text|mathrm)\s*\{\s*[CF]\s*\}|[CF](?![A-Za-z]))"
+)
 _THOUSANDS = re.compile(r"^\s*-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?\s*$")
 _GLUED = re.compile(r"^\s*(-?\d+(?:\.\d+)?)(?!st\b|nd\b|rd\b|th\b)([A-Za-z]{1,3})\s*$")
 _SCALE = re.compile(
@@ -51,7 +53,9 @@ _SCALE = re.compile(
 _POWERS = {"thousand": 3, "million": 6, "billion": 9, "trillion": 12}
 # A number followed only by words (`12^{\text{th}}\text{ grade}`, `3 \text{ boxes}`): the words are a unit.
 _ORDINAL = re.compile(r"(\d)\s*(?:\^\s*\{?\s*(?:\\text\{\s*)?(?:st|nd|rd|th)\s*\}?\s*\}?)")
-_TRAILING_WORDS = re.compile(r"(\d)\s*(?:\\(?:text|textrm|textnormal|mathrm|mbox)\s*\{\s*[A-Za-z][A-Za-z\s]*\})+\s*$")
+_TRAILING_WORDS = re.compile(
+    r"(\d)\s*(?:\\(?:text|textrm|textnormal|mathrm|mbox)\s*\{\s*[A-Za-z][A-Za-z\s]*\})+\s*$"
+)
 
 
 def respell(text: str) -> str:
@@ -61,7 +65,11 @@ def respell(text: str) -> str:
     s = text
     if "√" in s:
         s = _replace_group(s, re.compile(r"√\s*\("), "\\sqrt{", "}", opener_in_match=True)
-        s = re.sub(r"√\s*(\{|\d+(?:\.\d+)?|\\?[A-Za-z])", lambda m: "\\sqrt{" if m.group(1) == "{" else f"\\sqrt{{{m.group(1)}}}", s)
+        s = re.sub(
+            r"√\s*(\{|\d+(?:\.\d+)?|\\?[A-Za-z])",
+            lambda m: "\\sqrt{" if m.group(1) == "{" else f"\\sqrt{{{m.group(1)}}}",
+            s,
+        )
     if any(ch in s for ch in _UNICODE):
         for old, new in _UNICODE.items():
             s = s.replace(old, new)
@@ -79,7 +87,9 @@ def respell(text: str) -> str:
     if _GLUED.match(s):  # `10m`, `2x`: a product (a unit needs a space or \\text, as in `10 \\text{m}`)
         s = _GLUED.sub(r"\1 \\cdot \2", s)
     if _SCALE.search(s):
-        s = _SCALE.sub(lambda m: f"{m.group(1)}\\times 10^{{{_POWERS[(m.group(2) or m.group(3)).lower()]}}}", s)
+        s = _SCALE.sub(
+            lambda m: f"{m.group(1)}\\times 10^{{{_POWERS[(m.group(2) or m.group(3)).lower()]}}}", s
+        )
     if "th" in s or "st" in s or "nd" in s or "rd" in s:
         s = _ORDINAL.sub(r"\1", s)
     if "\\text" in s or "\\mathrm" in s or "\\mbox" in s:  # also \\textrm, \\textnormal

@@ -298,7 +298,9 @@ def final_answer_after_box(answer_text: str) -> str | None:
     return None
 
 
-def _verify_unboxed(answer_text: str, gold_text: str, gold_parsed: list[Any], options: MathOptions) -> Verdict:
+def _verify_unboxed(
+    answer_text: str, gold_text: str, gold_parsed: list[Any], options: MathOptions
+) -> Verdict:
     """No box: the answer is what the last paragraphs state ("the answer is X"), never a cut-off tail."""
     statement = final_statement(answer_text)
     if statement is None:
@@ -319,9 +321,13 @@ def _verify_unboxed(answer_text: str, gold_text: str, gold_parsed: list[Any], op
     return Verdict(False, f"answer {shown[:60]!r} != gold {gold_text[:60]!r}", "parsed")
 
 
-_FINAL_ANSWER = re.compile(r"final answer(?!s)", re.IGNORECASE)  # "the final answers are: …" lists subproblems
+_FINAL_ANSWER = re.compile(
+    r"final answer(?!s)", re.IGNORECASE
+)  # "the final answers are: …" lists subproblems
 # "**Final answer for Subproblem 1:** 3 bushels", "Final Answer: 12"
-_LABELLED_ANSWER = re.compile(r"final answer[^:\n]{0,40}:\s*\**\s*([^\n]+?)\s*$", re.IGNORECASE | re.MULTILINE)
+_LABELLED_ANSWER = re.compile(
+    r"final answer[^:\n]{0,40}:\s*\**\s*([^\n]+?)\s*$", re.IGNORECASE | re.MULTILINE
+)
 _NUMBER_WORDS = dict(
     zip(
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "

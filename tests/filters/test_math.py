@@ -144,27 +144,3 @@ def test_answer_after_think_not_inside_it(shared_data: Path) -> None:
     assert verify_math(trace.answer_text, row["answer"]).ok is True
     unfinished = normalise("<|begin_of_thought|>\nSo the answer is \\boxed{" + row["answer"] + "}")
     assert verify_math(unfinished.answer_text, row["answer"]).ok is False
-
-
-def test_real_sky_t1_traces_agree_with_their_grader_where_it_is_sound(shared_data: Path) -> None:
-    """MATH-500 Sky-T1 outputs: every disagreement with the other grader's (noisy) score is one we explain."""
-    from distill.reasoning import normalise
-
-    rows = _rows(shared_data / "traces" / "skyt1_27b_math500_outputs.jsonl")[:120]
-    agree, unexplained = 0, []
-    for row in rows:
-        trace = normalise(row["code"][0])
-        verdict = verify_math(trace.answer_text, row["answer"])
-        if verdict.ok == row["score"][0]:
-            agree += 1
-        elif not trace.complete:
-            # Never finished (the other grader took a value from the thoughts), or carries no reasoning
-            # markers at all, so the whole text is the answer and we find the right final value that
-            # the other grader's extraction missed (e.g. "definitely \\(8000\\)").
-            continue
-        elif verdict.detail == "no parseable answer":
-            continue  # the solution section is cut off mid-formula: nothing to grade after the thoughts
-        else:
-            unexplained.append((row["answer"], trace.answer_text[-200:]))
-    assert agree >= 0.9 * len(rows)
-    assert unexplained == []
