@@ -328,14 +328,13 @@ _FINAL_ANSWER = re.compile(
 _LABELLED_ANSWER = re.compile(
     r"final answer[^:\n]{0,40}:\s*\**\s*([^\n]+?)\s*$", re.IGNORECASE | re.MULTILINE
 )
-_NUMBER_WORDS = dict(
-    zip(
+_NUMBER_WORDS = {
+    word: n
+    for n, word in enumerate(
         "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-        "sixteen seventeen eighteen nineteen twenty".split(),
-        range(21),
-        strict=True,
+        "sixteen seventeen eighteen nineteen twenty".split()  # noqa: SIM905 - a readable list of words
     )
-)
+}
 
 
 def _strip_phrase(phrase: str) -> str:
