@@ -14,11 +14,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from distill.card import CardConfig, write_card
 from distill.cli import app
-from distill.disclosure import LOCAL, PRIVATE, PublicView, find_leaks, public_endpoint, public_path
 from distill.errors import HubError, StageError
-from distill.push import PushConfig, plan_push, push
+from distill.publishing.card import CardConfig, write_card
+from distill.publishing.disclosure import LOCAL, PRIVATE, PublicView, find_leaks, public_endpoint, public_path
+from distill.publishing.push import PushConfig, plan_push, push
 from distill.run import RunDir
 from tests.plugins.hub import TOKEN, FakeHub
 from tests.plugins.runs import make_run
