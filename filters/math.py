@@ -263,7 +263,8 @@ def verify_math(answer_text: str | None, gold: Any, options: MathOptions = MathO
         return Verdict(None, f"gold answer {what}", "gold_unparsed")
     # The last boxed value is what math-verify would pick first (boxed_match_priority=0); parsing just
     # that short string is much faster than scanning a long response. When there is one, the verdict
-    # depends on the last paragraph's boxed values alone (distill.verify groups rows by them).
+    # depends on the last paragraph's boxed values and any "final answer" after them alone
+    # (distill.verification.stage groups rows by `answer_key`).
     boxed = extract_boxed(answer_text)
     late = final_answer_after_box(answer_text)
     if boxed is None or late is not None:
