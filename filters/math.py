@@ -31,6 +31,7 @@ from filters._math_parse import boxed_collection, final_statement, parse_whole
 __all__ = [
     "MathOptions",
     "Verdict",
+    "answer_key",
     "answers_equal",
     "compare_parsed",
     "extract_answer",
@@ -283,6 +284,18 @@ def verify_math(answer_text: str | None, gold: Any, options: MathOptions = MathO
     return Verdict(False, f"answer {shown[:60]!r} != gold {gold_text[:60]!r}", "parsed")
 
 
+def answer_key(answer_text: str | None) -> str:
+    """All that verify_math's verdict depends on besides the gold: equal keys, equal verdicts."""
+    text = answer_text or ""
+    boxed = extract_boxed(text)
+    if boxed is None:
+        return f"text:{text}"
+    late = final_answer_after_box(text)
+    if late is not None:
+        return f"late:{late}"
+    return f"boxed:{boxed}|{boxed_collection(text)}"
+
+
 def final_answer_after_box(answer_text: str) -> str | None:
     """The text after the last box when it states a final answer ("… \\boxed{255} … The final answer is
     $10,455$."): that statement, not the earlier box, is the response's answer. None otherwise."""
@@ -332,10 +345,10 @@ _LABELLED_ANSWER = re.compile(
 _NUMBER_WORDS = {
     word: n
     for n, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-        "sixteen seventeen eighteen nineteen twenty".split()  # noqa: SIM905 - a readable list of words
+        ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+         "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty")
     )
-}
+}  # fmt: skip
 
 
 def _strip_phrase(phrase: str) -> str:

@@ -56,6 +56,10 @@ COLUMN_DOCS = {
     schema.CODE_VERIFIED: "program passes the tests in a sandbox; null when not applicable",
     schema.FORMAT_OK: "the trace is well formed (one closed think block, an answer after it)",
     schema.VERIFY_DETAIL: "why a verifier said false or null",
+    schema.VERDICT_REASON: "how the math verdict was reached: parsed, no_answer, partial_parse, gold_unparsed, timeout, judge",
+    schema.JUDGE_VERDICT: "the LLM judge's verdict where the rules gave none (verify.judge); null otherwise",
+    schema.JUDGE_MODEL: "the judge model behind judge_verdict",
+    schema.JUDGE_REASON: "the judge's explanation, or why it gave no verdict",
     schema.CORRECT: "the verdict used for selection (math or code)",
     schema.PASS_RATE: "share of the prompt's samples verified correct",
     schema.KEEP: "selected for the sft config",
@@ -108,7 +112,8 @@ class CardConfig(StageConfig):
     )
     plots: bool = Field(True, description="Draw the token-length and pass-rate plots into RUN/plots/.")
     show_paths: bool = Field(
-        False, description="Show local paths in the card and the pushed run.yaml (by default only file names)."
+        False,
+        description="Show local paths in the card and the pushed run.yaml (by default only file names).",
     )
     show_endpoints: bool = Field(
         False,
