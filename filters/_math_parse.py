@@ -8,14 +8,18 @@ value only when it stands for the whole answer: the LaTeX parse succeeded, or th
 match covers the whole text; anything else is a partial parse, and the caller returns no verdict.
 
 Before parsing, `respell` rewrites spellings that mean one thing but that math-verify reads wrongly
-or not at all: Python/sympy (`2**100`, `pi/2`, `exp(16)`, `sqrt(2)`), Unicode (`√2`, `½`, `π`, `−`),
-`\\sqrt(…)` with parentheses, degrees inside trigonometric functions (`\\sin 30^\\circ`), and scale
-words (`5 \\text{ million}`). Each rewrite is exact: it never changes what a well-formed answer means.
+or not at all: Python/sympy (`2**100`, `pi/2`, `exp(16)`, `sqrt(2)`: rewritten as LaTeX, never
+evaluated), Unicode (`√2`, `½`, `π`, `−`, `°C`), `\\sqrt(…)` with parentheses, degrees inside
+trigonometric functions (`\\sin 30^\\circ` is `\\sin(\\pi/6)`), scale words (`5 \\text{ million}`),
+thousands separators (`10,455`), and unit words after a number (`12^{\\text{th}}\\text{ grade}`,
+`125\\textnormal{ miles}`). Each rewrite keeps what the answer means.
 
 Conventions deliberately left alone (documented, not "fixed"): an interval and the inequality that
 describes it (`(1, 2]` vs `1 < x \\le 2`) stay different, as math-verify has them; a bare number and
 the same number with a scale word (`5` vs `5 million`) differ; units are dropped by math-verify's own
-normalisation (`10 \\text{ cm}^2` is `10`).
+normalisation (`10 \\text{ cm}^2` is `10`), but a number glued to letters is a product (`10m` is
+`10·m`, as `2x` is `2·x`), as MARIO_EVAL's tests have it; a comma between digits is a list separator
+unless it groups thousands (`1,22` is the pair, not the European decimal).
 """
 
 from __future__ import annotations
