@@ -152,3 +152,22 @@ def test_verify_stage_writes_no_judge_columns_without_a_judge(run_dir: RunDir, t
         schema.JUDGE_VERDICT not in data.columns and data[schema.VERDICT_REASON].to_list() == ["parsed"] * 2
     )
     assert report.judge is None
+
+
+def test_cli_names_a_dead_judge_endpoint_in_one_line(run_dir: RunDir) -> None:
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    _write(run_dir, ROWS[:2])
+    url = f"http://127.0.0.1:{port}/v1"
+    done = subprocess.run(
+        [sys.executable, "-m", "distill.cli", "verify", str(run_dir.root), "--quiet",
+         "--set", f"verify.judge.base_url={url}"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith(f"error: judge endpoint {url} is not usable: cannot reach {url}")
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
