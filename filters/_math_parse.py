@@ -11,7 +11,8 @@ Before parsing, `respell` rewrites spellings that mean one thing but that math-v
 or not at all: Python/sympy (`2**100`, `pi/2`, `exp(16)`, `sqrt(2)`: rewritten as LaTeX, never
 evaluated), Unicode (`√2`, `½`, `π`, `−`, `°C`), `\\sqrt(…)` with parentheses, degrees inside
 trigonometric functions (`\\sin 30^\\circ` is `\\sin(\\pi/6)`), scale words (`5 \\text{ million}`),
-thousands separators (`10,455`), and unit words after a number (`12^{\\text{th}}\\text{ grade}`,
+thousands separators (`10,455`), mixed numbers (`1 1/2`; an improper `4 10/3` stays unparsed, as
+Math-Verify PR #81 has it), and unit words after a number (`12^{\\text{th}}\\text{ grade}`,
 `125\\textnormal{ miles}`). Each rewrite keeps what the answer means.
 
 Conventions deliberately left alone (documented, not "fixed"): an interval and the inequality that
@@ -48,6 +49,7 @@ _TRIG_DEGREES = re.compile(
 _DEGREE_UNIT = re.compile(
     r"\^\s*\{?\s*\\circ\s*\}?\s*(?:\\(?:text|mathrm)\s*\{\s*[CF]\s*\}|[CF](?![A-Za-z]))"
 )
+_MIXED = re.compile(r"^\s*(-?)(\d+)\s+(\d+)\s*/\s*(\d+)\s*$")
 _THOUSANDS = re.compile(r"^\s*-?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?\s*$")
 _GLUED = re.compile(r"^\s*(-?\d+(?:\.\d+)?)(?!st\b|nd\b|rd\b|th\b)([A-Za-z]{1,3})\s*$")
 _SCALE = re.compile(
@@ -86,6 +88,8 @@ def respell(text: str) -> str:
     if "circ" in s:
         s = _DEGREE_UNIT.sub(r"^\\circ", s)
         s = _TRIG_DEGREES.sub(lambda m: f"\\{m.group(1)}\\left(\\frac{{{m.group(3)}\\pi}}{{180}}\\right)", s)
+    if (m := _MIXED.match(s)) and int(m.group(3)) < int(m.group(4)):  # `1 1/2` is 1½ (not `1·1/2`)
+        s = f"{m.group(1)}({m.group(2)} + \\frac{{{m.group(3)}}}{{{m.group(4)}}})"
     if _THOUSANDS.match(s):  # `10,455`: one number, not a pair
         s = s.replace(",", "")
     if _GLUED.match(s):  # `10m`, `2x`: a product (a unit needs a space or \\text, as in `10 \\text{m}`)
