@@ -206,7 +206,7 @@ def _covers(parsed: list[Any], text: str) -> bool:
 # ── where the answer is ────────────────────────────────────────────────────
 _ANSWER_WORD = re.compile(r"answer", re.IGNORECASE)
 _OPEN_END = re.compile(r"[=+\-*/(\[{,\\^_&]\s*$")
-_SPECIAL_TOKENS = re.compile(r"(?:\s*<\|[a-z_]+\|>\s*(?:user|assistant|system)?)+\s*$")
+_SPECIAL_TAIL = re.compile(r"<\|[a-z_]+\|>\s*(?:user|assistant|system)?$")
 
 
 def final_statement(answer_text: str, *, paragraphs: int = 3) -> str | None:
@@ -216,7 +216,13 @@ def final_statement(answer_text: str, *, paragraphs: int = 3) -> str | None:
     appears earlier in it; math-verify alone would take that number. Chat-template tokens left at
     the end (`<|im_start|>user`) are not part of the answer.
     """
-    text = _SPECIAL_TOKENS.sub("", answer_text).rstrip()
+    text = answer_text.rstrip()
+    while text.endswith(("|>", "user", "assistant", "system")):  # only the tail is searched: linear time
+        tail = text[-64:]
+        m = _SPECIAL_TAIL.search(tail)
+        if m is None:
+            break
+        text = text[: len(text) - len(tail) + m.start()].rstrip()
     if not text:
         return None
     blocks = [b for b in re.split(r"\n\s*\n", text) if b.strip()]
