@@ -103,7 +103,14 @@ def run_(
     if out is not None:
         cfg = cfg.model_copy(update={"run_dir": out})
     chosen = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
-    report = run_pipeline(cfg, stages=chosen, dry_run=dry_run, progress=None if quiet else RichProgress)
+    services = None
+    if cfg.demo is not None:  # the built-in teacher and tiny student, served beside the stages
+        from distill.demo.wiring import DemoServices
+
+        services = DemoServices()
+    report = run_pipeline(
+        cfg, stages=chosen, dry_run=dry_run, progress=None if quiet else RichProgress, services=services
+    )
     if report.plan is not None:
         console().print(f"[bold]plan for {report.run_dir}[/bold] (nothing was run)")
         for line in report.plan.lines():
@@ -157,8 +164,9 @@ def generate_(
 
       distill generate math.jsonl --out runs/qwq --vllm Qwen/QwQ-32B --tensor-parallel 4 --n 8
     """
+    from distill.generation.config import GenerateConfig
     from distill.generation.inputs import read_template
-    from distill.generation.stage import GenerateConfig, generate
+    from distill.generation.stage import generate
     from distill.progress import RichProgress
     from distill.run import RunDir
 
@@ -427,7 +435,8 @@ def card(run: RunArg, recipe: RecipeOpt = None, set_: SetOpt = None) -> None:
 
     [cyan]distill card runs/r1 --set card.pretty_name="R1 math traces" --set card.license=mit --set card.tokenizer=models/student[/cyan]
     """
-    from distill.publishing.card import CardConfig, write_card
+    from distill.publishing.card import write_card
+    from distill.publishing.config import CardConfig
     from distill.publishing.dataset import build_dataset
     from distill.run import RunDir
 
@@ -458,8 +467,7 @@ def push(
 
     [cyan]distill push runs/r1 --repo my-org/r1-math-traces --public --revision v2[/cyan]
     """
-    from distill.publishing.card import CardConfig
-    from distill.publishing.push import PushConfig
+    from distill.publishing.config import CardConfig, PushConfig
     from distill.publishing.push import push as push_run
     from distill.run import RunDir
 

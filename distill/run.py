@@ -92,6 +92,21 @@ class RunDir:
         return self.root / "logs"
 
     @property
+    def student(self) -> Path:
+        """The student `distill run` trains, unless the recipe's sft.output_dir puts it elsewhere."""
+        return self.root / "student"
+
+    @property
+    def student_base(self) -> Path:
+        """The demo's tiny random student before training."""
+        return self.root / "student-base"
+
+    @property
+    def evals(self) -> Path:
+        """Where `distill run` evaluates the student (an EVALDIR, one run folder per benchmark)."""
+        return self.root / "eval"
+
+    @property
     def lock(self) -> Path:
         """Held (flock) by the process running stages on this run, so two runs never interleave."""
         return self.root / ".lock"

@@ -56,3 +56,18 @@ def test_fingerprint_tracks_settings_and_secrets_are_redacted() -> None:
     dumped = to_yaml(_Toy(api_key="sk-secret"))
     assert "sk-secret" not in dumped and yaml.safe_load(dumped)["api_key"] == "<redacted>"
     assert redact({"push": {"token": "hf_x", "repo": "a/b"}}) == {"push": {"token": "<redacted>", "repo": "a/b"}}
+
+
+def test_eval_engine_and_verifier_keys_are_checked_when_the_recipe_loads() -> None:
+    """A typo in eval's engine or verifier settings fails at load, before generation and SFT run."""
+    with pytest.raises(ConfigError, match=r"eval\.engine\.concurency: unknown key"):
+        load_recipe(None, ["eval.engine.concurency=3"])
+    with pytest.raises(ConfigError, match=r"eval\.verifier\.math_timeout: unknown key"):
+        load_recipe(None, ["eval.verifier.math_timeout=3"])
+    with pytest.raises(ConfigError, match=r"eval\.engine\.vllm\.tensor_paralel: unknown key"):
+        load_recipe(None, ["eval.engine.vllm.tensor_paralel=2"])
+    recipe = load_recipe(None, ["eval.engine.concurrency=3", "eval.verifier.math_timeout_s=9"])
+    assert recipe.eval is not None
+    assert (recipe.eval.engine.concurrency, recipe.eval.verifier.math_timeout_s) == (3, 9)
+    # Only what the recipe set is written back (run.yaml, eval.yaml) and handed to the engine.
+    assert yaml.safe_load(to_yaml(recipe.eval))["engine"] == {"concurrency": 3}

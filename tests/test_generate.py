@@ -18,7 +18,8 @@ import yaml
 
 from distill import schema
 from distill.errors import ConfigError, TeacherError
-from distill.generation.stage import GenerateConfig, generate
+from distill.generation.config import GenerateConfig
+from distill.generation.stage import generate
 from distill.run import RunDir
 from distill.testing.local_server import Faults, Reply, default_responder
 

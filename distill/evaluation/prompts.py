@@ -21,7 +21,7 @@ from distill.errors import InputError
 
 if TYPE_CHECKING:
     from distill.evaluation.benchmarks import Benchmark
-    from distill.evaluation.stage import EvalConfig
+    from distill.evaluation.config import EvalConfig
 
 PROMPT_COLUMN = "eval_prompt"  # the rendered user turn in EVALDIR/<benchmark>/prompts.jsonl
 CODE_PREFIX_COLUMN = "code_prompt"  # HumanEval's stub (imports, signature), put before the answer's program

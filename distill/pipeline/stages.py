@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from distill.pipeline.graph import student_dir
+
 if TYPE_CHECKING:
     from distill.recipe import Recipe
     from distill.run import RunDir
@@ -47,7 +49,7 @@ class Stages:
     push: Callable[..., Any] = _real("distill.publishing.push", "push")
     sft: Callable[..., Any] = _real("distill.training.train", "sft")
     evaluate: Callable[..., Any] = _real("distill.evaluation.stage", "evaluate")
-    probe_teacher: Callable[..., Any] = _real("distill.pipeline.run", "probe_teacher")
+    probe_teacher: Callable[..., Any] = _real("distill.pipeline.checks", "probe_teacher")
 
 
 @dataclass
@@ -140,7 +142,7 @@ def _eval(ctx: StageContext) -> Outcome:
     assert cfg is not None  # the pipeline runs eval only with an eval section
     if not (cfg.base_url or cfg.vllm) and ctx.recipe.sft is not None:  # serve the student just trained
         cfg = cfg.model_copy(update={"vllm": str(student_dir(ctx.recipe, ctx.run))})
-    report = ctx.fns.evaluate(cfg, eval_dir(ctx.run), progress=ctx.progress)
+    report = ctx.fns.evaluate(cfg, ctx.run.evals, progress=ctx.progress)
     if hasattr(report, "results"):
         scores = ", ".join(
             f"{r.name} pass@1 {100 * r.pass_at_1.mean:.1f}% (k={r.k}, {r.problems} problems)"
@@ -182,27 +184,13 @@ def drop_stale_checkpoints(out: Path, fingerprint: str) -> None:
     marker.write_text(json.dumps({"fingerprint": fingerprint}) + "\n", encoding="utf-8")
 
 
-def student_dir(recipe: Recipe, run: RunDir) -> Path:
-    """Where the student is trained: sft.output_dir when the recipe changes it, else RUN/student."""
-    if (
-        recipe.sft is not None
-        and recipe.sft.output_dir != type(recipe.sft).model_fields["output_dir"].default
-    ):
-        return Path(recipe.sft.output_dir)
-    return run.root / "student"
-
-
-def eval_dir(run: RunDir) -> Path:
-    return run.root / "eval"
-
-
 def outputs(recipe: Recipe, run: RunDir) -> dict[str, Path]:
     """The run's results that exist, by name."""
     found = {"dataset": run.data, "card": run.card, "plots": run.plots, "stats": run.stats}
     if recipe.sft is not None:
         found["checkpoint"] = student_dir(recipe, run)
     if recipe.eval is not None:
-        found["eval"] = eval_dir(run)
+        found["eval"] = run.evals
     return {name: path for name, path in found.items() if path.exists()}
 
 

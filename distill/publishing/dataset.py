@@ -30,7 +30,7 @@ from distill.run import RunDir
 if TYPE_CHECKING:
     import polars as pl
 
-    from distill.publishing.card import CardConfig
+    from distill.publishing.config import CardConfig
 
 log = logging.getLogger(__name__)
 

@@ -19,16 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import Field, field_validator
-
-from distill.config import StageConfig
 from distill.errors import ConfigError, HubError, StageError
+from distill.publishing.config import CardConfig, PushConfig, check_repo_id
 from distill.run import RunDir
-
-if TYPE_CHECKING:
-    from distill.publishing.card import CardConfig
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,26 +32,6 @@ T = TypeVar("T")
 PUSHED_FILES = ("README.md", "run.yaml", "stats.json")
 PUSHED_FOLDERS = (("data/all", "*.parquet"), ("data/sft", "*.parquet"), ("plots", "*.png"))
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-
-
-class PushConfig(StageConfig):
-    """Where and how the run's dataset is published."""
-
-    repo: str | None = Field(None, description="Dataset repo id, ORG/NAME (or NAME for your own namespace).")
-    private: bool = Field(True, description="Create the repo private (the default); false makes it public.")
-    revision: str | None = Field(
-        None, description="Branch to commit to (created from main if missing); default main."
-    )
-    commit_message: str | None = Field(None, description="Commit title; default names distill and the run.")
-    max_retries: int = Field(5, ge=0, description="Retries of each Hub step on 5xx/429/timeouts.")
-    backoff_s: float = Field(2.0, gt=0, description="First retry wait; doubles each retry (capped at 60 s).")
-
-    @field_validator("repo")
-    @classmethod
-    def _valid_repo_id(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_repo_id(value)
-        return value
 
 
 @dataclass
@@ -92,20 +67,6 @@ class PushReport:
         table.add_row("commit", self.commit_url)
         table.add_row("files", f"{len(self.files)} ({self.bytes / 1e6:,.1f} MB)")
         return table
-
-
-def check_repo_id(repo_id: str) -> None:
-    """Raise ConfigError unless `repo_id` is a valid Hub id (`NAME` or `ORG/NAME`); no network."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as e:
-        raise ConfigError(
-            f"push.repo: {repo_id!r} is not a valid repo id; use ORG/NAME with letters, digits, "
-            f"'-', '_', '.' (at most 96 characters)"
-        ) from e
 
 
 def push(
