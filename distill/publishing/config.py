@@ -9,6 +9,7 @@ from pydantic import Field, field_validator
 
 from distill.config import StageConfig
 from distill.errors import ConfigError
+from distill.publishing.disclosure import PublicView
 
 __all__ = ["CardConfig", "PushConfig", "check_repo_id"]
 
@@ -48,6 +49,19 @@ class CardConfig(StageConfig):
         600, ge=0, description="Characters of one sample shown in the card; 0 shows none."
     )
     plots: bool = Field(True, description="Draw the token-length and pass-rate plots into RUN/plots/.")
+    show_paths: bool = Field(
+        False, description="Show local paths in the card and the pushed run.yaml (by default only file names)."
+    )
+    show_endpoints: bool = Field(
+        False,
+        description="Show teacher endpoints in full (by default a public provider's host, `local` or "
+        "`private endpoint`).",
+    )
+
+    @property
+    def view(self) -> PublicView:
+        """What the card and the push may show of this machine."""
+        return PublicView(show_paths=self.show_paths, show_endpoints=self.show_endpoints)
 
 
 class PushConfig(StageConfig):
