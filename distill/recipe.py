@@ -30,8 +30,8 @@ from distill.publishing.config import CardConfig, PushConfig
 from distill.training.config import SFTConfig
 from distill.verification.config import VerifyConfig
 
-STAGES = ("generate", "verify", "filter", "card", "push", "sft", "eval")
 StageName = Literal["generate", "verify", "filter", "card", "push", "sft", "eval"]
+STAGES: tuple[StageName, ...] = ("generate", "verify", "filter", "card", "push", "sft", "eval")
 
 
 class DemoConfig(StageConfig):

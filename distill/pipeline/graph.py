@@ -40,13 +40,13 @@ def plan_stages(recipe: Recipe, stages: Sequence[str] | None) -> tuple[list[str]
         unknown = [s for s in stages if s not in STAGES]
         if unknown:
             raise ConfigError(f"--stages: unknown stage {unknown[0]!r}; stages are {', '.join(STAGES)}")
-    wanted = list(recipe.stages) if stages is None else list(stages)
+    wanted: list[str] = list(recipe.stages) if stages is None else list(stages)
     if stages is not None:
         for stage in wanted:
             if not _has_section(recipe, stage):
                 raise ConfigError(f"stage {stage}: the recipe has no `{stage}` section")
-    selected = [s for s in STAGES if s in wanted and _has_section(recipe, s)]
-    graph = [s for s in STAGES if s in selected or (s in recipe.stages and _has_section(recipe, s))]
+    selected: list[str] = [s for s in STAGES if s in wanted and _has_section(recipe, s)]
+    graph: list[str] = [s for s in STAGES if s in selected or (s in recipe.stages and _has_section(recipe, s))]
     return graph, selected
 
 
@@ -95,6 +95,7 @@ def stage_settings(recipe: Recipe, stage: str) -> Any:
     if stage == "card":  # the card stage also builds data/sft
         return recipe.card.fingerprint()
     if stage == "eval" and recipe.demo is not None:
+        assert recipe.eval is not None  # eval is in the graph only with an eval section
         return {"eval": recipe.eval.fingerprint(), "demo": recipe.demo.fingerprint()}
     section = {
         "verify": recipe.verify,
@@ -103,6 +104,7 @@ def stage_settings(recipe: Recipe, stage: str) -> Any:
         "sft": recipe.sft,
         "eval": recipe.eval,
     }[stage]
+    assert section is not None  # push, sft and eval are in the graph only with their section
     return section.fingerprint()
 
 
