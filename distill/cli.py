@@ -230,7 +230,7 @@ def generate_(
     report = generate(cfg, RunDir(run_dir), progress=None if quiet else RichProgress(),
                       allow_changed_settings=resume_with_changed_settings)
     if quiet:
-        console().print(report.summary_line(), markup=False, highlight=False, soft_wrap=True)
+        console().print(report.summary(), markup=False, highlight=False, soft_wrap=True)
     else:
         console().print(report.as_table())
 
@@ -275,7 +275,7 @@ def sft_(
         out.print("[bold]one rendered sample[/bold] (trained tokens between ⟦ and ⟧):")
         out.print(report.example, markup=False, highlight=False)
     table = Table(title="distill sft" + (" --dry-run (nothing trained)" if dry_run else ""), show_header=False)
-    for key, value in report.as_rows():
+    for key, value in report.table_rows():
         table.add_row(key, value)
     out.print(table)
 
@@ -299,7 +299,7 @@ def merge_(
     from distill.run import RunDir
 
     report = merge([RunDir(r) for r in runs], RunDir(out))
-    console().print(report.summary_line(), markup=False, highlight=False, soft_wrap=True)
+    console().print(report.summary(), markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("eval")

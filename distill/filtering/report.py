@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ class FilterReport:
     decontamination: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
-    def stats(self) -> dict[str, Any]:
+    def to_stats(self) -> dict[str, Any]:
         return {
             "rows_in": self.rows_in,
             "rows_kept": self.rows_kept,
@@ -34,6 +35,25 @@ class FilterReport:
             "order": list(RULES),
             "seconds": round(self.seconds, 2),
         }
+
+    @classmethod
+    def from_stats(cls, stats: Mapping[str, Any]) -> FilterReport:
+        """The report recorded in stats.json's "filter" section."""
+        return cls(
+            rows_in=int(stats.get("rows_in") or 0),
+            rows_kept=int(stats.get("rows_kept") or 0),
+            rules={str(k): int(v) for k, v in (stats.get("rules") or {}).items()},
+            flagged={str(k): int(v) for k, v in (stats.get("flagged") or {}).items()},
+            by_source=dict(stats.get("by_source") or {}),
+            skipped=dict(stats.get("skipped") or {}),
+            seconds=float(stats.get("seconds") or 0.0),
+        )
+
+    def table_rows(self) -> list[tuple[str, str]]:
+        rows = [("rows in", f"{self.rows_in:,}")]
+        rows += [(rule, f"{self.rules[rule]:,} rejected") for rule in RULES if self.rules.get(rule)]
+        rows += [(rule, f"skipped: {why}") for rule, why in self.skipped.items()]
+        return [*rows, ("kept", f"{self.rows_kept:,}")]
 
     def as_table(self) -> Any:
         from rich.table import Table

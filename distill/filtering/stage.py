@@ -34,7 +34,7 @@ def apply_filters(cfg: FilterConfig, run: RunDir, *, progress: Progress | None =
     columns, report = evaluate_rules(cfg, run, progress=progress)
     run.update_rows(columns)
     report.seconds = time.monotonic() - started
-    run.update_stats("filter", report.stats())
+    run.update_stats("filter", report.to_stats())
     run.update_stats("decontamination", report.decontamination)
     run.mark_done(STAGE, cfg.fingerprint(), rows_in=report.rows_in, rows_kept=report.rows_kept)
     log.debug("filter: %s", report.summary())

@@ -24,7 +24,7 @@ class MergeReport:
     error_rows: int
     files: list[Path]
 
-    def summary_line(self) -> str:
+    def summary(self) -> str:
         return (
             f"merge: {self.runs} runs → {self.out}: {self.samples:,} samples "
             f"({self.error_rows:,} with errors)"

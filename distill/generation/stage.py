@@ -20,11 +20,11 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distill.generation.config import GenerateConfig
+from distill.generation.report import GenerateReport
 
 if TYPE_CHECKING:
     from distill.generation.engine import Engine
@@ -33,65 +33,6 @@ if TYPE_CHECKING:
     from distill.teachers.base import Teacher
 
 log = logging.getLogger(__name__)
-
-
-# ── the report ─────────────────────────────────────────────────────────────
-@dataclass
-class GenerateReport:
-    """What a generate call did (this call) and what the run holds (all calls)."""
-
-    run: Path
-    teacher: str
-    prompts: int
-    duplicates: int
-    requested: int
-    written: int
-    errors: int
-    retries: int
-    samples: int
-    error_rows: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    elapsed_s: float
-    stopped: str | None = None
-    finish_reasons: dict[str, int] = field(default_factory=dict)
-    files: list[Path] = field(default_factory=list)
-
-    def summary_line(self) -> str:
-        stop = f"; stopped: {self.stopped} (rerun to resume)" if self.stopped else ""
-        return (
-            f"generate: {self.written:,}/{self.requested:,} new samples ({self.errors:,} errors, "
-            f"{self.retries:,} retries) in {self.elapsed_s:.1f}s; run holds {self.samples:,} samples "
-            f"({self.error_rows:,} with errors); tokens in {self.prompt_tokens:,} out "
-            f"{self.completion_tokens:,}; cost ${self.cost_usd:,.4f}{stop} → {self.run}"
-        )
-
-    def as_table(self) -> Any:
-        from rich.table import Table
-
-        table = Table(title=f"generate → {self.run}", show_header=False)
-        rows = [
-            ("teacher", self.teacher),
-            ("prompts", f"{self.prompts:,} ({self.duplicates:,} duplicates dropped)"),
-            (
-                "this run",
-                f"{self.written:,}/{self.requested:,} samples, {self.errors:,} errors, "
-                f"{self.retries:,} retries, {self.elapsed_s:.1f}s",
-            ),
-            ("run total", f"{self.samples:,} samples, {self.error_rows:,} with errors"),
-            ("tokens", f"in {self.prompt_tokens:,}  out {self.completion_tokens:,}"),
-            ("cost", f"${self.cost_usd:,.4f}"),
-            (
-                "finish reasons",
-                ", ".join(f"{k} {v:,}" for k, v in sorted(self.finish_reasons.items())) or "-",
-            ),
-        ]
-        if self.stopped:
-            rows.append(("stopped", f"{self.stopped}: rerun the same command to resume"))
-        for key, value in rows:
-            table.add_row(key, value)
-        return table
 
 
 # ── the stage ──────────────────────────────────────────────────────────────
@@ -178,7 +119,8 @@ def generate(
         report = _report(
             cfg, run, store, prompts, engine, pending, clock() - started, files, teacher_name, counts
         )
-    run.update_stats("generate", _stats(report, settings))
+    report.settings = settings
+    run.update_stats("generate", report.to_stats())
     if not report.stopped and report.error_rows == 0:
         run.mark_done("generate", cfg.fingerprint(), samples=report.samples)
     if engine.fatal is not None:
@@ -329,20 +271,3 @@ def _counts(store: Any) -> tuple[tuple, dict]:
         )
     )
     return totals, reasons
-
-
-def _stats(report: GenerateReport, settings: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "teacher": report.teacher,
-        "settings": settings,
-        "prompts": report.prompts,
-        "duplicates": report.duplicates,
-        "samples": report.samples,
-        "errors": report.error_rows,
-        "prompt_tokens": report.prompt_tokens,
-        "completion_tokens": report.completion_tokens,
-        "cost_usd": report.cost_usd,
-        "finish_reasons": report.finish_reasons,
-        "retries": report.retries,
-        "elapsed_s": round(report.elapsed_s, 3),
-    }

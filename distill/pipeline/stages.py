@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 from distill.pipeline.graph import student_dir
 
 if TYPE_CHECKING:
+    from distill.generation.report import GenerateReport
     from distill.recipe import Recipe
+    from distill.reports import StageReport
     from distill.run import RunDir
 
 log = logging.getLogger(__name__)
@@ -93,9 +95,9 @@ def _generate(ctx: StageContext) -> Outcome:
     return summarize(report), _generation_complete(report)
 
 
-def _generation_complete(report: Any) -> bool:
+def _generation_complete(report: GenerateReport | None) -> bool:
     """Generation is done when it was not stopped (budget, teacher error) and no row holds an error."""
-    return not getattr(report, "stopped", None) and not getattr(report, "error_rows", 0)
+    return report is None or (not report.stopped and not report.error_rows)
 
 
 def _verify(ctx: StageContext) -> Outcome:
@@ -111,7 +113,7 @@ def _card(ctx: StageContext) -> Outcome:
     card = ctx.fns.write_card(ctx.recipe.card, ctx.run)
     rows = (
         f"data/sft {dataset.rows_sft:,} of {dataset.rows_all:,} rows ({dataset.prompts:,} prompts); "
-        if hasattr(dataset, "rows_sft")
+        if dataset is not None
         else ""
     )
     return f"{rows}card {card}", True
@@ -127,13 +129,6 @@ def _sft(ctx: StageContext) -> Outcome:
     out = student_dir(ctx.recipe, ctx.run)
     drop_stale_checkpoints(out, ctx.fingerprint)
     report = ctx.fns.sft(cfg, dataset=cfg.dataset or str(ctx.run.root), output_dir=out)
-    if hasattr(report, "final_loss"):
-        loss = (
-            f", loss {report.losses[0]:.3f} → {report.final_loss:.3f}"
-            if report.losses and report.final_loss
-            else ""
-        )
-        return f"{report.steps} steps{loss} → {report.output_dir}", True
     return summarize(report), True
 
 
@@ -143,12 +138,6 @@ def _eval(ctx: StageContext) -> Outcome:
     if not (cfg.base_url or cfg.vllm) and ctx.recipe.sft is not None:  # serve the student just trained
         cfg = cfg.model_copy(update={"vllm": str(student_dir(ctx.recipe, ctx.run))})
     report = ctx.fns.evaluate(cfg, ctx.run.evals, progress=ctx.progress)
-    if hasattr(report, "results"):
-        scores = ", ".join(
-            f"{r.name} pass@1 {100 * r.pass_at_1.mean:.1f}% (k={r.k}, {r.problems} problems)"
-            for r in report.results
-        )
-        return f"{scores} → {report.results_md}", True
     return summarize(report), True
 
 
@@ -194,14 +183,6 @@ def outputs(recipe: Recipe, run: RunDir) -> dict[str, Path]:
     return {name: path for name, path in found.items() if path.exists()}
 
 
-def summarize(report: Any) -> str:
-    """A stage report's one-line summary, whatever shape the stage returned."""
-    if report is None:
-        return "done"
-    for attr in ("summary", "summary_line", "one_line"):
-        value = getattr(report, attr, None)
-        if callable(value):
-            value = value()
-        if isinstance(value, str) and value:
-            return value
-    return str(report) if isinstance(report, Path) else type(report).__name__
+def summarize(report: StageReport | None) -> str:
+    """A stage report's one-line summary ("done" for a stage function that returns nothing, e.g. a test's)."""
+    return "done" if report is None else report.summary()

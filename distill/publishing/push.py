@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from distill.errors import ConfigError, HubError, StageError
 from distill.publishing.config import CardConfig, PushConfig, check_repo_id
 from distill.publishing.disclosure import Leak, PublicView, find_leaks
+from distill.reports import key_value_table
 from distill.run import RunDir
 
 log = logging.getLogger(__name__)
@@ -59,16 +60,25 @@ class PushReport:
             f"revision {self.revision}"
         )
 
-    def as_table(self) -> Any:
-        from rich.table import Table
+    def table_rows(self) -> list[tuple[str, str]]:
+        return [
+            ("repo", f"{self.repo_id} ({self.visibility})"),
+            ("url", self.url),
+            ("revision", self.revision),
+            ("commit", self.commit_url),
+            ("files", f"{len(self.files)} ({self.bytes / 1e6:,.1f} MB)"),
+        ]
 
-        table = Table(title="push", show_header=False)
-        table.add_row("repo", f"{self.repo_id} ({self.visibility})")
-        table.add_row("url", self.url)
-        table.add_row("revision", self.revision)
-        table.add_row("commit", self.commit_url)
-        table.add_row("files", f"{len(self.files)} ({self.bytes / 1e6:,.1f} MB)")
-        return table
+    def as_table(self) -> Any:
+        return key_value_table("push", self.table_rows())
+
+    def to_stats(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_stats(cls, stats: Mapping[str, Any]) -> PushReport:
+        known = {k: v for k, v in stats.items() if k in cls.__dataclass_fields__}
+        return cls(**{"repo_id": "", "url": "", "revision": "", "private": True, "commit_url": "", **known})
 
 
 @dataclass

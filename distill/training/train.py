@@ -13,7 +13,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,38 @@ class SFTReport:
     pushed_to: str | None = None
     launched: list[str] | None = None
 
-    def as_rows(self) -> list[tuple[str, str]]:
+    def summary(self) -> str:
+        if self.dry_run:
+            return f"dry run: {self.estimate.steps:,} steps planned → {self.output_dir}"
+        loss = f", loss {self.losses[0]:.3f} → {self.final_loss:.3f}" if self.losses and self.final_loss else ""
+        return f"{self.steps} steps{loss} → {self.output_dir}"
+
+    def to_stats(self) -> dict[str, Any]:
+        """What sft_report.json holds."""
+        from dataclasses import asdict
+
+        data = asdict(self)
+        data["estimate"] = self.estimate.as_dict()
+        return data
+
+    @classmethod
+    def from_stats(cls, stats: Mapping[str, Any]) -> SFTReport:
+        """The report from sft_report.json."""
+        from distill.training.estimate import MemoryEstimate
+
+        data = dict(stats)
+        estimate = dict(data.pop("estimate"))
+        memory = {k: v for k, v in estimate.pop("memory").items() if k != "total_gib"}
+        return cls(
+            **{
+                **data,
+                "output_dir": Path(data["output_dir"]),
+                "template": TemplateCheck(**data["template"]),
+                "estimate": Estimate(**estimate, memory=MemoryEstimate(**memory)),
+            }
+        )
+
+    def table_rows(self) -> list[tuple[str, str]]:
         e = self.estimate
         rows = [
             ("batch", self.batch_plan),
@@ -579,13 +610,10 @@ def _align_special_tokens(model: Any, tokenizer: Any) -> None:
 
 def _write_report(out: Path, report: SFTReport) -> None:
     import json
-    from dataclasses import asdict
 
     from distill.run import RunDir
 
-    data = asdict(report)
-    data["estimate"] = report.estimate.as_dict()
-    RunDir(out).write_text(out / REPORT_FILE, json.dumps(data, indent=2, default=str) + "\n")
+    RunDir(out).write_text(out / REPORT_FILE, json.dumps(report.to_stats(), indent=2, default=str) + "\n")
 
 
 def _read_back(report: SFTReport) -> SFTReport:

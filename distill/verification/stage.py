@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from queue import Queue
 from typing import TYPE_CHECKING, Any
 
 from distill import schema
 from distill.verification.config import VerifyConfig
-from distill.verification.report import VerifyReport, build_report, report_from_stats
+from distill.verification.report import VerifyReport, build_report
 
 if TYPE_CHECKING:
     import polars as pl
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from distill.progress import Progress
     from distill.run import RunDir
 
-__all__ = ["VerifyConfig", "VerifyReport", "build_report", "report_from_stats", "verify", "verify_frame"]
+__all__ = ["VerifyConfig", "VerifyReport", "build_report", "verify", "verify_frame"]
 
 log = logging.getLogger(__name__)
 STAGE = "verify"
@@ -63,7 +64,7 @@ def verify(
         and record.get("rows") == frame.height
         and schema.CORRECT in frame.columns
     ):
-        return report_from_stats(run.read_json(run.stats).get(STAGE, {}), skipped=True)
+        return replace(VerifyReport.from_stats(run.read_json(run.stats).get(STAGE, {})), skipped=True)
     start = time.monotonic()
     verified, isolation = _verify(cfg, frame, progress)
     produced = [c for c in OUTPUT_COLUMNS if c in verified.columns]
@@ -71,7 +72,7 @@ def verify(
     report = build_report(
         verified, seconds=time.monotonic() - start, workers=_workers(cfg), isolation=isolation
     )
-    run.update_stats(STAGE, report.as_stats())
+    run.update_stats(STAGE, report.to_stats())
     run.mark_done(STAGE, fingerprint, rows=frame.height)
     log.info("%s in %.1fs", report.summary(), report.seconds)
     return report
