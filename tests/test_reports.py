@@ -15,8 +15,8 @@ from distill.publishing.dataset import DatasetReport
 from distill.publishing.push import PushReport
 from distill.reports import StageReport
 from distill.training.estimate import Estimate, MemoryEstimate
+from distill.training.report import SFTReport
 from distill.training.template import TemplateCheck
-from distill.training.train import SFTReport
 from distill.verification.report import VerifyReport
 
 
