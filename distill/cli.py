@@ -135,13 +135,12 @@ def run_(
 
     [cyan]distill run recipes/openr1-math.yaml --stages sft,eval --out runs/openr1-math[/cyan]  only train and evaluate
     """
+    from distill.config import resolve
     from distill.pipeline.run import run_pipeline
     from distill.progress import RichProgress
-    from distill.recipe import load_recipe
+    from distill.recipe import Recipe
 
-    cfg = load_recipe(recipe, overrides=[*(overrides or ()), *(set_ or ())])
-    if out is not None:
-        cfg = cfg.model_copy(update={"run_dir": out})
+    cfg = resolve(Recipe, recipe, [*(overrides or ()), *(set_ or ())], flags={"run_dir": out})
     chosen = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
     services = None
     if cfg.demo is not None:  # the built-in teacher and tiny student, served beside the stages
@@ -173,15 +172,15 @@ def generate_(
     base_url: Annotated[list[str] | None, typer.Option(
         "--base-url", help="OpenAI-compatible base URL, e.g. https://api.deepseek.com/v1 (repeatable: a pool).")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Model name at the endpoint (default: the one it serves).")] = None,
-    n: Annotated[int | None, typer.Option("--n", help="Samples per prompt (default 4).")] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Requests in flight (default 64).")] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Completion budget (default 32768).")] = None,
-    temperature: Annotated[float | None, typer.Option("--temperature", help="Default 0.6.")] = None,
-    top_p: Annotated[float | None, typer.Option("--top-p", help="Default 0.95.")] = None,
-    prompt_column: Annotated[str | None, typer.Option("--prompt-column", help="Default: problem.")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="Samples per prompt.")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="Requests in flight, at most.")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Completion budget per sample, in tokens.")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling.")] = None,
+    prompt_column: Annotated[str | None, typer.Option("--prompt-column", help="Input column holding the prompt text.")] = None,
     template: Annotated[str | None, typer.Option(
         "--template", help="User turn as TEXT or FILE; {prompt} = the prompt column, {col} = any column.")] = None,
-    system: Annotated[str | None, typer.Option("--system", help="System prompt (default: none).")] = None,
+    system: Annotated[str | None, typer.Option("--system", help="System prompt.")] = None,
     api_key_env: Annotated[str | None, typer.Option(
         "--api-key-env", help="Environment variable holding the API key, e.g. DEEPSEEK_API_KEY.")] = None,
     vllm: Annotated[str | None, typer.Option("--vllm", help="Start `vllm serve MODEL` and generate from it.")] = None,
@@ -204,29 +203,27 @@ def generate_(
 
       distill generate math.jsonl --out runs/qwq --vllm Qwen/QwQ-32B --tensor-parallel 4 --n 8
     """
+    from distill.config import resolve
     from distill.generation.config import GenerateConfig
     from distill.generation.inputs import read_template
     from distill.generation.stage import generate
     from distill.progress import RichProgress
     from distill.run import RunDir
 
+    flags = {
+        "prompts": prompts, "base_url": base_url or None, "model": model, "n": n, "concurrency": concurrency,
+        "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p, "prompt_column": prompt_column,
+        "template": read_template(template) if template else None, "system": system, "api_key_env": api_key_env,
+        "shard": shard, "vllm": {"model": vllm, "tensor_parallel": tensor_parallel or None,
+                                 "data_parallel": data_parallel or None, "args": vllm_arg or None},
+    }
     if recipe is None and not set_ and out is not None:  # plain flags: skip loading every stage's settings
-        settings, run_dir = GenerateConfig(), out
+        cfg, run_dir = resolve(GenerateConfig, flags=flags), out
     else:
-        from distill.recipe import load_recipe
+        from distill.recipe import Recipe
 
-        loaded = load_recipe(recipe, overrides=set_ or ())
-        settings, run_dir = loaded.generate, out or loaded.run_dir
-    vllm_cfg = None
-    if vllm or tensor_parallel or data_parallel or vllm_arg:
-        base = settings.vllm.model_dump() if settings.vllm else {}
-        vllm_cfg = {**base, **{k: v for k, v in {"model": vllm, "tensor_parallel": tensor_parallel,
-                                                   "data_parallel": data_parallel, "args": vllm_arg}.items() if v}}
-    cfg = settings.with_flags(
-        prompts=prompts, base_url=base_url or None, model=model, n=n, concurrency=concurrency, max_tokens=max_tokens,
-        temperature=temperature, top_p=top_p, prompt_column=prompt_column,
-        template=read_template(template) if template else None, system=system, api_key_env=api_key_env,
-        vllm=vllm_cfg, shard=shard)
+        loaded = resolve(Recipe, recipe, set_ or (), flags={"generate": flags})
+        cfg, run_dir = loaded.generate, out or loaded.run_dir
     report = generate(cfg, RunDir(run_dir), progress=None if quiet else RichProgress(),
                       allow_changed_settings=resume_with_changed_settings)
     if quiet:
@@ -260,14 +257,14 @@ def sft_(
 
     [cyan]sbatch --nodes=4 recipes/slurm/sft.slurm recipes/students/r1-distill-llama-70b.yaml --dataset ORG/DATA[/cyan]
     """
-    from distill.recipe import load_recipe
+    from distill.config import read_yaml, resolve
+    from distill.training.config import SFTConfig
     from distill.training.train import sft
 
-    keyed = [o if o.startswith("sft.") or "=" not in o else f"sft.{o}" for o in (overrides or ())]
-    loaded = load_recipe(recipe, overrides=[*keyed, *(set_ or ())])
-    if loaded.sft is None:
+    if "sft" not in read_yaml(recipe):
         raise DistillError(f"{recipe}: no `sft:` section (see recipes/students/)")
-    report = sft(loaded.sft, dataset=dataset, output_dir=output_dir, dry_run=dry_run)
+    cfg = resolve(SFTConfig, recipe, [*(overrides or ()), *(set_ or ())], section="sft")
+    report = sft(cfg, dataset=dataset, output_dir=output_dir, dry_run=dry_run)
     from rich.table import Table
 
     out = console()
@@ -315,9 +312,9 @@ def eval_(
     benchmark: Annotated[list[str] | None, typer.Option(
         "--benchmark", help="NAME=PATH: a local copy of a benchmark (repeatable).")] = None,
     k: Annotated[str | None, typer.Option("--k", help="Samples per problem: auto (registry default) or N.")] = None,
-    temperature: Annotated[float | None, typer.Option("--temperature", help="Default 0.6.")] = None,
-    top_p: Annotated[float | None, typer.Option("--top-p", help="Default 0.95.")] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Default 32768.")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.")] = None,
+    top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling.")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Completion budget per sample, in tokens.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Base sampling seed (recorded).")] = None,
     rescore: Annotated[bool, typer.Option(
         "--rescore", help="Verify and score the samples already in --out again; generate nothing.")] = False,
@@ -339,23 +336,24 @@ def eval_(
 
     [cyan]distill eval --rescore --out evals/student[/cyan]  re-verify and re-score, generating nothing
     """
+    from distill.config import resolve
     from distill.evaluation.benchmarks import parse_benchmark_option
-    from distill.evaluation.stage import EvalConfig, evaluate, read_settings, rescore_run
+    from distill.evaluation.config import EvalConfig
+    from distill.evaluation.stage import evaluate, rescore_run, settings_file
     from distill.progress import RichProgress
-    from distill.recipe import load_recipe
 
-    if rescore:
-        base = read_settings(out, overrides=set_ or ())
-    else:
-        base = load_recipe(recipe, overrides=set_ or ()).eval or EvalConfig()
     if model and model.startswith(("http://", "https://")):
         model, base_url = None, base_url or model
     local = dict(parse_benchmark_option(option) for option in benchmark or ())
     if local and benchmarks is None and not rescore:
         benchmarks = ",".join(local)
-    cfg = base.with_flags(model=model, vllm=vllm, base_url=base_url, benchmarks=benchmarks, k=k,
-                          temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed,
-                          benchmark_paths={**base.benchmark_paths, **local} if local else None)
+    # --rescore: the settings the evaluation in --out ran with, instead of a recipe
+    source = settings_file(out) if rescore else recipe
+    cfg = resolve(EvalConfig, source, set_ or (), section="eval", flags={
+        "model": model, "vllm": vllm, "base_url": base_url, "benchmarks": benchmarks, "k": k,
+        "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, "seed": seed})
+    if local:  # local copies add to the recipe's
+        cfg = cfg.with_flags(benchmark_paths={**cfg.benchmark_paths, **local})
     if rescore:
         report = rescore_run(out, cfg)
     else:
@@ -367,15 +365,11 @@ def eval_(
 RunArg = Annotated[Path, typer.Argument(help="The run directory.", show_default=False)]
 
 
-def _stage_config(model: type, section: str, run: Path, recipe: Path | None, set_: list[str] | None):  # noqa: ANN202
-    """A stage's settings from --recipe, else from RUN/run.yaml (the run's own recipe), then --set overrides."""
-    from distill.config import load_config
+def _settings_source(run: Path, recipe: Path | None) -> Path | None:
+    """Where a stage command reads its settings: --recipe, else RUN/run.yaml (the run's own recipe)."""
     from distill.run import RunDir
 
-    source = recipe if recipe is not None else (RunDir(run).run_yaml if RunDir(run).run_yaml.exists() else None)
-    prefix = f"{section}."
-    overrides = [o[len(prefix):] if o.startswith(prefix) else o for o in set_ or ()]
-    return load_config(model, source, overrides, section=section)
+    return recipe if recipe is not None else (RunDir(run).run_yaml if RunDir(run).run_yaml.exists() else None)
 
 
 @app.command("verify")
@@ -411,16 +405,19 @@ def verify(
 
     [cyan]distill verify runs/r1 --report[/cyan]  true/false/null/timeout counts per verifier and source
     """
+    from distill.config import resolve
     from distill.progress import NullProgress, RichProgress
     from distill.run import RunDir
-    from distill.verification.stage import VerifyConfig, build_report
+    from distill.verification.config import VerifyConfig
+    from distill.verification.stage import build_report
     from distill.verification.stage import verify as verify_run
 
     run_dir = RunDir(run)
     if report:
         console().print(build_report(run_dir.read("all")).as_table())
         return
-    cfg = _stage_config(VerifyConfig, "verify", run, recipe, set_).with_flags(math=math, code=code, format=format_)
+    cfg = resolve(VerifyConfig, _settings_source(run, recipe), set_ or (), section="verify",
+                  flags={"math": math, "code": code, "format": format_})
     result = verify_run(cfg, run_dir, progress=NullProgress() if quiet else RichProgress(), force=force)
     if quiet:
         console().print(result.summary())
@@ -448,14 +445,17 @@ def filter_(
 
       distill filter runs/math --set filter.k=4 --set filter.ngram=10 --set filter.max_paragraph_chars=3000
     """
+    from distill.config import resolve
     from distill.evaluation.benchmarks import parse_benchmark_option
-    from distill.filtering.stage import FilterConfig, apply_filters
+    from distill.filtering.config import FilterConfig
+    from distill.filtering.stage import apply_filters
     from distill.progress import NullProgress, RichProgress
     from distill.run import RunDir
 
-    base = _stage_config(FilterConfig, "filter", run, recipe, set_)
+    cfg = resolve(FilterConfig, _settings_source(run, recipe), set_ or (), section="filter")
     local = dict(parse_benchmark_option(option) for option in benchmark or ())
-    cfg = base.with_flags(benchmark_paths={**base.benchmark_paths, **local} if local else None)
+    if local:  # local copies add to the recipe's
+        cfg = cfg.with_flags(benchmark_paths={**cfg.benchmark_paths, **local})
     report = apply_filters(cfg, RunDir(run), progress=NullProgress() if quiet else RichProgress())
     if quiet:
         console().print(report.summary(), highlight=False)
@@ -480,12 +480,13 @@ def card(
 
     [cyan]distill card runs/r1 --set card.pretty_name="R1 math traces" --set card.license=mit --set card.tokenizer=models/student[/cyan]
     """
+    from distill.config import resolve
     from distill.publishing.card import write_card
     from distill.publishing.config import CardConfig
     from distill.publishing.dataset import build_dataset
     from distill.run import RunDir
 
-    cfg = _stage_config(CardConfig, "card", run, recipe, set_)
+    cfg = resolve(CardConfig, _settings_source(run, recipe), set_ or (), section="card")
     report = build_dataset(RunDir(run), cfg)
     console().print(report.as_table())
     console().print(f"card: {write_card(cfg, RunDir(run), force=force)}")
@@ -497,7 +498,7 @@ def push(
     repo: Annotated[str | None, typer.Option("--repo", help="Dataset repo id ORG/NAME.", show_default=False)] = None,
     private: Annotated[bool | None, typer.Option(
         "--private/--public", help="Repo visibility; private unless --public.", show_default=False)] = None,
-    revision: Annotated[str | None, typer.Option("--revision", help="Branch to commit to (default main).",
+    revision: Annotated[str | None, typer.Option("--revision", help="Branch to commit to.",
                                                     show_default=False)] = None,
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="List every file, its size and where it goes, the visibility and the card's "
@@ -519,14 +520,16 @@ def push(
 
     [cyan]distill push runs/r1 --repo my-org/r1-math-traces --dry-run[/cyan]  what would go up
     """
+    from distill.config import resolve
     from distill.publishing.config import CardConfig, PushConfig
     from distill.publishing.push import plan_push
     from distill.publishing.push import push as push_run
     from distill.run import RunDir
 
-    card_cfg = _stage_config(CardConfig, "card", run, recipe, [o for o in set_ or () if o.startswith("card.")])
-    base = _stage_config(PushConfig, "push", run, recipe, [o for o in set_ or () if not o.startswith("card.")])
-    cfg = base.with_flags(repo=repo, private=private, revision=revision)
+    source = _settings_source(run, recipe)
+    card_cfg = resolve(CardConfig, source, [o for o in set_ or () if o.startswith("card.")], section="card")
+    cfg = resolve(PushConfig, source, [o for o in set_ or () if not o.startswith("card.")], section="push",
+                  flags={"repo": repo, "private": private, "revision": revision})
     if dry_run:
         plan = plan_push(cfg, RunDir(run), card=card_cfg)
         console().print(plan.as_table())

@@ -71,3 +71,23 @@ def test_eval_engine_and_verifier_keys_are_checked_when_the_recipe_loads() -> No
     assert (recipe.eval.engine.concurrency, recipe.eval.verifier.math_timeout_s) == (3, 9)
     # Only what the recipe set is written back (run.yaml, eval.yaml) and handed to the engine.
     assert yaml.safe_load(to_yaml(recipe.eval))["engine"] == {"concurrency": 3}
+
+
+def test_resolve_is_the_one_precedence_for_every_command(tmp_path: Path) -> None:
+    """defaults < recipe (or run.yaml) < key=value (with or without the section prefix) < contract flags."""
+    from distill.config import resolve
+    from distill.generation.config import GenerateConfig
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("run_dir: runs/x\ngenerate:\n  n: 8\n  temperature: 0.7\n  top_p: 0.9\n  vllm: {model: m, tensor_parallel: 2}\n")
+    cfg = resolve(GenerateConfig, recipe, ["generate.temperature=0.5", "top_p=0.8", "seed=3"], section="generate",
+                  flags={"seed": 4, "model": None, "vllm": {"data_parallel": 2, "model": None}})
+    assert (cfg.n, cfg.temperature, cfg.top_p, cfg.seed, cfg.model) == (8, 0.5, 0.8, 4, None)
+    assert cfg.vllm is not None and (cfg.vllm.model, cfg.vllm.tensor_parallel, cfg.vllm.data_parallel) == ("m", 2, 2)
+    whole = resolve(Recipe, recipe, ["generate.n=2"], flags={"run_dir": tmp_path / "out", "generate": {"n": 3}})
+    assert (whole.generate.n, whole.run_dir, whole.generate.temperature) == (3, tmp_path / "out", 0.7)
+    assert resolve(GenerateConfig, flags={"vllm": {"model": None}}).vllm is None  # an unset flag sets nothing
+    with pytest.raises(ConfigError, match=r"r\.yaml: temprature: unknown key"):
+        resolve(GenerateConfig, recipe, ["generate.temprature=1"], section="generate")
+    with pytest.raises(ConfigError, match=r"command-line flags: n: "):
+        resolve(GenerateConfig, recipe, section="generate", flags={"n": 0})

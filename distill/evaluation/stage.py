@@ -264,16 +264,21 @@ def _write_settings(cfg: EvalConfig, out: Path) -> None:
     RunDir(out).write_text(out / "eval.yaml", yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
-def read_settings(out: Path, overrides: Sequence[str] = ()) -> EvalConfig:
-    """The settings an evaluation in `out` ran with, with `eval.key=value` overrides applied."""
-    from distill.config import load_config
-
+def settings_file(out: Path) -> Path:
+    """EVALDIR/eval.yaml, the settings an evaluation in `out` ran with; StageError when there is none."""
     path = Path(out) / "eval.yaml"
     if not path.exists():
         raise StageError(
             f"{out} is not an evaluation folder (no eval.yaml): run `distill eval --out {out}` first"
         )
-    return load_config(EvalConfig, path, overrides, section="eval")
+    return path
+
+
+def read_settings(out: Path, overrides: Sequence[str] = ()) -> EvalConfig:
+    """The settings an evaluation in `out` ran with, with `eval.key=value` overrides applied."""
+    from distill.config import resolve
+
+    return resolve(EvalConfig, settings_file(out), overrides, section="eval")
 
 
 def _write_report(
