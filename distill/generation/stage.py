@@ -106,7 +106,7 @@ def generate(
                 raise
             if in_child:  # while the child writes its last Parquet frame: copy the WAL, count the run
                 store.checkpoint()
-                counts = _counts(store)
+                counts = store.totals()
             files = exporter.finish()
             log.debug("requests done and exported after %.2fs", clock() - started)
         elif not store.is_exported() or not run.has_rows("all"):
@@ -206,16 +206,7 @@ def _load_export_libraries() -> None:
 
 def _write_run_yaml(run: RunDir, cfg: GenerateConfig) -> None:
     """Record the resolved generate settings (no secrets) in run.yaml, keeping other sections."""
-    import yaml
-
-    from distill.config import redact
-
-    data: dict[str, Any] = {}
-    if run.run_yaml.exists():
-        loaded = yaml.safe_load(run.run_yaml.read_text(encoding="utf-8"))
-        data = loaded if isinstance(loaded, dict) else {}
-    data["generate"] = redact(cfg.model_dump(mode="json"))
-    run.write_text(run.run_yaml, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    run.write_settings({"generate": cfg.model_dump(mode="json")})
 
 
 def _forget_later_stages(run: RunDir) -> None:
@@ -236,8 +227,8 @@ def _report(
     teacher: str,
     counts: tuple[tuple, dict] | None = None,
 ) -> GenerateReport:
-    totals, reasons = counts or _counts(store)
-    samples, error_rows, prompt_tokens, completion_tokens = (int(v or 0) for v in totals)
+    totals, reasons = counts or store.totals()
+    samples, error_rows, prompt_tokens, completion_tokens = totals
     return GenerateReport(
         run=run.root,
         teacher=teacher,
@@ -257,17 +248,3 @@ def _report(
         finish_reasons={str(k): int(v) for k, v in reasons.items()},
         files=files,
     )
-
-
-def _counts(store: Any) -> tuple[tuple, dict]:
-    """What the whole run holds: (samples, error rows, prompt tokens, completion tokens), finish reasons."""
-    totals = store.db.execute(
-        "SELECT SUM(status != 'dropped'), SUM(status = 'error'), COALESCE(SUM(json_extract(meta, '$.prompt_tokens')), 0), "
-        "COALESCE(SUM(json_extract(meta, '$.completion_tokens')), 0) FROM samples"
-    ).fetchone()
-    reasons = dict(
-        store.db.execute(
-            "SELECT COALESCE(json_extract(meta, '$.finish_reason'), 'error'), COUNT(*) FROM samples GROUP BY 1"
-        )
-    )
-    return totals, reasons

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from distill.config import to_yaml
 from distill.errors import ConfigError, StageError
 from distill.pipeline.checks import check_ready, with_template_file
 from distill.pipeline.graph import downstream, fingerprints, plan_stages
@@ -205,16 +204,6 @@ def exclusive(run: RunDir) -> Iterator[None]:
 
 def write_run_yaml(recipe: Recipe, run: RunDir, todo: Sequence[str]) -> None:
     """RUN/run.yaml: the resolved recipe, secrets stripped; sections of skipped stages keep what produced them."""
-    import yaml
-
-    data = yaml.safe_load(to_yaml(recipe))
-    old_text = run.run_yaml.read_text(encoding="utf-8") if run.run_yaml.exists() else ""
-    old = yaml.safe_load(old_text) if old_text else {}
-    for stage in STAGES:
-        if stage not in todo and isinstance(old, dict) and stage in old:
-            data[stage] = old[stage]
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    if text != old_text:
-        run.write_text(run.run_yaml, text)
+    run.write_settings(recipe.model_dump(mode="json"), keep=[s for s in STAGES if s not in todo])
 
 

@@ -108,10 +108,9 @@ class CardStats:
 def collect(run: RunDir, *, example_chars: int = 600, view: PublicView | None = None) -> CardStats:
     """Read `data/all`, `data/sft`, stats.json and run.yaml into the card's numbers, as `view` may show them."""
     import polars as pl
-    import yaml
 
     stats = run.read_json(run.stats)
-    recipe = yaml.safe_load(run.run_yaml.read_text(encoding="utf-8")) if run.run_yaml.exists() else {}
+    recipe = run.read_settings()
     view = view or PublicView()
     generation = view.apply((recipe or {}).get("generate")) or None
 

@@ -306,9 +306,8 @@ def _publishable(run: RunDir, files: dict[str, Path], repo_id: str, view: Public
 
 def _card_settings(run: RunDir) -> CardConfig:
     """The card section of the run's run.yaml (its show_paths / show_endpoints), or the defaults."""
-    import yaml
 
-    recipe = yaml.safe_load(run.run_yaml.read_text(encoding="utf-8")) if run.run_yaml.exists() else None
+    recipe = run.read_settings()
     section = (recipe or {}).get("card") if isinstance(recipe, dict) else None
     return CardConfig.model_validate(section) if isinstance(section, dict) else CardConfig()
 
