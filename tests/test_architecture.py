@@ -5,7 +5,7 @@ a module's dotted name): a function-local import hides a cycle from the interpre
 floor and the floors below, never a floor above):
 
     0  errors, schema
-    1  config, run, progress, reports, reasoning, teachers/, testing/, filters/
+    1  config, run, progress, reports, sources, reasoning, teachers/, testing/, filters/
     2  the stages: generation/, verification/, filtering/, publishing/, training/, evaluation/, judge
     3  recipe, pipeline/
     4  cli, reference, demo/, the package roots (their names load lazily)
@@ -22,8 +22,8 @@ PACKAGES = ("distill", "filters")
 
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("distill.errors", "distill.schema"),
-    ("distill.config", "distill.run", "distill.progress", "distill.reports", "distill.reasoning", "distill.teachers",
-     "distill.testing", "filters"),
+    ("distill.config", "distill.run", "distill.progress", "distill.reports", "distill.sources",
+     "distill.reasoning", "distill.teachers", "distill.testing", "filters"),
     ("distill.generation", "distill.verification", "distill.filtering", "distill.publishing",
      "distill.training", "distill.evaluation", "distill.judge"),
     ("distill.recipe", "distill.pipeline"),

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from distill import sources
 from distill.errors import ConfigError, StageError
 from distill.pipeline.graph import needs, prompts_path, student_dir
 
@@ -52,7 +53,7 @@ def check_ready(
         path = prompts_path(recipe)
         if path is None:
             raise ConfigError("generate.prompts: required key is missing (a prompts file or dataset folder)")
-        if not path.exists() and _looks_local(path):
+        if sources.resolve(path).kind == "missing":
             raise ConfigError(f"generate.prompts: {path} does not exist")
     if "sft" in selected and recipe.sft is not None and not recipe.sft.model:
         raise ConfigError("sft.model: required key is missing (the student: a local folder or a Hub id)")
@@ -114,13 +115,6 @@ def check_push(cfg: Any, *, check_token: bool = True) -> None:
             "stage push: no Hugging Face token: set HF_TOKEN or run `hf auth login` (write access), "
             "or leave push out of --stages"
         )
-
-
-def _looks_local(path: Path) -> bool:
-    """A Hub dataset id (ORG/NAME, e.g. AI-MO/NuminaMath-1.5) is not a local path that is missing."""
-    import re
-
-    return not re.fullmatch(r"[\w.-]+/[\w.-]+", str(path)) or str(path).startswith(".")
 
 
 def probe_teacher(cfg: Any, *, connect_timeout_s: float = 5.0) -> None:
