@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from distill.progress import Progress
-    from distill.verification.stage import VerifyConfig
+    from distill.verification.config import VerifyConfig
 
 __all__ = ["run_math"]
 

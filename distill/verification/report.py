@@ -7,6 +7,7 @@ again from data/all, and stored as stats.json's "verify" section.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,17 @@ class VerifyReport:
             line += f"; verdicts from rules {self.by_rules}, from the judge {self.by_judge}"
         return line + (" (already verified with these settings; --force redoes it)" if self.skipped else "")
 
-    def as_stats(self) -> dict[str, Any]:
+    def table_rows(self) -> list[tuple[str, str]]:
+        return [
+            (name, ", ".join(f"{k} {c[k]}" for k in ("true", "false", "null", "timeout")))
+            for name, c in self.counts.items()
+        ] + (
+            [("math by reason", ", ".join(f"{k} {v}" for k, v in self.reasons.items()))]
+            if self.reasons
+            else []
+        )
+
+    def to_stats(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
             "verifiers": self.counts,
@@ -59,6 +70,21 @@ class VerifyReport:
             "judge": self.judge,
             "gold": self.gold,
         }
+
+    @classmethod
+    def from_stats(cls, stats: Mapping[str, Any]) -> VerifyReport:
+        """The report recorded in stats.json's "verify" section."""
+        return cls(
+            rows=stats.get("rows", 0),
+            counts=stats.get("verifiers", {}),
+            by_source=stats.get("by_source", {}),
+            isolation=stats.get("isolation"),
+            seconds=stats.get("seconds", 0.0),
+            workers=stats.get("workers", 0),
+            reasons=dict(stats.get("reasons") or {}),
+            judge=stats.get("judge"),
+            gold=dict(stats.get("gold") or {}),
+        )
 
     def as_table(self) -> Any:
         """Rich tables: verdict counts per verifier and per source, then pass rates per source."""
@@ -98,8 +124,9 @@ class VerifyReport:
         if self.judge is not None:
             j = self.judge
             parts.append(
-                f"judge {j.get('model', '?')}: asked {j.get('asked', 0)}, yes {j.get('yes', 0)}, no {j.get('no', 0)}, "
-                f"no verdict {j.get('no_verdict', 0) + j.get('errors', 0)}; cost ${j.get('cost_usd', 0.0):,.4f}"
+                f"judge {j.get('model', '?')}: asked {j.get('asked', 0)}, yes {j.get('yes', 0)}, "
+                f"no {j.get('no', 0)}, no verdict {j.get('no_verdict', 0) + j.get('errors', 0)}; "
+                f"cost ${j.get('cost_usd', 0.0):,.4f}"
             )
         for source, g in self.gold.items():
             parts.append(
@@ -189,19 +216,3 @@ def _counts(frame: pl.DataFrame) -> dict[str, dict[str, int]]:
             "timeout": int(timed_out.sum()),
         }
     return counts
-
-
-def report_from_stats(stats: dict[str, Any], *, skipped: bool = False) -> VerifyReport:
-    """The report recorded in stats.json's "verify" section."""
-    return VerifyReport(
-        rows=stats.get("rows", 0),
-        counts=stats.get("verifiers", {}),
-        by_source=stats.get("by_source", {}),
-        isolation=stats.get("isolation"),
-        seconds=stats.get("seconds", 0.0),
-        workers=stats.get("workers", 0),
-        skipped=skipped,
-        reasons=stats.get("reasons") or {},
-        judge=stats.get("judge"),
-        gold=stats.get("gold") or {},
-    )
