@@ -1,0 +1,199 @@
+"""TF-IDF candidate retrieval of benchmark items for many texts at once (sparse matrices, no Python loop).
+
+Why our own and not scikit-learn's TfidfVectorizer: the texts are tokenised by `_ngrams.tokens_expr`
+(the n-gram pass's normalisation, in polars' Rust regexes), scikit-learn would be a new heavy
+dependency, and its vectoriser tokenises in Python, the slow part at 100,000 prompts
+(bench/decontam.py measures both paths).
+
+Vectors hold runs of letters and runs of digits, weighted tf·idf with scikit-learn's smooth idf
+`ln((1+N)/(1+df)) + 1` (never zero, so a benchmark of one item works) and L2-normalised. Short math
+items are mostly numbers and symbols, so digits must be in the vector for retrieval; the decision
+also gets the cosine of the word (letter) part alone, so that a prompt in another language never
+looks similar through shared digits. Terms found in more than `max_df` of the items (and in at
+least 50) are left out of the product: stop words carry almost no weight and make it slow. They
+still count in the norms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from filters._ngrams import _PRIME, SEED, tokens_expr
+
+
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+    "sixteen seventeen eighteen nineteen twenty"
+).split()
+NUMBER_WORDS: dict[str, str] = {
+    **{w: str(i) for i, w in enumerate(_UNITS)},
+    **{w: str(10 * i) for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)},
+    "hundred": "100",
+    "thousand": "1000",
+    "dozen": "12",
+}
+
+
+@dataclass
+class Tokens:
+    """Hashed terms of many texts: normalised tokens and adjacent-token bigrams, with their row."""
+
+    hashes: np.ndarray  # uint64
+    is_digit: np.ndarray  # bool per term: has a digit run (a number, or a bigram with one)
+    row: np.ndarray  # int64 per term
+    rows: int
+
+    @classmethod
+    def of(cls, texts: pl.Series, *, max_chars: int | None = None, bigrams: bool = True) -> Tokens:
+        """Tokenise a string Series; `max_chars` bounds the work per text (the head is kept).
+
+        Number words become digits ("three" = "3"). Bigrams ("x 3", "3 2", "remainder when") carry the order of a math expression that the
+        bag of unigrams loses: "x^3 - 2x + 1" and "3x^2 + 1" share every unigram.
+        """
+        col = pl.col("t") if max_chars is None else pl.col("t").str.slice(0, max_chars)
+        col = col.str.replace_all(r"(\d),(\d{3})\b", "$1$2")  # 9,300 = 9300
+        tokens = pl.DataFrame({"t": texts}, schema={"t": pl.String}).select(
+            tokens_expr(col).list.eval(pl.element().replace(NUMBER_WORDS)).alias("t")
+        )["t"]
+        lengths = tokens.list.len().fill_null(0).to_numpy().astype(np.int64)
+        flat = tokens.explode().drop_nulls()
+        if not flat.len():
+            return cls(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=bool), np.zeros(0, np.int64), len(lengths))
+        hashes = flat.hash(seed=SEED).to_numpy().astype(np.uint64, copy=False)
+        is_digit = flat.str.contains(r"^\p{N}").to_numpy()
+        row = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+        if bigrams and len(hashes) > 1:
+            same = row[1:] == row[:-1]
+            with np.errstate(over="ignore"):
+                pairs = (hashes[:-1] * _PRIME + hashes[1:])[same]
+            hashes = np.concatenate([hashes, pairs])
+            is_digit = np.concatenate([is_digit, (is_digit[:-1] | is_digit[1:])[same]])
+            row = np.concatenate([row, row[:-1][same]])
+        return cls(hashes, is_digit, row, len(lengths))
+
+
+@dataclass
+class TfidfIndex:
+    """L2-normalised tf-idf rows of the benchmark items over their vocabulary."""
+
+    vocab: np.ndarray  # sorted uint64 token hashes
+    idf: np.ndarray  # float64 per vocab entry
+    kept: np.ndarray  # bool per vocab entry: in the product (not a stop word)
+    is_word: np.ndarray  # bool per KEPT column: a letter token (not digits)
+    oov_idf: float  # weight of a token no item has (counts in a text's norm only)
+    matrix: sp.csr_matrix  # items × kept vocabulary
+    word_share: np.ndarray  # per item: L2 norm of its word part (≤ 1)
+
+    @property
+    def items(self) -> int:
+        return self.matrix.shape[0]
+
+
+def build_tfidf(tokens: Tokens, *, max_df: float = 0.05) -> TfidfIndex:
+    """Index benchmark items; any number of items works, zero included."""
+    vectors = _weighted_counts(tokens)
+    rows, tok, tf, is_digit = vectors
+    n = tokens.rows
+    vocab, col = np.unique(tok, return_inverse=True)
+    digit_of = np.zeros(len(vocab), dtype=bool)
+    digit_of[col] = is_digit
+    df = np.bincount(col, minlength=len(vocab))  # (row, token) pairs are unique: df per token
+    idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
+    kept = ~((df > max_df * n) & (df >= 50))
+    weight = tf * idf[col]
+    norm = _row_norm(rows, weight, n)
+    remap = np.cumsum(kept) - 1
+    use = kept[col]
+    matrix = sp.csr_matrix(
+        (weight[use] / norm[rows[use]], (rows[use], remap[col[use]])), shape=(n, int(kept.sum()))
+    )
+    words = ~digit_of[col]
+    word_share = _row_norm(rows[words], weight[words], n) / norm
+    return TfidfIndex(vocab, idf, kept, ~digit_of[kept], float(np.log(1.0 + n) + 1.0), matrix, word_share)
+
+
+@dataclass
+class Vectors:
+    """Texts as tf-idf rows over an index's kept vocabulary, normalised by their full norm."""
+
+    matrix: sp.csr_matrix
+    word_share: np.ndarray  # per text: L2 norm of its word part (≤ 1)
+
+
+def text_vectors(tokens: Tokens, index: TfidfIndex) -> Vectors:
+    """Vectorise texts against an index. Tokens outside the vocabulary count in the norm (at the
+    largest idf), so a long text that merely contains a problem scores lower than the problem."""
+    rows, tok, tf, is_digit = _weighted_counts(tokens)
+    n, v = tokens.rows, len(index.vocab)
+    pos = np.minimum(np.searchsorted(index.vocab, tok), max(v - 1, 0)) if v else np.zeros(len(tok), np.int64)
+    known = index.vocab[pos] == tok if v else np.zeros(len(tok), dtype=bool)
+    weight = tf * (np.where(known, index.idf[pos], index.oov_idf) if v else index.oov_idf)
+    norm = _row_norm(rows, weight, n)
+    word_share = _row_norm(rows[~is_digit], weight[~is_digit], n) / norm
+    use = known & index.kept[pos] if v else known
+    remap = np.cumsum(index.kept) - 1
+    matrix = sp.csr_matrix(
+        (weight[use] / norm[rows[use]], (rows[use], remap[pos[use]])), shape=(n, int(index.kept.sum()))
+    )
+    return Vectors(matrix, word_share)
+
+
+def top_candidates(vectors: Vectors, index: TfidfIndex, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k most similar items per text: (items int64 rows×k, cosine float64 rows×k); -1 where none."""
+    n = vectors.matrix.shape[0]
+    k = max(1, min(k, index.items))
+    items = np.full((n, k), -1, dtype=np.int64)
+    scores = np.zeros((n, k), dtype=np.float64)
+    if not index.items or not n:
+        return items, scores
+    sims = (vectors.matrix @ index.matrix.T).tocsr()
+    counts = np.diff(sims.indptr)
+    row_of = np.repeat(np.arange(n, dtype=np.int64), counts)
+    order = np.lexsort((-sims.data, row_of))  # grouped by row, best first
+    rank = np.arange(len(order)) - sims.indptr[row_of[order]]
+    take = order[rank < k]
+    items[row_of[take], rank[rank < k]] = sims.indices[take]
+    scores[row_of[take], rank[rank < k]] = sims.data[take]
+    return items, np.clip(scores, 0.0, 1.0)
+
+
+def word_cosine(vectors: Vectors, index: TfidfIndex, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Cosine of the word (letter) parts of text `rows[i]` and item `items[i]`, pair by pair."""
+    if not len(rows):
+        return np.zeros(0)
+    words = sp.diags(index.is_word.astype(np.float64))
+    dots = np.asarray(
+        (vectors.matrix[rows] @ words).multiply(index.matrix[items]).sum(axis=1), dtype=np.float64
+    ).ravel()
+    denom = vectors.word_share[rows] * index.word_share[items]
+    return np.clip(np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0), 0.0, 1.0)
+
+
+# ── internals ──────────────────────────────────────────────────────────────
+def _weighted_counts(tokens: Tokens) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(row, token hash, term frequency, is digit) per distinct token of each text."""
+    counts = (
+        pl.DataFrame(
+            {
+                "r": tokens.row,
+                "h": tokens.hashes,
+                "d": tokens.is_digit,
+            }
+        )
+        .group_by("r", "h")
+        .agg(pl.len().alias("tf"), pl.col("d").first())
+    )
+    return (
+        counts["r"].to_numpy(),
+        counts["h"].to_numpy().astype(np.uint64, copy=False),
+        counts["tf"].to_numpy().astype(np.float64),
+        counts["d"].to_numpy(),
+    )
+
+
+def _row_norm(rows: np.ndarray, weight: np.ndarray, n: int) -> np.ndarray:
+    return np.sqrt(np.maximum(np.bincount(rows, weights=weight**2, minlength=n), 1e-24))
