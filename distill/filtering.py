@@ -1,7 +1,8 @@
 """Filter stage: runs the filters of filters/ over a run and sets keep / reject_reason.
 
     apply_filters(cfg, run)   data/all gains keep, reject_reason (the FIRST failing rule in RULES
-                              order), dup_of, contaminated_by, language, language_share,
+                              order), dup_of, contaminated_by (+ method, score, shared spans:
+                              distill/_decontamination.py), language, language_share,
                               answer_language, repetition; stats.json gains "filter" and
                               "decontamination". Rejected rows stay in data/all.
 
@@ -24,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from distill import schema
 from distill.config import NameList, StageConfig
+from distill.judge import JudgeConfig
+from filters.decontam_semantic import SemanticThresholds
 
 if TYPE_CHECKING:
     from distill.progress import Progress
@@ -65,6 +68,70 @@ class MinHashSettings(BaseModel):
     )
 
 
+_T = SemanticThresholds  # the calibrated defaults live with the rule, once
+
+
+class SemanticDecontam(BaseModel):
+    """Reworded benchmark problems: TF-IDF candidates decided by lexical, number and answer agreement.
+
+    Defaults calibrated on tests/data/decontam (filters/decontam_semantic.py: DECONTAM_CALIBRATION).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    candidates: int = Field(_T.candidates, ge=1, description="Benchmark items retrieved per prompt.")
+    min_cosine: float = Field(
+        _T.min_cosine, ge=0, le=1, description="Least TF-IDF cosine when numbers agree."
+    )
+    min_number_recall: float = Field(
+        _T.min_number_recall,
+        ge=0,
+        le=1,
+        description="Least idf-weighted share of the item's numbers in the prompt.",
+    )
+    min_number_precision: float = Field(
+        _T.min_number_precision,
+        ge=0,
+        le=1,
+        description="Least share of the prompt's numbers found in the item.",
+    )
+    min_symbol_recall: float = Field(
+        _T.min_symbol_recall,
+        ge=0,
+        le=1,
+        description="Least share of the item's formula symbols in the prompt.",
+    )
+    min_cosine_without_numbers: float = Field(
+        _T.min_cosine_without_numbers, ge=0, le=1, description="Least cosine when the item states no number."
+    )
+    min_cosine_same_answer: float = Field(
+        _T.min_cosine_same_answer, ge=0, le=1, description="Least cosine when the final answers agree."
+    )
+    min_number_recall_same_answer: float = Field(
+        _T.min_number_recall_same_answer,
+        ge=0,
+        le=1,
+        description="Least number recall when the answers agree.",
+    )
+    min_word_cosine: float = Field(
+        _T.min_word_cosine,
+        ge=0,
+        le=1,
+        description="Least cosine of the words alone (no match by digits only).",
+    )
+    band_min_cosine: float = Field(
+        _T.band_min_cosine, ge=0, le=1, description="Uncertain band (sent to the judge): least cosine."
+    )
+    band_min_number_recall: float = Field(
+        _T.band_min_number_recall, ge=0, le=1, description="Uncertain band: least number recall."
+    )
+    max_chars: int = Field(
+        _T.max_chars, ge=100, description="Characters of a prompt compared (time per row)."
+    )
+
+    def thresholds(self) -> SemanticThresholds:
+        return SemanticThresholds(**self.model_dump())
+
+
 class FilterConfig(StageConfig):
     """Every rule's parameters; a rule set to null/false is off. Rule order: see RULES."""
 
@@ -99,6 +166,22 @@ class FilterConfig(StageConfig):
     extra_stop_phrases: list[str] = Field([], description="Added to stop_phrases.")
     max_item_frequency: int = Field(
         5, ge=1, description="n-grams in more benchmark problems than this are boilerplate."
+    )
+    stop_ngram: int | None = Field(
+        3, ge=2, description="Learn boilerplate: word k-grams frequent across benchmark items; null: off."
+    )
+    stop_min_items: int = Field(3, ge=2, description="...found in at least this many items (and 0.2%).")
+    ngram_min_number_recall: float | None = Field(
+        0.7, ge=0, le=1, description="An n-gram match must also state this share of the item's numbers."
+    )
+    decontam_semantic: SemanticDecontam | None = Field(
+        default_factory=SemanticDecontam, description="Reworded prompts (semantic mode); null: off."
+    )
+    decontam_answer_column: str | None = Field(
+        "answer", description="Gold answer column for answer agreement (else a correct sample's answer)."
+    )
+    decontam_judge: JudgeConfig | None = Field(
+        None, description="LLM judge for the uncertain band: {base_url, model, ...}; null: off."
     )
     examples: int = Field(5, ge=0, description="Examples per benchmark in the report.")
     # duplicates
@@ -222,6 +305,9 @@ def rule_columns() -> tuple[str, ...]:
         schema.REJECT_REASON,
         schema.DUP_OF,
         schema.CONTAMINATED_BY,
+        schema.CONTAMINATION_METHOD,
+        schema.CONTAMINATION_SCORE,
+        schema.CONTAMINATION_SPANS,
         schema.LANGUAGE,
         schema.LANGUAGE_SHARE,
         schema.ANSWER_LANGUAGE,

@@ -17,21 +17,46 @@ still count in the norms.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-import scipy.sparse as sp
 
 from filters._ngrams import _PRIME, SEED, tokens_expr
 
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
-_UNITS = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen twenty"
-).split()
+
+_UNITS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+]
 NUMBER_WORDS: dict[str, str] = {
     **{w: str(i) for i, w in enumerate(_UNITS)},
-    **{w: str(10 * i) for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)},
+    **{
+        w: str(10 * i)
+        for i, w in enumerate(["thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], 3)
+    },
     "hundred": "100",
     "thousand": "1000",
     "dozen": "12",
@@ -62,7 +87,9 @@ class Tokens:
         lengths = tokens.list.len().fill_null(0).to_numpy().astype(np.int64)
         flat = tokens.explode().drop_nulls()
         if not flat.len():
-            return cls(np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=bool), np.zeros(0, np.int64), len(lengths))
+            return cls(
+                np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=bool), np.zeros(0, np.int64), len(lengths)
+            )
         hashes = flat.hash(seed=SEED).to_numpy().astype(np.uint64, copy=False)
         is_digit = flat.str.contains(r"^\p{N}").to_numpy()
         row = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
@@ -74,6 +101,11 @@ class Tokens:
             is_digit = np.concatenate([is_digit, (is_digit[:-1] | is_digit[1:])[same]])
             row = np.concatenate([row, row[:-1][same]])
         return cls(hashes, is_digit, row, len(lengths))
+
+    def subset(self, rows: np.ndarray) -> Tokens:
+        """The terms of the given rows only (row numbers unchanged)."""
+        keep = np.isin(self.row, rows)
+        return Tokens(self.hashes[keep], self.is_digit[keep], self.row[keep], self.rows)
 
 
 @dataclass
@@ -95,6 +127,8 @@ class TfidfIndex:
 
 def build_tfidf(tokens: Tokens, *, max_df: float = 0.05) -> TfidfIndex:
     """Index benchmark items; any number of items works, zero included."""
+    import scipy.sparse as sp
+
     vectors = _weighted_counts(tokens)
     rows, tok, tf, is_digit = vectors
     n = tokens.rows
@@ -127,6 +161,8 @@ class Vectors:
 def text_vectors(tokens: Tokens, index: TfidfIndex) -> Vectors:
     """Vectorise texts against an index. Tokens outside the vocabulary count in the norm (at the
     largest idf), so a long text that merely contains a problem scores lower than the problem."""
+    import scipy.sparse as sp
+
     rows, tok, tf, is_digit = _weighted_counts(tokens)
     n, v = tokens.rows, len(index.vocab)
     pos = np.minimum(np.searchsorted(index.vocab, tok), max(v - 1, 0)) if v else np.zeros(len(tok), np.int64)
@@ -142,8 +178,11 @@ def text_vectors(tokens: Tokens, index: TfidfIndex) -> Vectors:
     return Vectors(matrix, word_share)
 
 
-def top_candidates(vectors: Vectors, index: TfidfIndex, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k most similar items per text: (items int64 rows×k, cosine float64 rows×k); -1 where none."""
+def top_candidates(
+    vectors: Vectors, index: TfidfIndex, k: int, *, min_score: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k most similar items per text with cosine ≥ min_score: (items int64 rows×k, cosine
+    float64 rows×k); -1 where none. A floor keeps the per-row sort small."""
     n = vectors.matrix.shape[0]
     k = max(1, min(k, index.items))
     items = np.full((n, k), -1, dtype=np.int64)
@@ -151,6 +190,9 @@ def top_candidates(vectors: Vectors, index: TfidfIndex, k: int) -> tuple[np.ndar
     if not index.items or not n:
         return items, scores
     sims = (vectors.matrix @ index.matrix.T).tocsr()
+    if min_score > 0:
+        sims.data[sims.data < min_score] = 0.0
+        sims.eliminate_zeros()
     counts = np.diff(sims.indptr)
     row_of = np.repeat(np.arange(n, dtype=np.int64), counts)
     order = np.lexsort((-sims.data, row_of))  # grouped by row, best first
@@ -163,6 +205,8 @@ def top_candidates(vectors: Vectors, index: TfidfIndex, k: int) -> tuple[np.ndar
 
 def word_cosine(vectors: Vectors, index: TfidfIndex, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
     """Cosine of the word (letter) parts of text `rows[i]` and item `items[i]`, pair by pair."""
+    import scipy.sparse as sp
+
     if not len(rows):
         return np.zeros(0)
     words = sp.diags(index.is_word.astype(np.float64))
@@ -175,24 +219,14 @@ def word_cosine(vectors: Vectors, index: TfidfIndex, rows: np.ndarray, items: np
 
 # ── internals ──────────────────────────────────────────────────────────────
 def _weighted_counts(tokens: Tokens) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(row, token hash, term frequency, is digit) per distinct token of each text."""
-    counts = (
-        pl.DataFrame(
-            {
-                "r": tokens.row,
-                "h": tokens.hashes,
-                "d": tokens.is_digit,
-            }
-        )
-        .group_by("r", "h")
-        .agg(pl.len().alias("tf"), pl.col("d").first())
-    )
-    return (
-        counts["r"].to_numpy(),
-        counts["h"].to_numpy().astype(np.uint64, copy=False),
-        counts["tf"].to_numpy().astype(np.float64),
-        counts["d"].to_numpy(),
-    )
+    """(row, term hash, term frequency, has digit) per distinct term of each text."""
+    order = np.lexsort((tokens.hashes, tokens.row))
+    rows, hashes = tokens.row[order], tokens.hashes[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (rows[1:] != rows[:-1]) | (hashes[1:] != hashes[:-1])
+    starts = np.flatnonzero(new)
+    tf = np.diff(np.append(starts, len(order))).astype(np.float64)
+    return rows[starts], hashes[starts], tf, tokens.is_digit[order][starts]
 
 
 def _row_norm(rows: np.ndarray, weight: np.ndarray, n: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Cheap agreement signals between a text and a benchmark item: the math they state and their answers.
+r"""Cheap agreement signals between a text and a benchmark item: the math they state and their answers.
 
 A reworded benchmark problem keeps its numbers and formulas ("16 eggs", "$x^3 - 2x + 1$") and its
 answer; a template sibling keeps the wording and changes them ("arccos" for "arcsin", another
@@ -69,9 +69,7 @@ class MathTerms:
         n = every.rows
         pairs = _distinct(math).rename({"row": "item"})
         idf = (
-            pairs.group_by("term")
-            .len()
-            .select("term", idf=(((1.0 + n) / (1.0 + pl.col("len"))).log() + 1.0))
+            pairs.group_by("term").len().select("term", idf=(((1.0 + n) / (1.0 + pl.col("len"))).log() + 1.0))
         )
         return cls(
             pairs.join(idf, on="term", how="left"),
@@ -103,10 +101,10 @@ def math_agreement(pairs: pl.DataFrame, every: Tokens, math: Tokens, terms: Math
     """
     n = pairs.height
     rows = pairs.select("row").unique()
-    text_all = _distinct(every).join(rows, on="row", how="semi").drop("digit")
+    # a semi join needs no distinct rows: only the text's math terms are summed, and deduplicated
+    text_all = pl.DataFrame({"row": every.row, "term": every.hashes}).join(rows, on="row", how="semi")
     text_math = (
-        _distinct(math)
-        .join(rows, on="row", how="semi")
+        _distinct(math.subset(rows["row"].to_numpy()))
         .join(terms.idf, on="term", how="left")
         .with_columns(pl.col("idf").fill_null(terms.max_idf))
     )
@@ -163,7 +161,9 @@ def normalize_answer_expr(expr: pl.Expr) -> pl.Expr:
         expr.cast(pl.String)
         .str.to_lowercase()
         .str.replace_all(r"\\boxed\s*\{(.*)\}", "$1")
-        .str.replace_all(r"\\(?:left|right|displaystyle|text|mathrm|mbox|!|,|;|:)|\$|\s|\^\\circ|\^\{\\circ\}", "")
+        .str.replace_all(
+            r"\\(?:left|right|displaystyle|text|mathrm|mbox|!|,|;|:)|\$|\s|\^\\circ|\^\{\\circ\}", ""
+        )
         .str.replace_all(r"\\[dt]frac", r"\frac")
         .str.replace_all(r"\\frac(\d)(\d)", r"\frac{$1}{$2}")
         .str.replace_all(r"[{}]", "")

@@ -1,0 +1,227 @@
+"""Semantic decontamination: catch a benchmark problem reworded (same numbers and question, new words).
+
+The n-gram pass (filters/decontam.py) finds copies; a rewrite by an LLM shares an 8-gram with its
+original in only a few percent of cases. Here each prompt gets its `candidates` nearest benchmark
+items by TF-IDF over normalised unigrams and bigrams (filters/_retrieval.py), and each candidate
+pair is decided from cheap signals (filters/_signals.py):
+
+    cosine             lexical similarity of the two texts (retrieval score)
+    number recall      idf-weighted share of the item's number terms found in the prompt
+    number precision   … of the prompt's number terms found in the item
+    symbol recall      … of the item's formula symbols ("arcsin", "sqrt", "x y") found in the prompt
+    word cosine        cosine of the letter terms only: a prompt in another language is never
+                       matched through shared digits
+    answer             the prompt's final answer equals the item's (when both have one)
+
+A pair is contaminated when (numbers present) cosine ≥ min_cosine and both number shares and the
+symbol recall are high, or (no numbers) cosine ≥ min_cosine_without_numbers; a pair whose answers
+agree needs less (min_cosine_same_answer, min_number_recall_same_answer). Pairs just below the bar
+form the uncertain band that the optional LLM judge settles. The thresholds were calibrated on the
+calibration half of tests/data/decontam and checked on the held-out half; DECONTAM_CALIBRATION
+records both.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from filters._ngrams import tokens_expr
+from filters._retrieval import TfidfIndex, build_tfidf, text_vectors, top_candidates, word_cosine
+from filters._signals import MathTerms, final_answer, math_agreement, math_tokens, normalize_answer_expr
+
+__all__ = [
+    "DECONTAM_CALIBRATION",
+    "SemanticIndex",
+    "SemanticMatches",
+    "SemanticThresholds",
+    "confirm_by_numbers",
+    "find_semantic_matches",
+    "shared_spans",
+]
+
+# Measured by tests/filters/test_decontam_semantic.py on tests/data/decontam (156 reworded MATH-500 /
+# GSM8K / AIME items, 308 look-alikes) and on unrelated problems: the 4,500 MATH test problems outside
+# MATH-500 against MATH-500 + AIME 24/25 + AMC 23 + GSM8K, and the odd half of GSM8K against the even half.
+DECONTAM_CALIBRATION = {
+    "reworded_caught_with_answer": {"calibration": 0.897, "held_out": 0.910},
+    "reworded_caught_prompt_only": {"calibration": 0.679, "held_out": 0.705},
+    "lookalikes_flagged": 0.0,
+    "math_outside_math500_flagged": 0.0049,
+    "gsm8k_half_flagged": 0.0015,
+}
+
+
+@dataclass(frozen=True)
+class SemanticThresholds:
+    """The decision rule's thresholds (defaults: calibrated, see DECONTAM_CALIBRATION)."""
+
+    candidates: int = 5
+    min_cosine: float = 0.30
+    min_number_recall: float = 0.9
+    min_number_precision: float = 0.9
+    min_symbol_recall: float = 0.9
+    min_cosine_without_numbers: float = 0.8
+    min_cosine_same_answer: float = 0.10
+    min_number_recall_same_answer: float = 0.7
+    min_word_cosine: float = 0.05
+    band_min_cosine: float = 0.25
+    band_min_number_recall: float = 0.5
+    max_chars: int = 4000  # the head of a longer prompt is compared: time per row is bounded
+
+
+@dataclass
+class SemanticIndex:
+    """Benchmark items ready for semantic matching."""
+
+    items: pl.DataFrame  # benchmark, id, problem, answer (normalised, may be null)
+    tfidf: TfidfIndex
+    terms: MathTerms
+
+    @classmethod
+    def build(cls, items: pl.DataFrame, *, max_chars: int = 4000) -> SemanticIndex:
+        """Index a frame with columns benchmark, id, problem and optionally answer."""
+        answer = normalize_answer_expr(pl.col("answer")) if "answer" in items.columns else pl.lit(None)
+        items = items.select("benchmark", pl.col("id").cast(pl.String), "problem", answer.alias("answer"))
+        every, math = math_tokens(items["problem"], max_chars=max_chars)
+        return cls(items, build_tfidf(every), MathTerms.build(every, math))
+
+    def label(self, item: int) -> str:
+        return f"{self.items['benchmark'][item]}:{self.items['id'][item]}"
+
+
+@dataclass
+class SemanticMatches:
+    """Per text: the matched item (-1: clean), the cosine, and the uncertain candidate for a judge."""
+
+    item: np.ndarray  # int64
+    score: np.ndarray  # float64 cosine of the matched (or uncertain) pair
+    uncertain: np.ndarray  # int64: best candidate in the uncertain band (-1: none); only where item < 0
+    number_recall: np.ndarray  # float64, NaN where not applicable
+    answer_agrees: np.ndarray  # int8: 1 same answer, -1 different, 0 unknown
+
+
+def find_semantic_matches(
+    texts: pl.Series,
+    index: SemanticIndex,
+    thresholds: SemanticThresholds = SemanticThresholds(),
+    *,
+    answers: pl.Series | None = None,
+) -> SemanticMatches:
+    """Decide for every text whether it is a reworded benchmark item; vectorised over all texts.
+
+    `answers`: each text's final answer (a gold answer, or a response with a \\boxed{} answer), or null.
+    """
+    th, n = thresholds, len(texts)
+    out = SemanticMatches(
+        np.full(n, -1, np.int64),
+        np.zeros(n),
+        np.full(n, -1, np.int64),
+        np.full(n, np.nan),
+        np.zeros(n, np.int8),
+    )
+    if not n or not index.items.height:
+        return out
+    every, math = math_tokens(texts, max_chars=th.max_chars)
+    vectors = text_vectors(every, index.tfidf)
+    # only pairs that could pass some rule are scored further
+    floor = min(th.min_cosine_same_answer, th.band_min_cosine, th.min_cosine)
+    cand, cos = top_candidates(vectors, index.tfidf, th.candidates, min_score=floor)
+    rows = np.repeat(np.arange(n, dtype=np.int64), cand.shape[1])
+    items, cos = cand.ravel(), cos.ravel()
+    live = items >= 0
+    rows, items, cos = rows[live], items[live], cos[live]
+    pairs = pl.DataFrame({"pair": np.arange(len(rows)), "row": rows, "item": items})
+    agree = math_agreement(pairs, every, math, index.terms)
+    words = word_cosine(vectors, index.tfidf, rows, items)
+    answer = _answer_agreement(answers, index, rows, items)
+
+    nr, npr, sr = agree.number_recall, agree.number_precision, agree.symbol_recall
+    has_numbers = ~np.isnan(nr)
+    nr0, np0 = np.nan_to_num(nr), np.nan_to_num(npr)
+    symbols_ok = np.isnan(sr) | (np.nan_to_num(sr) >= th.min_symbol_recall)
+    strict = (
+        np.where(
+            has_numbers,
+            (cos >= th.min_cosine) & (nr0 >= th.min_number_recall) & (np0 >= th.min_number_precision),
+            cos >= th.min_cosine_without_numbers,
+        )
+        & symbols_ok
+    )
+    same_answer = (
+        (answer == 1)
+        & (cos >= th.min_cosine_same_answer)
+        & (~has_numbers | (nr0 >= th.min_number_recall_same_answer))
+    )
+    flagged = (strict | same_answer) & (words >= th.min_word_cosine)
+    band = (
+        ~flagged
+        & (cos >= th.band_min_cosine)
+        & (words >= th.min_word_cosine)
+        & np.where(has_numbers, nr0 >= th.band_min_number_recall, cos >= th.min_cosine)
+        & (answer >= 0)
+    )
+    for mask, target in ((band, out.uncertain), (flagged, out.item)):
+        best = _best_per_row(rows[mask], cos[mask])
+        r = rows[mask][best]
+        target[r] = items[mask][best]
+        out.score[r] = cos[mask][best]
+        out.number_recall[r] = nr[mask][best]
+        out.answer_agrees[r] = answer[mask][best]
+    out.uncertain[out.item >= 0] = -1
+    return out
+
+
+def confirm_by_numbers(
+    texts: pl.Series, items: np.ndarray, index: SemanticIndex, *, min_recall: float, max_chars: int = 20000
+) -> np.ndarray:
+    """True where text i states the numbers of item `items[i]` (or the item states none).
+
+    The n-gram pass uses it to tell a copy from a template sibling: "what is the sum of the
+    coefficients of" with another polynomial shares the 8-grams but not the numbers.
+    """
+    ok = np.ones(len(texts), dtype=bool)
+    rows = np.flatnonzero(items >= 0)
+    if not len(rows):
+        return ok
+    every, math = math_tokens(texts.gather(rows), max_chars=max_chars)
+    pairs = pl.DataFrame({"pair": np.arange(len(rows)), "row": np.arange(len(rows)), "item": items[rows]})
+    recall = math_agreement(pairs, every, math, index.terms).number_recall
+    ok[rows] = np.isnan(recall) | (recall >= min_recall)
+    return ok
+
+
+def shared_spans(text: str, problem: str, *, min_tokens: int = 3, limit: int = 3) -> list[str]:
+    """The longest runs of normalised tokens that the text and the problem share (for reports)."""
+    tokens = pl.DataFrame({"t": [text[:20000], problem]}).select(tokens_expr(pl.col("t")))["t"].to_list()
+    a, b = tokens[0] or [], tokens[1] or []
+    blocks = difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
+    runs = sorted((blk for blk in blocks if blk.size >= min_tokens), key=lambda blk: -blk.size)[:limit]
+    return [" ".join(a[blk.a : blk.a + blk.size]) for blk in runs]
+
+
+# ── internals ──────────────────────────────────────────────────────────────
+def _answer_agreement(
+    answers: pl.Series | None, index: SemanticIndex, rows: np.ndarray, items: np.ndarray
+) -> np.ndarray:
+    """1 where the text's answer equals the item's, -1 where both exist and differ, 0 otherwise."""
+    if answers is None or not len(rows):
+        return np.zeros(len(rows), dtype=np.int8)
+    boxed = [final_answer(a) if a and "\\boxed" in a else a for a in answers.cast(pl.String).to_list()]
+    mine = pl.DataFrame({"a": boxed}, schema={"a": pl.String}).select(normalize_answer_expr(pl.col("a")))["a"]
+    a = mine.to_numpy()[rows]
+    b = index.items["answer"].to_numpy()[items]
+    known = np.array([bool(x) and bool(y) for x, y in zip(a, b, strict=True)], dtype=bool)
+    return np.where(known, np.where(a == b, 1, -1), 0).astype(np.int8)
+
+
+def _best_per_row(rows: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Index (into rows) of the highest score of each distinct row."""
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64)
+    order = np.lexsort((-score, rows))
+    first = np.r_[True, rows[order][1:] != rows[order][:-1]]
+    return order[first]
