@@ -47,10 +47,10 @@ __all__ = [
 # GSM8K / AIME items, 308 look-alikes) and on unrelated problems: the 4,500 MATH test problems outside
 # MATH-500 against MATH-500 + AIME 24/25 + AMC 23 + GSM8K, and the odd half of GSM8K against the even half.
 DECONTAM_CALIBRATION = {
-    "reworded_caught_with_answer": {"calibration": 0.897, "held_out": 0.910},
-    "reworded_caught_prompt_only": {"calibration": 0.679, "held_out": 0.705},
+    "reworded_caught_with_answer": {"calibration": 0.897, "held_out": 0.872},
+    "reworded_caught_prompt_only": {"calibration": 0.577, "held_out": 0.603},
     "lookalikes_flagged": 0.0,
-    "math_outside_math500_flagged": 0.0049,
+    "math_outside_math500_flagged": 0.0047,
     "gsm8k_half_flagged": 0.0015,
 }
 
