@@ -1,6 +1,6 @@
-"""Rebuild lookalikes.jsonl from reworded.jsonl and the benchmark originals (run once, by hand).
+"""Rebuild tests/data/decontam/lookalikes.jsonl from reworded.jsonl and the benchmark originals (by hand).
 
-    python -m tests.data.decontam.make_lookalikes BENCHMARK_DIR
+    python -m tests.filters._lookalikes [BENCHMARK_DIR]     # default: the unpacked tests/data/benchmarks
 
 Every look-alike keeps a text's template word for word and changes EVERY number in it (digit runs
 and the number words two..twelve, twenty), so it is a sibling problem with another answer: the kind
@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).resolve().parents[1] / "data" / "decontam"
 WORDS = ["two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "twenty"]
 NUMBER = re.compile(r"\d+|\b(?:" + "|".join(WORDS) + r")\b", re.IGNORECASE)
 FILES = {
@@ -56,7 +56,10 @@ def main(benchmark_dir: Path) -> None:
     out = []
     for line in (HERE / "reworded.jsonl").read_text().splitlines():
         item = json.loads(line)
-        for source, text in (("original", originals[item["benchmark"]][item["id"]]), ("reworded", item["text"])):
+        for source, text in (
+            ("original", originals[item["benchmark"]][item["id"]]),
+            ("reworded", item["text"]),
+        ):
             changed, count = change_numbers(text, rng)
             if count:
                 out.append({**item, "text": changed, "answer": None, "made_from": source})
@@ -64,4 +67,6 @@ def main(benchmark_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    from tests.datafiles import data_dir
+
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else data_dir() / "benchmarks")
