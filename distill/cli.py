@@ -95,7 +95,7 @@ def run_(
 
     [cyan]distill run recipes/openr1-math.yaml --stages sft,eval --out runs/openr1-math[/cyan]  only train and evaluate
     """
-    from distill.pipeline import run_pipeline
+    from distill.pipeline.run import run_pipeline
     from distill.progress import RichProgress
     from distill.recipe import load_recipe
 
@@ -157,8 +157,8 @@ def generate_(
 
       distill generate math.jsonl --out runs/qwq --vllm Qwen/QwQ-32B --tensor-parallel 4 --n 8
     """
-    from distill.generate import GenerateConfig, generate
-    from distill.inputs import read_template
+    from distill.generation.inputs import read_template
+    from distill.generation.stage import GenerateConfig, generate
     from distill.progress import RichProgress
     from distill.run import RunDir
 
@@ -213,7 +213,7 @@ def sft_(
     [cyan]sbatch --nodes=4 recipes/slurm/sft.slurm recipes/students/r1-distill-llama-70b.yaml --dataset ORG/DATA[/cyan]
     """
     from distill.recipe import load_recipe
-    from distill.sft.train import sft
+    from distill.training.train import sft
 
     keyed = [o if o.startswith("sft.") or "=" not in o else f"sft.{o}" for o in (overrides or ())]
     loaded = load_recipe(recipe, overrides=[*keyed, *(set_ or ())])
@@ -247,7 +247,7 @@ def merge_(
 
     [cyan]distill merge runs/qwq/shard-* --out runs/qwq/all[/cyan]  once every task of `sbatch --array=0-7 recipes/slurm/generate.slurm prompts.jsonl Qwen/QwQ-32B runs/qwq` has finished
     """
-    from distill.merge import merge
+    from distill.generation.merge import merge
     from distill.run import RunDir
 
     report = merge([RunDir(r) for r in runs], RunDir(out))
@@ -291,8 +291,8 @@ def eval_(
 
     [cyan]distill eval --rescore --out evals/student[/cyan]  re-verify and re-score, generating nothing
     """
-    from distill.benchmarks import parse_benchmark_option
-    from distill.evaluate import EvalConfig, evaluate, read_settings, rescore_run
+    from distill.evaluation.benchmarks import parse_benchmark_option
+    from distill.evaluation.stage import EvalConfig, evaluate, read_settings, rescore_run
     from distill.progress import RichProgress
     from distill.recipe import load_recipe
 
@@ -365,8 +365,8 @@ def verify(
     """
     from distill.progress import NullProgress, RichProgress
     from distill.run import RunDir
-    from distill.verify import VerifyConfig, build_report
-    from distill.verify import verify as verify_run
+    from distill.verification.stage import VerifyConfig, build_report
+    from distill.verification.stage import verify as verify_run
 
     run_dir = RunDir(run)
     if report:
@@ -400,8 +400,8 @@ def filter_(
 
       distill filter runs/math --set filter.k=4 --set filter.ngram=10 --set filter.max_paragraph_chars=3000
     """
-    from distill.benchmarks import parse_benchmark_option
-    from distill.filtering import FilterConfig, apply_filters
+    from distill.evaluation.benchmarks import parse_benchmark_option
+    from distill.filtering.stage import FilterConfig, apply_filters
     from distill.progress import NullProgress, RichProgress
     from distill.run import RunDir
 
@@ -427,8 +427,8 @@ def card(run: RunArg, recipe: RecipeOpt = None, set_: SetOpt = None) -> None:
 
     [cyan]distill card runs/r1 --set card.pretty_name="R1 math traces" --set card.license=mit --set card.tokenizer=models/student[/cyan]
     """
-    from distill.card import CardConfig, write_card
-    from distill.dataset import build_dataset
+    from distill.publishing.card import CardConfig, write_card
+    from distill.publishing.dataset import build_dataset
     from distill.run import RunDir
 
     cfg = _stage_config(CardConfig, "card", run, recipe, set_)
@@ -458,9 +458,9 @@ def push(
 
     [cyan]distill push runs/r1 --repo my-org/r1-math-traces --public --revision v2[/cyan]
     """
-    from distill.card import CardConfig
-    from distill.push import PushConfig
-    from distill.push import push as push_run
+    from distill.publishing.card import CardConfig
+    from distill.publishing.push import PushConfig
+    from distill.publishing.push import push as push_run
     from distill.run import RunDir
 
     card_cfg = _stage_config(CardConfig, "card", run, recipe, [o for o in set_ or () if o.startswith("card.")])

@@ -86,7 +86,7 @@ def build_index(
     stop_ngram: int | None = 3,
     stop_min_items: int = 3,
 ) -> BenchmarkIndex:
-    """Index benchmark problems (`distill.benchmarks.Benchmark` objects, or (name, version, frame) tuples)."""
+    """Index benchmark problems (`distill.evaluation.benchmarks.Benchmark` objects, or (name, version, frame) tuples)."""
     frames, meta = [], {}
     for b in benchmarks:
         name, version, rows = (b.spec.name, b.spec.version, b.rows) if hasattr(b, "spec") else b

@@ -46,7 +46,7 @@ def change_numbers(text: str, rng: random.Random) -> tuple[str, int]:
 
 
 def main(benchmark_dir: Path) -> None:
-    from distill.benchmarks import load_benchmark
+    from distill.evaluation.benchmarks import load_benchmark
 
     originals = {
         name: dict(zip(b.rows["id"], b.rows["problem"], strict=True))

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from distill.benchmarks import load_benchmark
+from distill.evaluation.benchmarks import load_benchmark
 from filters.decontam import build_index, find_matches
 from filters.decontam_semantic import (
     DECONTAM_CALIBRATION,
@@ -162,6 +162,6 @@ def test_shared_spans_name_the_common_text(benchmarks):
 
 
 def test_thresholds_are_the_config_defaults():
-    from distill.filtering import FilterConfig
+    from distill.filtering.stage import FilterConfig
 
     assert FilterConfig().decontam_semantic.thresholds() == SemanticThresholds()
