@@ -194,13 +194,19 @@ def confirm_by_numbers(
     return ok
 
 
-def shared_spans(text: str, problem: str, *, min_tokens: int = 3, limit: int = 3) -> list[str]:
-    """The longest runs of normalised tokens that the text and the problem share (for reports)."""
-    tokens = pl.DataFrame({"t": [text[:20000], problem]}).select(tokens_expr(pl.col("t")))["t"].to_list()
-    a, b = tokens[0] or [], tokens[1] or []
-    blocks = difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
-    runs = sorted((blk for blk in blocks if blk.size >= min_tokens), key=lambda blk: -blk.size)[:limit]
-    return [" ".join(a[blk.a : blk.a + blk.size]) for blk in runs]
+def shared_spans(
+    texts: list[str | None], problems: list[str], *, min_tokens: int = 3, limit: int = 3, max_chars: int = 20000
+) -> list[str]:
+    """Per pair: the longest runs of normalised tokens that text i and problem i share, " | "-joined."""
+    frame = pl.DataFrame({"t": texts, "p": problems}, schema={"t": pl.String, "p": pl.String})
+    tokens = frame.select(tokens_expr(pl.col("t").str.slice(0, max_chars)), tokens_expr(pl.col("p")))
+    out = []
+    for a, b in zip(tokens["t"].to_list(), tokens["p"].to_list(), strict=True):
+        a, b = a or [], b or []
+        blocks = difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
+        runs = sorted((blk for blk in blocks if blk.size >= min_tokens), key=lambda blk: -blk.size)[:limit]
+        out.append(" | ".join(" ".join(a[blk.a : blk.a + blk.size]) for blk in runs))
+    return out
 
 
 # ── internals ──────────────────────────────────────────────────────────────

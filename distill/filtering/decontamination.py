@@ -201,8 +201,8 @@ class Decontaminator:
             )
         )
         spans = np.full(len(labels), None, dtype=object)
-        for i in np.flatnonzero(labels != None):  # noqa: E711 - numpy object comparison
-            spans[i] = " | ".join(shared_spans(texts[int(i)] or "", problems[labels[i]]))
+        hit = np.flatnonzero(labels != None)  # noqa: E711 - numpy object comparison
+        spans[hit] = shared_spans(texts.gather(hit).to_list(), [problems[lab] for lab in labels[hit]])
         flagged = labels != None  # noqa: E711
         cols = _evidence_schema(field)
         values = (labels, method, np.where(flagged, np.round(score, 4), None), spans)

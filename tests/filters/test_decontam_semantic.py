@@ -157,8 +157,9 @@ def test_tiny_benchmarks_other_languages_and_long_prompts(index, benchmarks):
 
 def test_shared_spans_name_the_common_text(benchmarks):
     duck = benchmarks["gsm8k"].rows["problem"][0]
-    spans = shared_spans("Every day Janet's ducks lay 16 eggs per day, she eats three for breakfast", duck)
-    assert spans and "ducks lay 16 eggs per day" in spans[0]
+    text = "Every day Janet's ducks lay 16 eggs per day, she eats three for breakfast"
+    spans = shared_spans([text, None], [duck, duck])
+    assert "ducks lay 16 eggs per day" in spans[0] and spans[1] == ""
 
 
 def test_thresholds_are_the_config_defaults():
