@@ -179,28 +179,26 @@ def text_vectors(tokens: Tokens, index: TfidfIndex) -> Vectors:
 
 
 def top_candidates(
-    vectors: Vectors, index: TfidfIndex, k: int, *, min_score: float = 0.0
+    vectors: Vectors, index: TfidfIndex, k: int, *, min_score: float = 0.0, query_terms: int | None = 32
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The k most similar items per text with cosine ≥ min_score: (items int64 rows×k, cosine
-    float64 rows×k); -1 where none. A floor keeps the per-row sort small."""
+    """The k most similar items per text with cosine ≥ min_score: (items int64 rows×k, exact cosine
+    float64 rows×k); -1 where none.
+
+    Retrieval uses only each text's `query_terms` heaviest terms (rare terms have short posting
+    lists, so the sparse product is several times cheaper); the 2k best items it finds are then
+    re-scored with the full vectors, so the cosines returned are exact.
+    """
     n = vectors.matrix.shape[0]
     k = max(1, min(k, index.items))
     items = np.full((n, k), -1, dtype=np.int64)
     scores = np.zeros((n, k), dtype=np.float64)
     if not index.items or not n:
         return items, scores
-    sims = (vectors.matrix @ index.matrix.T).tocsr()
-    if min_score > 0:
-        sims.data[sims.data < min_score] = 0.0
-        sims.eliminate_zeros()
-    counts = np.diff(sims.indptr)
-    row_of = np.repeat(np.arange(n, dtype=np.int64), counts)
-    order = np.lexsort((-sims.data, row_of))  # grouped by row, best first
-    rank = np.arange(len(order)) - sims.indptr[row_of[order]]
-    take = order[rank < k]
-    items[row_of[take], rank[rank < k]] = sims.indices[take]
-    scores[row_of[take], rank[rank < k]] = sims.data[take]
-    return items, np.clip(scores, 0.0, 1.0)
+    query = _heaviest(vectors.matrix, query_terms) if query_terms else vectors.matrix
+    wide = min(2 * k, index.items) if query_terms else k
+    # the pruned query scores lower than the full one: a lower floor, then exact cosines
+    rows, cand = _top_per_row((query @ index.matrix.T).tocsr(), wide, min_score * 0.5)
+    return _fill(rows, cand, _pair_dots(vectors.matrix, index.matrix, rows, cand), n, k, min_score)
 
 
 def word_cosine(vectors: Vectors, index: TfidfIndex, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -209,15 +207,74 @@ def word_cosine(vectors: Vectors, index: TfidfIndex, rows: np.ndarray, items: np
 
     if not len(rows):
         return np.zeros(0)
-    words = sp.diags(index.is_word.astype(np.float64))
+    words = sp.csr_matrix(index.is_word.astype(np.float64)[None, :])  # broadcast over the rows
     dots = np.asarray(
-        (vectors.matrix[rows] @ words).multiply(index.matrix[items]).sum(axis=1), dtype=np.float64
+        vectors.matrix[rows].multiply(words).multiply(index.matrix[items]).sum(axis=1), dtype=np.float64
     ).ravel()
     denom = vectors.word_share[rows] * index.word_share[items]
     return np.clip(np.divide(dots, denom, out=np.zeros_like(dots), where=denom > 0), 0.0, 1.0)
 
 
 # ── internals ──────────────────────────────────────────────────────────────
+def _heaviest(matrix: sp.csr_matrix, m: int) -> sp.csr_matrix:
+    """Each row's m largest entries (ties arbitrary)."""
+    import scipy.sparse as sp
+
+    counts = np.diff(matrix.indptr)
+    if not len(counts) or counts.max(initial=0) <= m:
+        return matrix
+    row_of = np.repeat(np.arange(matrix.shape[0], dtype=np.int64), counts)
+    order = _by_row_best_first(row_of, matrix.data)
+    rank = np.arange(len(order)) - matrix.indptr[row_of[order]]
+    keep = np.sort(order[rank < m])
+    return sp.csr_matrix((matrix.data[keep], (row_of[keep], matrix.indices[keep])), shape=matrix.shape)
+
+
+def _top_per_row(sims: sp.csr_matrix, k: int, floor: float) -> tuple[np.ndarray, np.ndarray]:
+    """(row, item) of each row's k largest entries ≥ floor."""
+    if floor > 0:
+        sims.data[sims.data < floor] = 0.0
+        sims.eliminate_zeros()
+    counts = np.diff(sims.indptr)
+    row_of = np.repeat(np.arange(sims.shape[0], dtype=np.int64), counts)
+    order = _by_row_best_first(row_of, sims.data)
+    rank = np.arange(len(order)) - sims.indptr[row_of[order]]
+    take = order[rank < k]
+    return row_of[take], sims.indices[take].astype(np.int64)
+
+
+def _by_row_best_first(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Order grouping the entries by (ascending) row, largest value first; values in [0, 1].
+
+    One float argsort on `2·row − value` instead of a two-key lexsort (twice as fast)."""
+    return np.argsort(2.0 * rows - np.clip(values, 0.0, 1.0), kind="stable")
+
+
+def _pair_dots(a: sp.csr_matrix, b: sp.csr_matrix, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """a[rows[i]] · b[items[i]] for every pair."""
+    if not len(rows):
+        return np.zeros(0)
+    return np.asarray(a[rows].multiply(b[items]).sum(axis=1), dtype=np.float64).ravel()
+
+
+def _fill(
+    rows: np.ndarray, items: np.ndarray, score: np.ndarray, n: int, k: int, floor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """rows×k arrays of the k best (item, score ≥ floor) per row, best first; -1 / 0 elsewhere."""
+    out_items = np.full((n, k), -1, dtype=np.int64)
+    out_scores = np.zeros((n, k), dtype=np.float64)
+    ok = score >= max(floor, 1e-12)
+    rows, items, score = rows[ok], items[ok], score[ok]
+    order = _by_row_best_first(rows, score)
+    rows, items, score = rows[order], items[order], score[order]
+    starts = np.searchsorted(rows, rows, side="left")
+    rank = np.arange(len(rows)) - starts
+    keep = rank < k
+    out_items[rows[keep], rank[keep]] = items[keep]
+    out_scores[rows[keep], rank[keep]] = np.clip(score[keep], 0.0, 1.0)
+    return out_items, out_scores
+
+
 def _weighted_counts(tokens: Tokens) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(row, term hash, term frequency, has digit) per distinct term of each text."""
     order = np.lexsort((tokens.hashes, tokens.row))

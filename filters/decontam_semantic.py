@@ -82,12 +82,13 @@ class SemanticIndex:
     terms: MathTerms
 
     @classmethod
-    def build(cls, items: pl.DataFrame, *, max_chars: int = 4000) -> SemanticIndex:
-        """Index a frame with columns benchmark, id, problem and optionally answer."""
+    def build(cls, items: pl.DataFrame, *, max_chars: int = 4000, max_df: float = 0.05) -> SemanticIndex:
+        """Index a frame with columns benchmark, id, problem and optionally answer; `max_df`: see
+        filters/_retrieval.py (terms in more items than that are left out of the product)."""
         answer = normalize_answer_expr(pl.col("answer")) if "answer" in items.columns else pl.lit(None)
         items = items.select("benchmark", pl.col("id").cast(pl.String), "problem", answer.alias("answer"))
         every, math = math_tokens(items["problem"], max_chars=max_chars)
-        return cls(items, build_tfidf(every), MathTerms.build(every, math))
+        return cls(items, build_tfidf(every, max_df=max_df), MathTerms.build(every, math))
 
     def label(self, item: int) -> str:
         return f"{self.items['benchmark'][item]}:{self.items['id'][item]}"
@@ -195,7 +196,12 @@ def confirm_by_numbers(
 
 
 def shared_spans(
-    texts: list[str | None], problems: list[str], *, min_tokens: int = 3, limit: int = 3, max_chars: int = 20000
+    texts: list[str | None],
+    problems: list[str],
+    *,
+    min_tokens: int = 3,
+    limit: int = 3,
+    max_chars: int = 20000,
 ) -> list[str]:
     """Per pair: the longest runs of normalised tokens that text i and problem i share, " | "-joined."""
     frame = pl.DataFrame({"t": texts, "p": problems}, schema={"t": pl.String, "p": pl.String})
