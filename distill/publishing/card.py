@@ -20,6 +20,7 @@ from pydantic import Field
 from distill import schema
 from distill.config import StageConfig
 from distill.errors import ConfigError, StageError
+from distill.publishing.disclosure import PublicView
 from distill.run import RunDir
 
 log = logging.getLogger(__name__)
@@ -109,18 +110,37 @@ class CardConfig(StageConfig):
         600, ge=0, description="Characters of one sample shown in the card; 0 shows none."
     )
     plots: bool = Field(True, description="Draw the token-length and pass-rate plots into RUN/plots/.")
+    show_paths: bool = Field(
+        False, description="Show local paths in the card and the pushed run.yaml (by default only file names)."
+    )
+    show_endpoints: bool = Field(
+        False,
+        description="Show teacher endpoints in full (by default a public provider's host, `local` or "
+        "`private endpoint`).",
+    )
+
+    @property
+    def view(self) -> PublicView:
+        """What the card and the push may show of this machine."""
+        return PublicView(show_paths=self.show_paths, show_endpoints=self.show_endpoints)
 
 
-def write_card(cfg: CardConfig, run: RunDir) -> Path:
-    """Write RUN/README.md (and RUN/plots/*.png), building `data/sft` first when it is missing or stale."""
+def write_card(cfg: CardConfig, run: RunDir, *, force: bool = False) -> Path:
+    """Write RUN/README.md (and RUN/plots/*.png), building `data/sft` first when it is missing or stale.
+
+    A README.md that `distill card` did not write as it is now (edited by hand, or a user's own file)
+    is never overwritten silently: it is an error unless `force`.
+    """
     from distill.publishing.card_plots import draw_plots
     from distill.publishing.card_stats import collect
     from distill.publishing.dataset import build_dataset, is_dataset_current
 
+    if not force:
+        check_card_untouched(run)
     template = _load_template(cfg.template)
     if not is_dataset_current(run, cfg.tokenizer):
         build_dataset(run, cfg)
-    stats = collect(run, example_chars=cfg.example_chars)
+    stats = collect(run, example_chars=cfg.example_chars, view=cfg.view)
     plots = {
         name: path.relative_to(run.root).as_posix()
         for name, path in (draw_plots(stats, run) if cfg.plots else {}).items()
@@ -141,7 +161,7 @@ def write_card(cfg: CardConfig, run: RunDir) -> Path:
     )
     validate_card(text)
     run.write_text(run.card, text)
-    run.mark_done("card", cfg.fingerprint(), inputs=card_inputs(run))
+    run.mark_done("card", cfg.fingerprint(), inputs=card_inputs(run), card_sha256=_sha256(run.card))
     log.info("wrote %s", run.card)
     return run.card
 
@@ -166,6 +186,7 @@ def card_metadata(cfg: CardConfig, run: RunDir, rows_all: int, rows_sft: int) ->
         "size_categories": [size_category(rows_all)],
         "tags": list(dict.fromkeys([*cfg.tags, "distill"])),
         "configs": configs,
+        "distill_run_id": run.run_id,
     }
 
 
@@ -201,6 +222,26 @@ def card_inputs(run: RunDir) -> str:
     for path in (run.stats, run.run_yaml):
         digest.update(path.read_bytes() if path.exists() else b"-")
     return digest.hexdigest()[:16]
+
+
+def check_card_untouched(run: RunDir) -> None:
+    """Raise StageError when RUN/README.md exists but is not the card `distill card` last wrote."""
+    if not run.card.exists():
+        return
+    written = (run.stage_record("card") or {}).get("card_sha256")
+    if written is None and not (run.stage_record("card") or {}):
+        raise StageError(
+            f"{run.card} exists and was not written by `distill card`: move it away, or pass --force to replace it"
+        )
+    if written is not None and written != _sha256(run.card):
+        raise StageError(
+            f"{run.card} was edited by hand since `distill card` wrote it: keep your edits in card.description "
+            f"or a card.template, or pass --force to overwrite them"
+        )
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def is_card_current(run: RunDir) -> bool:

@@ -7,13 +7,12 @@ when neither exists, which the card shows as "this stage did not run".
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from distill import schema
-from distill.config import redact
 from distill.publishing.dataset import scan_all, sft_selection
+from distill.publishing.disclosure import PublicView
 from distill.run import RunDir
 
 if TYPE_CHECKING:
@@ -34,8 +33,6 @@ GENERATION_KEYS = (
     "prompts",
     "prompt_column",
 )
-_TOKEN_LIKE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{8,}|hf_[A-Za-z0-9]{8,}|(?:ghp|gho|xox[bp])[-_A-Za-z0-9]{8,})")
-_URL_USERINFO = re.compile(r"(https?://)[^/@\s]+@")
 
 
 @dataclass
@@ -105,26 +102,15 @@ class CardStats:
         return sum(1 for r in rates if r > 0) if rates is not None else None
 
 
-def scrub(value: Any) -> Any:
-    """`redact` plus removal of token-shaped strings and credentials inside URLs."""
-    value = redact(value)
-    if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v) for v in value]
-    if isinstance(value, str):
-        return _URL_USERINFO.sub(r"\1[redacted]@", _TOKEN_LIKE.sub("[redacted]", value))
-    return value
-
-
-def collect(run: RunDir, *, example_chars: int = 600) -> CardStats:
-    """Read `data/all`, `data/sft`, stats.json and run.yaml into the card's numbers."""
+def collect(run: RunDir, *, example_chars: int = 600, view: PublicView | None = None) -> CardStats:
+    """Read `data/all`, `data/sft`, stats.json and run.yaml into the card's numbers, as `view` may show them."""
     import polars as pl
     import yaml
 
     stats = run.read_json(run.stats)
     recipe = yaml.safe_load(run.run_yaml.read_text(encoding="utf-8")) if run.run_yaml.exists() else {}
-    generation = scrub((recipe or {}).get("generate")) or None
+    view = view or PublicView()
+    generation = view.apply((recipe or {}).get("generate")) or None
 
     lazy = scan_all(run)
     names = lazy.collect_schema().names()
@@ -181,7 +167,7 @@ def collect(run: RunDir, *, example_chars: int = 600) -> CardStats:
         selection=selection,
         samples_per_prompt=_summary(per_prompt) if per_prompt.len() else {},
         sources=[SourceCount(**row) for row in sources.iter_rows(named=True)],
-        teachers=_teachers(frame, gen, generation),
+        teachers=[view.apply(t) for t in _teachers(frame, gen, generation)],
         generation=generation,
         errors=int(frame[schema.ERROR].is_not_null().sum()) if schema.ERROR in names else gen.get("errors"),
         finish_reasons=_counts(frame, schema.FINISH_REASON) or dict(gen.get("finish_reasons") or {}),

@@ -13,6 +13,7 @@ from what was asked is an error rather than a silent public (or hidden) push.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -25,6 +26,7 @@ from pydantic import Field, field_validator
 
 from distill.config import StageConfig
 from distill.errors import ConfigError, HubError, StageError
+from distill.publishing.disclosure import Leak, PublicView, find_leaks
 from distill.run import RunDir
 
 if TYPE_CHECKING:
@@ -108,6 +110,88 @@ def check_repo_id(repo_id: str) -> None:
         ) from e
 
 
+@dataclass
+class PushPlan:
+    """What a push would send, computed without any network call (`distill push --dry-run`)."""
+
+    repo_id: str
+    url: str
+    revision: str
+    private: bool
+    files: dict[str, bytes | Path]  # path in the repo -> the bytes that go up (rewritten) or the file as it is
+    metadata: dict[str, Any]
+    leaks: list[Leak] = field(default_factory=list)
+
+    @property
+    def visibility(self) -> str:
+        return "private" if self.private else "public"
+
+    def size(self, name: str) -> int:
+        content = self.files[name]
+        return len(content) if isinstance(content, bytes) else content.stat().st_size
+
+    @property
+    def bytes(self) -> int:
+        return sum(self.size(name) for name in self.files)
+
+    def summary(self) -> str:
+        return (
+            f"dry run: would push {len(self.files)} files ({self.bytes / 1e6:,.1f} MB) to {self.url} "
+            f"({self.visibility}), revision {self.revision}; nothing was sent"
+        )
+
+    def as_table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title=f"push --dry-run → {self.url} ({self.visibility}, revision {self.revision})")
+        table.add_column("file in the run")
+        table.add_column("size", justify="right")
+        table.add_column("goes to (path in the repo)")
+        for name in sorted(self.files):
+            source = self.files[name]
+            local = name if isinstance(source, bytes) else source.name if "/" not in name else name
+            note = "  (its public view)" if isinstance(source, bytes) else ""
+            table.add_row(local, f"{self.size(name):,} B", f"{name}{note}")
+        return table
+
+    def metadata_table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title="card metadata", show_header=False)
+        for key, value in self.metadata.items():
+            table.add_row(key, str(value))
+        return table
+
+
+def plan_push(
+    cfg: PushConfig, run: RunDir, *, card: CardConfig | None = None, endpoint: str | None = None
+) -> PushPlan:
+    """Every file a push would upload, as it would be uploaded, with no network call and no token.
+
+    `repo_id` stays `<your namespace>/NAME` when the repo id has no namespace (finding it needs the Hub).
+    """
+    from huggingface_hub import DatasetCard, constants
+
+    if not cfg.repo:
+        raise ConfigError("push.repo is not set: pass --repo ORG/NAME")
+    check_repo_id(cfg.repo)
+    view = (card or _card_settings(run)).view
+    files = _files_to_push(run, card)
+    repo_id = cfg.repo if "/" in cfg.repo else f"<your namespace>/{cfg.repo}"
+    endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    contents = _publishable(run, files, repo_id, view)
+    texts = {name: c.decode("utf-8") for name, c in contents.items() if isinstance(c, bytes)}
+    return PushPlan(
+        repo_id=repo_id,
+        url=f"{endpoint}/datasets/{repo_id}",
+        revision=cfg.revision or constants.DEFAULT_REVISION,
+        private=cfg.private,
+        files=contents,
+        metadata=DatasetCard(texts["README.md"]).data.to_dict(),
+        leaks=find_leaks(texts, show_paths=view.show_paths, show_endpoints=view.show_endpoints),
+    )
+
+
 def push(
     cfg: PushConfig,
     run: RunDir,
@@ -115,12 +199,15 @@ def push(
     card: CardConfig | None = None,
     endpoint: str | None = None,
     token: str | None = None,
+    force: bool = False,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PushReport:
     """Create the dataset repo if needed and upload the run in one commit; returns where it went.
 
     With `card` settings, a missing or stale data card is (re)written first; without, it is an error.
-    `endpoint` defaults to $HF_ENDPOINT read now (huggingface_hub reads it only at import).
+    A repo that already holds another dataset (another run's, or not made by distill) is refused
+    unless `force`, which replaces its files. `endpoint` defaults to $HF_ENDPOINT read now
+    (huggingface_hub reads it only at import).
     """
     from huggingface_hub import CommitOperationAdd, HfApi, constants, get_token
 
@@ -134,8 +221,13 @@ def push(
         )
     if constants.is_offline_mode():
         raise HubError("HF_HUB_OFFLINE is set: unset it to push")
-    files = _files_to_push(run, card)
-    endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    plan = plan_push(cfg, run, card=card, endpoint=endpoint)
+    if plan.leaks:
+        raise StageError(
+            f"{plan.leaks[0]} would be published ({len(plan.leaks)} such line(s)): remove it, or set "
+            f"card.show_paths / card.show_endpoints if it is meant to be public"
+        )
+    endpoint = plan.url.split("/datasets/")[0]
     api = HfApi(endpoint=endpoint, token=token, library_name="distill")
     retry = _Retry(cfg.max_retries, cfg.backoff_s, sleep)
 
@@ -151,14 +243,15 @@ def push(
             f"{repo_id} already exists and is {have}, but a {want} push was asked: change its "
             f"visibility on the Hub or pass --{have}"
         )
-    revision = cfg.revision or constants.DEFAULT_REVISION
+    revision = plan.revision
     if revision != constants.DEFAULT_REVISION:
         retry(
             lambda: api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True),
             "create branch",
         )
 
-    operations = _operations(api, repo_id, revision, run, files, retry)
+    contents = _publishable(run, _files_to_push(run, None), repo_id, (card or _card_settings(run)).view)
+    operations = _operations(api, repo_id, revision, run, contents, retry, force=force)
     message = cfg.commit_message or f"distill: publish run {run.root.resolve().name}"
     description = f"Pushed by distill {_version()} from the run folder `{run.root.resolve().name}`."
     additions = [op for op in operations if isinstance(op, CommitOperationAdd)]
@@ -179,15 +272,15 @@ def push(
         ),
         "commit",
     )
-    log.info("pushed %d files to %s (%s)", len(files), repo_id, "private" if cfg.private else "public")
+    log.info("pushed %d files to %s (%s)", len(contents), repo_id, "private" if cfg.private else "public")
     return PushReport(
         repo_id=repo_id,
         url=f"{endpoint}/datasets/{repo_id}",
         revision=revision,
         private=cfg.private,
         commit_url=commit.commit_url,
-        files=sorted(files),
-        bytes=sum(p.stat().st_size for p in files.values()),
+        files=sorted(contents),
+        bytes=sum(len(c) if isinstance(c, bytes) else c.stat().st_size for c in contents.values()),
         retries=retry.retries,
     )
 
@@ -218,37 +311,90 @@ def _files_to_push(run: RunDir, card: CardConfig | None) -> dict[str, Path]:
     return files
 
 
-def _operations(
-    api: Any, repo_id: str, revision: str, run: RunDir, files: dict[str, Path], retry: _Retry
-) -> list[Any]:
-    """Adds for every file, plus deletes of shards and plots from an earlier push that this one replaces."""
-    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+def _publishable(run: RunDir, files: dict[str, Path], repo_id: str, view: PublicView) -> dict[str, bytes | Path]:
+    """The files as they go up: the card with the real repo id, run.yaml and stats.json in their public view.
+
+    The local run.yaml keeps full values (a run resumes from it); the copy that leaves the machine shows
+    file names for paths and `local` / `private endpoint` for hosts, and is scrubbed of secrets again
+    (a hand-edited run.yaml must not leak a key). Every other file goes up as it is on disk.
+    """
+    import yaml
 
     from distill.publishing.card import REPO_ID_PLACEHOLDER
 
-    remote = retry(lambda: api.list_repo_files(repo_id, repo_type="dataset", revision=revision), "list files")
-    stale = [p for p in remote if p.startswith(("data/", "plots/")) and p not in files]
-    # The card gets the real repo id in its snippets; run.yaml is scrubbed again (a hand-edited run.yaml
-    # must not leak a key); every other file goes up as it is on disk.
-    rewritten = {
-        "README.md": run.card.read_text(encoding="utf-8").replace(REPO_ID_PLACEHOLDER, repo_id).encode()
-    }
+    out: dict[str, bytes | Path] = dict(files)
+    out["README.md"] = run.card.read_text(encoding="utf-8").replace(REPO_ID_PLACEHOLDER, repo_id).encode()
     if "run.yaml" in files:
-        rewritten["run.yaml"] = _scrubbed_yaml(files["run.yaml"])
+        data = view.apply(yaml.safe_load(files["run.yaml"].read_text(encoding="utf-8")))
+        out["run.yaml"] = yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
+    if "stats.json" in files:
+        data = view.apply(run.read_json(files["stats.json"]))
+        out["stats.json"] = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+    return out
+
+
+def _card_settings(run: RunDir) -> CardConfig:
+    """The card section of the run's run.yaml (its show_paths / show_endpoints), or the defaults."""
+    import yaml
+
+    from distill.publishing.card import CardConfig
+
+    recipe = yaml.safe_load(run.run_yaml.read_text(encoding="utf-8")) if run.run_yaml.exists() else None
+    section = (recipe or {}).get("card") if isinstance(recipe, dict) else None
+    return CardConfig.model_validate(section) if isinstance(section, dict) else CardConfig()
+
+
+def _operations(
+    api: Any,
+    repo_id: str,
+    revision: str,
+    run: RunDir,
+    contents: dict[str, bytes | Path],
+    retry: _Retry,
+    *,
+    force: bool,
+) -> list[Any]:
+    """Adds for every file, plus deletes of what an earlier push left that this one replaces.
+
+    A repo holding files of another dataset (its card carries another run id, or none) is refused
+    unless `force`, which deletes everything of it but `.gitattributes`.
+    """
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    remote = retry(lambda: api.list_repo_files(repo_id, repo_type="dataset", revision=revision), "list files")
+    theirs = [p for p in remote if p != ".gitattributes"]
+    if theirs and not force:
+        other = _remote_run_id(api, repo_id, revision, retry) if "README.md" in remote else None
+        if other != run.run_id:
+            what = f"the dataset of another run ({other})" if other else "a dataset not published from this run"
+            raise HubError(f"{repo_id} already holds {what}: pass --force to replace it, or choose another --repo")
+    stale = [p for p in theirs if p not in contents and (force or p.startswith(("data/", "plots/")))]
     adds = [
-        CommitOperationAdd(path_in_repo=name, path_or_fileobj=rewritten.get(name, str(path)))
-        for name, path in files.items()
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=c if isinstance(c, bytes) else str(c))
+        for name, c in contents.items()
     ]
     return [*(CommitOperationDelete(path_in_repo=p) for p in stale), *adds]
 
 
-def _scrubbed_yaml(path: Path) -> bytes:
-    import yaml
+def _remote_run_id(api: Any, repo_id: str, revision: str, retry: _Retry) -> str | None:
+    """The `distill_run_id` in the repo's card metadata, or None when it has none."""
+    import tempfile
 
-    from distill.publishing.card_stats import scrub
+    from huggingface_hub import DatasetCard
 
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return yaml.safe_dump(scrub(data), sort_keys=False, allow_unicode=True).encode()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = retry(
+            lambda: api.hf_hub_download(
+                repo_id, "README.md", repo_type="dataset", revision=revision, cache_dir=tmp
+            ),
+            "read the repo's card",
+        )
+        try:
+            data = DatasetCard(Path(path).read_text(encoding="utf-8")).data.to_dict()
+        except ValueError:
+            return None
+    value = data.get("distill_run_id")
+    return str(value) if value else None
 
 
 # ── retries ───────────────────────────────────────────────────────────────
