@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from filters._ngrams import SEED
 from filters._retrieval import NUMBER_WORDS, Tokens
 
 _NUMBER = r"(?i)\d+|\b(?:" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")\b"
@@ -129,6 +130,42 @@ def _shares(candidates: pl.DataFrame, found_in: pl.DataFrame, on: list[str], n: 
         share[part["pair"].to_numpy()] = np.minimum(part["hit"].to_numpy() / part["total"].to_numpy(), 1.0)
         out.append(share)
     return out
+
+
+def number_terms(texts: pl.Series) -> pl.DataFrame:
+    """(row, term) for every distinct number of each text, hashed as `Tokens` hashes them.
+
+    A regex pass only (no tokenising, no bigrams): cheap enough for 20 KB reasoning traces.
+    """
+    numbers = pl.DataFrame({"t": texts}, schema={"t": pl.String}).select(
+        pl.col("t")
+        .fill_null("")
+        .str.replace_all(r"(\d),(\d{3})\b", "$1$2")
+        .str.extract_all(_NUMBER)
+        .list.eval(pl.element().str.to_lowercase().replace(NUMBER_WORDS))
+        .alias("term")
+    )
+    frame = numbers.with_row_index("row").explode("term").drop_nulls("term")
+    return frame.select(pl.col("row").cast(pl.Int64), pl.col("term").hash(seed=SEED)).unique()
+
+
+def number_recall(
+    text_numbers: pl.DataFrame, items: np.ndarray, item_numbers: pl.DataFrame, weight: np.ndarray
+) -> np.ndarray:
+    """Per text row i: idf share of item `items[i]`'s numbers that text i states (NaN: item has none)."""
+    pairs = pl.DataFrame({"row": np.arange(len(items), dtype=np.int64), "item": items})
+    found = (
+        pairs.join(item_numbers, on="item")
+        .join(text_numbers, on=["row", "term"], how="semi")
+        .group_by("row")
+        .agg(pl.col("idf").sum())
+    )
+    hit = np.zeros(len(items))
+    hit[found["row"].to_numpy()] = found["idf"].to_numpy()
+    total = weight[items]
+    out = np.full(len(items), np.nan)
+    np.divide(hit, total, out=out, where=total > 0)
+    return np.minimum(out, 1.0)
 
 
 def _distinct(tokens: Tokens) -> pl.DataFrame:

@@ -31,7 +31,15 @@ import polars as pl
 
 from filters._ngrams import tokens_expr
 from filters._retrieval import TfidfIndex, build_tfidf, text_vectors, top_candidates, word_cosine
-from filters._signals import MathTerms, final_answer, math_agreement, math_tokens, normalize_answer_expr
+from filters._signals import (
+    MathTerms,
+    final_answer,
+    math_agreement,
+    math_tokens,
+    normalize_answer_expr,
+    number_recall,
+    number_terms,
+)
 
 __all__ = [
     "DECONTAM_CALIBRATION",
@@ -80,6 +88,8 @@ class SemanticIndex:
     items: pl.DataFrame  # benchmark, id, problem, answer (normalised, may be null)
     tfidf: TfidfIndex
     terms: MathTerms
+    numbers: pl.DataFrame  # item, term, idf: the distinct numbers of each item (for confirm_by_numbers)
+    number_weight: np.ndarray  # per item: idf sum of its numbers
 
     @classmethod
     def build(cls, items: pl.DataFrame, *, max_chars: int = 4000, max_df: float = 0.05) -> SemanticIndex:
@@ -88,7 +98,17 @@ class SemanticIndex:
         answer = normalize_answer_expr(pl.col("answer")) if "answer" in items.columns else pl.lit(None)
         items = items.select("benchmark", pl.col("id").cast(pl.String), "problem", answer.alias("answer"))
         every, math = math_tokens(items["problem"], max_chars=max_chars)
-        return cls(items, build_tfidf(every, max_df=max_df), MathTerms.build(every, math))
+        terms = MathTerms.build(every, math)
+        numbers = (
+            number_terms(items["problem"])
+            .rename({"row": "item"})
+            .join(terms.idf, on="term", how="left")
+            .with_columns(pl.col("idf").fill_null(terms.max_idf))
+        )
+        weight = np.zeros(items.height)
+        sums = numbers.group_by("item").agg(pl.col("idf").sum())
+        weight[sums["item"].to_numpy()] = sums["idf"].to_numpy()
+        return cls(items, build_tfidf(every, max_df=max_df), terms, numbers, weight)
 
     def label(self, item: int) -> str:
         return f"{self.items['benchmark'][item]}:{self.items['id'][item]}"
@@ -177,20 +197,19 @@ def find_semantic_matches(
 
 
 def confirm_by_numbers(
-    texts: pl.Series, items: np.ndarray, index: SemanticIndex, *, min_recall: float, max_chars: int = 20000
+    texts: pl.Series, items: np.ndarray, index: SemanticIndex, *, min_recall: float
 ) -> np.ndarray:
-    """True where text i states the numbers of item `items[i]` (or the item states none).
+    """True where text i states the numbers of item `items[i]` (or the item states none, or i < 0).
 
     The n-gram pass uses it to tell a copy from a template sibling: "what is the sum of the
-    coefficients of" with another polynomial shares the 8-grams but not the numbers.
+    coefficients of" with another polynomial shares the 8-grams but not the numbers. Numbers only
+    (a regex pass, no tokenising), so it stays cheap on long reasoning traces.
     """
     ok = np.ones(len(texts), dtype=bool)
     rows = np.flatnonzero(items >= 0)
     if not len(rows):
         return ok
-    every, math = math_tokens(texts.gather(rows), max_chars=max_chars)
-    pairs = pl.DataFrame({"pair": np.arange(len(rows)), "row": np.arange(len(rows)), "item": items[rows]})
-    recall = math_agreement(pairs, every, math, index.terms).number_recall
+    recall = number_recall(number_terms(texts.gather(rows)), items[rows], index.numbers, index.number_weight)
     ok[rows] = np.isnan(recall) | (recall >= min_recall)
     return ok
 

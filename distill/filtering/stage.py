@@ -172,7 +172,7 @@ class FilterConfig(StageConfig):
     )
     stop_min_items: int = Field(3, ge=2, description="...found in at least this many items (and 0.2%).")
     ngram_min_number_recall: float | None = Field(
-        0.7, ge=0, le=1, description="An n-gram match must also state this share of the item's numbers."
+        0.8, ge=0, le=1, description="An n-gram match must also state this share of the item's numbers."
     )
     decontam_semantic: SemanticDecontam | None = Field(
         default_factory=SemanticDecontam, description="Reworded prompts (semantic mode); null: off."

@@ -115,12 +115,15 @@ def test_lookalikes_and_unrelated_problems_are_left_alone(index, lookalikes, mat
 
 
 def test_the_8gram_pass_with_learned_boilerplate_and_numbers(index, math_others, benchmarks, lookalikes):
+    from distill.filtering.stage import FilterConfig
+
+    need = FilterConfig().ngram_min_number_recall  # the filter stage's default
     full, in500 = math_others
     ngram = build_index([benchmarks["math500"]])
     m = find_matches(full["problem"], ngram, min_coverage=0.2, whole_text=True)
     # the n-gram index and the semantic index of MATH-500 alone share item numbers
     sem500 = SemanticIndex.build(_frame(benchmarks["math500"]))
-    flagged = (m.item >= 0) & confirm_by_numbers(full["problem"], m.item, sem500, min_recall=0.7)
+    flagged = (m.item >= 0) & confirm_by_numbers(full["problem"], m.item, sem500, min_recall=need)
     short = full["problem"].str.split(" ").list.len().to_numpy() < 8
     assert flagged[in500].all() and (in500 & short).sum() >= 10
     rate = flagged[~in500].mean()
@@ -130,7 +133,7 @@ def test_the_8gram_pass_with_learned_boilerplate_and_numbers(index, math_others,
     assert rate <= 0.01 < raw.mean()
     la = find_matches(lookalikes["text"], ngram, min_coverage=0.2, whole_text=True)
     assert not (
-        (la.item >= 0) & confirm_by_numbers(lookalikes["text"], la.item, sem500, min_recall=0.7)
+        (la.item >= 0) & confirm_by_numbers(lookalikes["text"], la.item, sem500, min_recall=need)
     ).any()
 
 
