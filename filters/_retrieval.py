@@ -80,7 +80,7 @@ class Tokens:
         bag of unigrams loses: "x^3 - 2x + 1" and "3x^2 + 1" share every unigram.
         """
         col = pl.col("t") if max_chars is None else pl.col("t").str.slice(0, max_chars)
-        col = col.str.replace_all(r"(\d),(\d{3})\b", "$1$2")  # 9,300 = 9300
+        col = col.str.replace_all(r"(\d),(\d{3})(?-u:\b)", "$1$2")  # 9,300 = 9300
         tokens = pl.DataFrame({"t": texts}, schema={"t": pl.String}).select(
             tokens_expr(col).list.eval(pl.element().replace(NUMBER_WORDS)).alias("t")
         )["t"]

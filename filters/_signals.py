@@ -25,7 +25,8 @@ import polars as pl
 from filters._ngrams import SEED
 from filters._retrieval import NUMBER_WORDS, Tokens
 
-_NUMBER = r"(?i)\d+|\b(?:" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")\b"
+# ASCII word boundaries: Unicode ones make the Rust regex several times slower on long texts
+_NUMBER = r"(?i)\d+|(?-u:\b)(?:" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")(?-u:\b)"
 _PROSE = r"[A-Za-z]{3,}[,.]? [A-Za-z]{3,}"
 _MATH_SPAN = r"\$\$.+?\$\$|\$[^$]+\$|\\\[.+?\\\]|\\\(.+?\\\)"
 
@@ -36,7 +37,7 @@ def math_tokens(texts: pl.Series, *, max_chars: int | None = None) -> tuple[Toke
     frame = pl.DataFrame({"t": texts}, schema={"t": pl.String}).with_columns(pl.col("t").fill_null(""))
     if max_chars is not None:
         frame = frame.select(pl.col("t").str.slice(0, max_chars))
-    text = pl.col("t").str.replace_all(r"(\d),(\d{3})\b", "$1$2")
+    text = pl.col("t").str.replace_all(r"(\d),(\d{3})(?-u:\b)", "$1$2")
     parts = frame.select(
         spans=text.str.replace_all(r"\s+", " ").str.extract_all(_MATH_SPAN),
         numbers=text.str.extract_all(_NUMBER).list.join(" "),
@@ -132,21 +133,23 @@ def _shares(candidates: pl.DataFrame, found_in: pl.DataFrame, on: list[str], n: 
     return out
 
 
-def number_terms(texts: pl.Series) -> pl.DataFrame:
+def number_terms(texts: pl.Series, *, words: bool = True) -> pl.DataFrame:
     """(row, term) for every distinct number of each text, hashed as `Tokens` hashes them.
 
-    A regex pass only (no tokenising, no bigrams): cheap enough for 20 KB reasoning traces.
+    A regex pass only (no tokenising, no bigrams). `words=False` reads digit runs only, a much
+    cheaper regex for 20 KB reasoning traces.
     """
-    numbers = pl.DataFrame({"t": texts}, schema={"t": pl.String}).select(
-        pl.col("t")
-        .fill_null("")
-        .str.replace_all(r"(\d),(\d{3})\b", "$1$2")
-        .str.extract_all(_NUMBER)
-        .list.eval(pl.element().str.to_lowercase().replace(NUMBER_WORDS))
-        .alias("term")
+    text = pl.col("t").fill_null("")
+    if words:
+        text = text.str.to_lowercase()  # then the word alternation needs no (?i): 3x faster
+    found = text.str.replace_all(r"(\d),(\d{3})(?-u:\b)", "$1$2").str.extract_all(
+        _NUMBER.removeprefix("(?i)") if words else r"\d+"
     )
+    if words:
+        found = found.list.eval(pl.element().replace(NUMBER_WORDS))
+    numbers = pl.DataFrame({"t": texts}, schema={"t": pl.String}).select(found.list.unique().alias("term"))
     frame = numbers.with_row_index("row").explode("term").drop_nulls("term")
-    return frame.select(pl.col("row").cast(pl.Int64), pl.col("term").hash(seed=SEED)).unique()
+    return frame.select(pl.col("row").cast(pl.Int64), pl.col("term").hash(seed=SEED))
 
 
 def number_recall(

@@ -68,6 +68,7 @@ class BenchmarkIndex:
     items: pl.DataFrame  # benchmark, id, problem, tokens
     bitmap: np.ndarray  # bool prefilter over the top bits of every indexed hash (n-grams and short problems)
     item_ngrams: np.ndarray  # int64 per item: how many distinct indexed n-grams it has (short items: 1)
+    item_min_coverage: np.ndarray  # float64 per item: least coverage it needs (1.0: all boilerplate)
     benchmarks: dict[str, dict] = field(default_factory=dict)  # name → {"version", "items"}
     dropped_stop: int = 0
     dropped_frequent: int = 0
@@ -100,11 +101,20 @@ def build_index(
     items = items.with_columns(tokens=tokens_expr(pl.col("problem")))
     tok = hash_tokens(items["problem"])
     stop_mask = _stop_token_mask(tok, stop_phrases)
-    if stop_ngram:
-        stop_mask |= _learned_stop_mask(tok, stop_ngram, max(stop_min_items, int(np.ceil(0.002 * tok.rows))))
-
     grams, rows, masked = _ngrams_with_mask(tok, stop_mask, n)
     keep = masked * 2 < n  # mostly stock wording → not evidence
+    item_min_coverage = np.zeros(tok.rows)
+    if stop_ngram:
+        learned = stop_mask | _learned_stop_mask(
+            tok, stop_ngram, max(stop_min_items, int(np.ceil(0.002 * tok.rows)))
+        )
+        strict = _ngrams_with_mask(tok, learned, n)[2] * 2 < n
+        # An item made only of learned boilerplate keeps its n-grams but must be matched in full
+        # (coverage 1): matching it whole token by token would make passes over long traces slow.
+        kept_items = np.bincount(rows[strict], minlength=tok.rows) > 0
+        fallback = keep & ~kept_items[rows]
+        item_min_coverage[np.unique(rows[fallback])] = 1.0
+        keep = strict | fallback
     dropped_stop = int((~keep).sum())
     grams, rows = grams[keep], rows[keep]
     # n-grams spread over many items are template wording of the benchmark itself
@@ -133,6 +143,7 @@ def build_index(
         whole=(whole[order], order.astype(np.int64)),
         items=items,
         item_ngrams=item_ngrams,
+        item_min_coverage=item_min_coverage,
         benchmarks=meta,
         bitmap=_prefilter(np.concatenate([freq["g"].to_numpy(), *(t for t, _ in short.values())])),
         dropped_stop=dropped_stop,
@@ -211,15 +222,15 @@ def find_matches(
             }
         )
         best = hits.group_by("row", "item").agg(pl.col("g").n_unique().alias("n"))
+        of_item = best["item"].to_numpy()
         best = (
             best.with_columns(
-                cov=(best["n"] / np.maximum(index.item_ngrams[best["item"].to_numpy()], 1)).clip(
-                    upper_bound=1.0
-                )
+                cov=(best["n"] / np.maximum(index.item_ngrams[of_item], 1)).clip(upper_bound=1.0),
+                need=np.maximum(min_coverage, index.item_min_coverage[of_item]),
             )
+            .filter((pl.col("n") >= min_matches) & (pl.col("cov") >= pl.col("need")))
             .sort(["row", "cov", "n", "item"], descending=[False, True, True, False])
             .unique("row", keep="first")
-            .filter((pl.col("n") >= min_matches) & (pl.col("cov") >= min_coverage))
         )
         rows = best["row"].to_numpy()
         item[rows], count[rows], coverage[rows] = best["item"].to_numpy(), best["n"].to_numpy(), best["cov"]

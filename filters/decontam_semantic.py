@@ -23,13 +23,12 @@ records both.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from filters._ngrams import tokens_expr
+from filters._ngrams import _PRIME, tokens_expr
 from filters._retrieval import TfidfIndex, build_tfidf, text_vectors, top_candidates, word_cosine
 from filters._signals import (
     MathTerms,
@@ -88,7 +87,7 @@ class SemanticIndex:
     items: pl.DataFrame  # benchmark, id, problem, answer (normalised, may be null)
     tfidf: TfidfIndex
     terms: MathTerms
-    numbers: pl.DataFrame  # item, term, idf: the distinct numbers of each item (for confirm_by_numbers)
+    numbers: pl.DataFrame  # item, term, idf: the distinct numbers of each item (confirm_by_numbers)
     number_weight: np.ndarray  # per item: idf sum of its numbers
 
     @classmethod
@@ -209,28 +208,39 @@ def confirm_by_numbers(
     rows = np.flatnonzero(items >= 0)
     if not len(rows):
         return ok
-    recall = number_recall(number_terms(texts.gather(rows)), items[rows], index.numbers, index.number_weight)
+    numbers = number_terms(texts.gather(rows))
+    recall = number_recall(numbers, items[rows], index.numbers, index.number_weight)
     ok[rows] = np.isnan(recall) | (recall >= min_recall)
     return ok
 
 
 def shared_spans(
-    texts: list[str | None],
-    problems: list[str],
-    *,
-    min_tokens: int = 3,
-    limit: int = 3,
-    max_chars: int = 20000,
+    texts: list[str | None], problems: list[str], *, k: int = 3, limit: int = 3, max_chars: int = 200_000
 ) -> list[str]:
-    """Per pair: the longest runs of normalised tokens that text i and problem i share, " | "-joined."""
+    """Per pair: the longest runs of the text's normalised tokens that are covered by k-grams it
+    shares with the problem (a problem shorter than k: its whole), " | "-joined, longest first.
+
+    Linear in the text's length (numpy per row; only the chosen runs become Python strings), so it
+    stays cheap on 20 KB reasoning traces.
+    """
     frame = pl.DataFrame({"t": texts, "p": problems}, schema={"t": pl.String, "p": pl.String})
     tokens = frame.select(tokens_expr(pl.col("t").str.slice(0, max_chars)), tokens_expr(pl.col("p")))
+    text_flat, text_hashes, text_starts = _hashed(tokens["t"])
+    _, problem_hashes, _ = _hashed(tokens["p"])
     out = []
-    for a, b in zip(tokens["t"].to_list(), tokens["p"].to_list(), strict=True):
-        a, b = a or [], b or []
-        blocks = difflib.SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks()
-        runs = sorted((blk for blk in blocks if blk.size >= min_tokens), key=lambda blk: -blk.size)[:limit]
-        out.append(" | ".join(" ".join(a[blk.a : blk.a + blk.size]) for blk in runs))
+    for th, ph, first in zip(text_hashes, problem_hashes, text_starts, strict=True):
+        n = min(k, len(ph))
+        if not n or len(th) < n:
+            out.append("")
+            continue
+        starts = np.flatnonzero(np.isin(_kgrams(th, n), _kgrams(ph, n)))
+        covered = np.zeros(len(th) + 1, dtype=np.int64)
+        np.add.at(covered, starts, 1)
+        np.add.at(covered, starts + n, -1)
+        inside = np.cumsum(covered[:-1]) > 0
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], inside.astype(np.int8), [0]])))
+        runs = sorted(zip(edges[::2], edges[1::2], strict=True), key=lambda r: r[0] - r[1])[:limit]
+        out.append(" | ".join(" ".join(text_flat.slice(first + a, b - a).to_list()) for a, b in runs))
     return out
 
 
@@ -247,6 +257,25 @@ def _answer_agreement(
     b = index.items["answer"].to_numpy()[items]
     known = np.array([bool(x) and bool(y) for x, y in zip(a, b, strict=True)], dtype=bool)
     return np.where(known, np.where(a == b, 1, -1), 0).astype(np.int8)
+
+
+def _hashed(tokens: pl.Series) -> tuple[pl.Series, list[np.ndarray], np.ndarray]:
+    """(all tokens flat, each row's token hashes, each row's first position in the flat tokens)."""
+    lengths = tokens.list.len().fill_null(0).to_numpy().astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if len(lengths) else np.zeros(0, np.int64)
+    flat = tokens.explode().drop_nulls()
+    hashes = flat.hash().to_numpy() if flat.len() else np.zeros(0, dtype=np.uint64)
+    return flat, np.split(hashes, starts[1:]) if len(lengths) else [], starts
+
+
+def _kgrams(h: np.ndarray, k: int) -> np.ndarray:
+    """Rolling hashes of the k-grams of one token-hash array."""
+    count = len(h) - k + 1
+    out = np.zeros(count, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(k):
+            out = out * _PRIME + h[j : j + count]
+    return out
 
 
 def _best_per_row(rows: np.ndarray, score: np.ndarray) -> np.ndarray:
