@@ -14,8 +14,9 @@ item when it shares at least `min_matches` of that item's n-grams. Two refinemen
   `stop_min_items` items (and in 0.2% of them) is boilerplate ("the sum of the coefficients", "what
   is the probability that"), so an 8-gram made mostly of such words is no evidence either. With
   MATH-500 alone this takes the false flags on the 4,500 other MATH test problems from 2.5% to 1.9%;
-  the rest are template siblings that the filter stage tells apart by their numbers
-  (filters.decontam_semantic.confirm_by_numbers).
+  the rest are mostly template siblings that the filter stage tells apart by their numbers
+  (filters.decontam_semantic.confirm_by_numbers: 0.87%, all 500 MATH-500 problems still caught).
+  An item made only of such boilerplate keeps its n-grams but must be matched in full.
 """
 
 from __future__ import annotations
