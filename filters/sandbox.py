@@ -127,6 +127,8 @@ class Sandbox:
         self._uids = _SlotUids() if self._root else None
         self._cgroups = find_cgroups() if isolation != "rlimits" else Cgroups(None, None, None, False)
         self._unshare, self._have = 0, list[str]()
+        self._locks: dict[int, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
         self.python = self._probe(python, isolation)
         self.lacks = self._lacks()
         self.isolation = self._describe()
@@ -159,7 +161,12 @@ class Sandbox:
     ) -> SandboxResult:
         """Run `source` as `entry` in a fresh empty directory (plus `files`), feeding it `stdin`."""
         want = [*self._have, "required"]
-        return self._launch(source, stdin, files or {}, slot, entry, self.python, want)[0]
+        with self._slot_lock(slot):  # a slot runs one program at a time: its uid and cgroup are its own
+            return self._launch(source, stdin, files or {}, slot, entry, self.python, want)[0]
+
+    def _slot_lock(self, slot: int) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(slot, threading.Lock())
 
     def uid(self, slot: int) -> int | None:
         """The uid the slot's programs run as (None unless we are root)."""
@@ -192,12 +199,18 @@ class Sandbox:
         raise VerifyError(f"sandbox: no Python interpreter runs under the sandbox ({'; '.join(errors)})")
 
     def _lacks(self) -> list[str]:
-        lacks = [f"{name} namespace" for name, bit in _NS.items() if not self._unshare & bit]
-        lacks += [
-            f"{step} (mount namespace only)" for step in _OPTIONAL if step not in self._have and self._unshare
-        ]
+        """What this host could not give, each with what it lets a program do."""
+        missing = {
+            "mount": "mount namespace (files written to /tmp, /var/tmp, /dev/shm stay; disk capped per file only)",
+            "pid": "pid namespace (a program's background processes may outlive it)",
+            "network": "network namespace (a program can reach the network)",
+            "ipc": "ipc namespace (System V segments a program makes stay)",
+        }
+        lacks = [text for name, text in missing.items() if not self._unshare & _NS[name]]
+        if self._unshare & _NS["mount"]:
+            lacks += [f"{step} mount" for step in _OPTIONAL if step not in self._have]
         if not self._root:
-            lacks.append("a uid of its own (not root): the slot's processes cannot be swept by uid")
+            lacks.append("a uid per slot (not root): leftover processes cannot be swept by uid")
         if not (self._cgroups.memory or self._cgroups.pids):
             lacks.append("cgroup memory/pids limits (no writable cgroup hierarchy)")
         return lacks
