@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from distill.progress import Progress
     from distill.run import RunDir
+    from filters.sandbox import Sandbox
 
 __all__ = ["VerifyConfig", "VerifyReport", "build_report", "report_from_stats", "verify", "verify_frame"]
 
@@ -82,6 +83,9 @@ class VerifyConfig(StageConfig):
     code_cpu_s: int = Field(10, description="CPU seconds per program run.")
     code_wall_s: float = Field(20.0, description="Wall-clock seconds per program run (process group killed).")
     code_memory_mb: int = Field(2048, description="Address-space limit per program run.")
+    code_disk_mb: int = Field(
+        64, description="Disk per program run, all files together (its private /tmp, /dev/shm, work folder)."
+    )
     loop_min_tokens: int = Field(
         64, description="A repeated tail must cover this many tokens to count as a loop."
     )
@@ -330,12 +334,28 @@ def _run_code(
     details: list[list[str]],
     progress: Progress,
 ) -> str:
-    from filters.code import extract_program, verify_code
     from filters.sandbox import Limits, Sandbox
 
-    sandbox = Sandbox(Limits(cpu_s=cfg.code_cpu_s, wall_s=cfg.code_wall_s, memory_mb=cfg.code_memory_mb))
-    if "no network isolation" in sandbox.isolation:
-        log.warning("code sandbox without namespaces (unshare unavailable): %s", sandbox.isolation)
+    limits = Limits(
+        cpu_s=cfg.code_cpu_s, wall_s=cfg.code_wall_s, memory_mb=cfg.code_memory_mb, disk_mb=cfg.code_disk_mb
+    )
+    with Sandbox(limits) as sandbox:  # logs what isolation is in force (and what the host lacks) once
+        return _run_code_in(sandbox, cfg, answers, tests, prefixes, out, results_json, details, progress)
+
+
+def _run_code_in(
+    sandbox: Sandbox,
+    cfg: VerifyConfig,
+    answers: list[Any],
+    tests: list[Any],
+    prefixes: list[Any],
+    out: list[bool | None],
+    results_json: list[str | None],
+    details: list[list[str]],
+    progress: Progress,
+) -> str:
+    from filters.code import extract_program, verify_code
+
     slots: Queue[int] = Queue()
     for slot in range(max(1, _workers(cfg))):
         slots.put(slot)
