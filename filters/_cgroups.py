@@ -3,8 +3,10 @@
 Found once per `Sandbox` from /proc/self/cgroup and /proc/self/mountinfo, nested under the cgroups
 this process already lives in (never above them: a host's own accounting stays in force):
 - cgroup v2, when our cgroup hands `memory` and `pids` to its children: one directory does all;
-- else the v1 `memory` and `pids` hierarchies (each its own directory), plus a v2 directory just for
-  `cgroup.kill` where a v2 hierarchy is mounted and writable (hybrid hosts, like our CI);
+- else the v1 `memory` and `pids` hierarchies (each its own directory; hybrid hosts like our CI);
+  a v2 directory only for `cgroup.kill` would cost one more migration per program (each write to
+  `cgroup.procs` may wait for an RCU grace period, ~10 ms on a busy host) for nothing the v1 kill
+  loop, the pid namespace and the uid sweep do not already do;
 - else none, and `Sandbox.isolation` says so.
 
 A process cannot leave its cgroup without write access to another one, which the program's uid
@@ -134,7 +136,7 @@ def find_cgroups() -> Cgroups:
     return Cgroups(
         memory if memory and _writable_parent(memory) else None,
         pids if pids and _writable_parent(pids) else None,
-        v2_dir,
+        None,
         False,
     )
 

@@ -1,17 +1,19 @@
 """The sandbox's launcher: builds a program's world, runs it, reports what the kernel said.
 
-Runs under the sandbox's Python (stdlib only; it may be an older interpreter than ours) as
-`python -I _sandbox_init.py KEY=VALUE… -- ENTRY`, started by `filters.sandbox.Sandbox`. Three
-processes, so that nothing the program does can outlive it:
+Runs under the sandbox's Python (stdlib only; it may be an older interpreter than ours) as a fork
+server, `python -I _sandbox_init.py serve FD` (started once per `Sandbox`, so a program costs a
+fork, not a Python start-up). Each request on the socket FD carries the settings and the program's
+stdin, stdout, stderr and report pipes; the server forks, per program, three processes, so that
+nothing the program does can outlive it:
 
-    launcher   host namespaces; joins the program's cgroups, unshares, waits, then kills every
-      │        process of the program's uid (`kill(-1)` as that uid: the uid is the slot's alone)
+    launcher   host namespaces; joins the program's cgroups, unshares, waits for init, then
+      │        becomes the program's uid and kills every process of it (`kill(-1)`: the uid is
+      │        the slot's alone)
       └─ init  pid 1 of a new pid namespace (stays privileged, so the parent-death signal that a
           │    uid change would clear holds): mounts the program's private tmpfs, reaps orphans;
           │    when it exits the kernel kills every process left in the namespace
           └─ program  drops to the slot's uid (or all capabilities in a user namespace), sets the
-                      rlimits, and runs ENTRY in this same interpreter (a second Python start
-                      would cost as much as the program)
+                      rlimits, and runs ENTRY as __main__ in this same interpreter
 
 The report goes to the file descriptor `report=N`, one line per fact: `have FEATURE` for each part
 of the isolation that took, `exit WAITSTATUS CPU_S MAXRSS_KB DISK_FULL` from `wait4` and `statvfs`,
@@ -19,10 +21,11 @@ of the isolation that took, `exit WAITSTATUS CPU_S MAXRSS_KB DISK_FULL` from `wa
 that descriptor, so the verdict never depends on what the program printed.
 """
 
+# ruff: noqa: SIM105  (no contextlib: every import here is paid again by the server's start-up)
+import _signal  # not `signal`: its enum import alone would cost more than the rest of this file
 import ctypes
 import os
 import resource
-import signal
 import sys
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
@@ -83,11 +86,11 @@ def _read_only_everywhere():
 class Launch:
     """The launcher's settings, parsed from KEY=VALUE arguments written by `Sandbox`."""
 
-    def __init__(self, argv):
+    def __init__(self, argv, report):
         split = argv.index("--")
         opts = dict(arg.split("=", 1) for arg in argv[:split])
         self.entry = argv[split + 1]
-        self.report = int(opts["report"])
+        self.report = report
         self.work = opts["work"]
         self.inner_work = opts["inner_work"]
         self.uid = int(opts["uid"]) if opts.get("uid") else None
@@ -124,7 +127,6 @@ def launcher(cfg):
     for procs in cfg.cgroups:  # before any fork: every process of the program starts inside
         with open(procs, "w") as f:
             f.write(str(os.getpid()))
-    host_pids = os.open("/proc/self/ns/pid", os.O_RDONLY) if cfg.uid is not None else -1
     if cfg.unshare:
         uid, gid = os.geteuid(), os.getegid()
         _check(_libc.unshare(ctypes.c_int(cfg.unshare)), "unshare")
@@ -140,18 +142,20 @@ def launcher(cfg):
     if pid == 0:
         return  # init: goes on to build the program's world
     _quiet_stdio()
-    _, status = os.waitpid(pid, 0)
+    os.waitpid(pid, 0)
     if cfg.uid is not None:
-        # our next child would land in the namespace (dead with its init): back to the host's
-        _check(_libc.setns(host_pids, CLONE_NEWPID), "setns back to the host pid namespace")
-        _sweep_uid(cfg.uid)
+        _become(cfg.uid)
+        try:
+            os.kill(-1, _signal.SIGKILL)  # every process this uid may signal (all of its own) but us
+        except ProcessLookupError:
+            pass  # none left: the usual case, the pid namespace took them
         cfg.say("swept")
-    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else SETUP_EXIT)
+    os._exit(0)
 
 
 def init(cfg):
     """pid 1 of the namespace: private mounts, then fork the program and reap until it ends."""
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _libc.prctl(PR_SET_PDEATHSIG, _signal.SIGKILL)
     if cfg.unshare & CLONE_NEWNS:
         _mount(None, "/", None, MS_REC | MS_PRIVATE, None, "make mounts private")
         cfg.optional("read-only", _read_only_everywhere)
@@ -220,22 +224,21 @@ def _disk_full(cfg):
 def become_program(cfg):
     """Drop privileges and set the limits; then nothing of ours stays open but stdio."""
     if cfg.uid is not None:
-        os.setgroups([])
-        os.setresgid(cfg.uid, cfg.uid, cfg.uid)
-        os.setresuid(cfg.uid, cfg.uid, cfg.uid)  # from root to non-root: every capability goes
+        _become(cfg.uid)
     elif cfg.userns:
         _drop_capabilities()
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     for which, soft, hard in cfg.rlimits:
         resource.setrlimit(which, (soft, hard))
     # Python ignores SIGXFSZ at start-up; the default makes a write past RLIMIT_FSIZE a kernel verdict.
-    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    _signal.signal(_signal.SIGXFSZ, _signal.SIG_DFL)
     os.chdir(cfg.inner_work)
+    os.environ["HOME"] = os.environ["TMPDIR"] = cfg.inner_work
     os.closerange(3, 1 << 16)
 
 
 def run_program(cfg):
-    """Run ENTRY as __main__ in this interpreter; an uncaught MemoryError gets its own exit code."""
+    """Run ENTRY as __main__ in this interpreter, then end as Python would, minus its slow teardown."""
     sys.argv = [cfg.entry]
     main = type(sys)("__main__")
     main.__file__ = os.path.join(cfg.inner_work, cfg.entry)
@@ -243,12 +246,50 @@ def run_program(cfg):
     try:
         with open(cfg.entry, "rb") as f:
             exec(compile(f.read(), cfg.entry, "exec"), main.__dict__)
-    except SystemExit:
-        raise
+        code = 0
+    except SystemExit as e:
+        code = _exit_code(e.code)
     except BaseException as e:  # the program's own failure: print it as Python would, minus our frame
         tb = e.__traceback__.tb_next if e.__traceback__ else None
         sys.__excepthook__(type(e), e.with_traceback(tb), tb)
-        sys.exit(MEMORY_EXIT if isinstance(e, MemoryError) else 1)
+        code = MEMORY_EXIT if isinstance(e, MemoryError) else 1
+    _exit(code, main)
+
+
+def _exit_code(value):
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    print(value, file=sys.stderr)
+    return 1
+
+
+def _exit(code, main):
+    """What a normal interpreter exit does for a program (threads joined, atexit, files flushed).
+
+    Python's full finalization of this forked interpreter costs ~25 ms, more than the program.
+    """
+    import atexit
+    import gc
+
+    try:
+        if "threading" in sys.modules:
+            sys.modules["threading"]._shutdown()  # non-daemon threads finish first, as at exit
+        atexit._run_exitfuncs()
+        main.__dict__.clear()
+        gc.collect()  # files the program left open are flushed (a write past RLIMIT_FSIZE still counts)
+    except SystemExit as e:
+        code = _exit_code(e.code)
+    except BaseException as e:
+        sys.__excepthook__(type(e), e, e.__traceback__)
+        code = code or 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 120  # Python's own code when stdout cannot be flushed at exit
+    os._exit(code)
 
 
 def _drop_capabilities():
@@ -267,25 +308,58 @@ def _quiet_stdio():
     os.close(null)
 
 
-def _sweep_uid(uid):
-    pid = os.fork()
-    if pid == 0:
+def _become(uid):
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # from root to non-root: every capability goes
+
+
+def serve(sock_fd):
+    """Fork a launcher per request; returns only in that launcher, with its settings and report fd."""
+    import array
+    import socket
+
+    sock = socket.socket(fileno=sock_fd)
+    _signal.signal(_signal.SIGCHLD, _signal.SIG_IGN)  # the kernel reaps our launchers
+    while True:
         try:
-            os.setgroups([])
-            os.setresgid(uid, uid, uid)
-            os.setresuid(uid, uid, uid)
-            os.kill(-1, signal.SIGKILL)  # every process this uid may signal: all of its own
+            msg, ancdata, _, _ = sock.recvmsg(1 << 16, socket.CMSG_SPACE(4 * 4))
+        except InterruptedError:
+            continue
+        if not msg:  # the Sandbox closed its end (or its process died): so do we
+            os._exit(0)
+        fds = array.array("i")
+        for _, _, data in ancdata:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+            os.setpgid(0, 0)  # its own group: the Sandbox kills it (and init) with killpg
+            stdin, stdout, stderr, report = fds
+            for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
+                os.dup2(fd, target)
+                os.close(fd)
+            return msg.decode().split("\0"), report
+        try:
+            os.setpgid(pid, pid)  # both sides set it: no window where a kill misses the child
         except OSError:
             pass
-        os._exit(0)
-    os.waitpid(pid, 0)
+        for fd in fds:
+            os.close(fd)
+        sock.send(str(pid).encode())
 
 
 def main():
-    if sys.argv[1:2] == ["sweep"]:  # `sweep UID`: kill every process of a uid we are about to use
-        _sweep_uid(int(sys.argv[2]))
+    if sys.argv[1] == "sweep":  # `sweep UID`: what a killed launcher could not do, or a crash left
+        _become(int(sys.argv[2]))
+        try:
+            os.kill(-1, _signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         return
-    cfg = Launch(sys.argv[1:])
+    argv, report = serve(int(sys.argv[2]))  # `serve FD`
+    cfg = Launch(argv, report)
     try:
         launcher(cfg)
         init(cfg)

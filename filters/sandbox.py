@@ -12,22 +12,18 @@ is not, and both are logged once):
 - rlimits cpu, address space, file size, processes and core; a wall-clock SIGKILL; a cap on captured
   output; a scrubbed environment.
 
-The verdict comes from what the kernel reports (the launcher's `wait4` status and CPU time, the
-cgroup's OOM-kill count, a full tmpfs, SIGXCPU/SIGXFSZ), never from what the program printed. The
-launcher (`filters/_sandbox_init.py`) is started with subprocess, so no `preexec_fn` runs in a
-threaded parent.
+The verdict comes from what the kernel reports (init's `wait4` status and CPU time, the cgroup's
+OOM-kill count, a full tmpfs, SIGXCPU/SIGXFSZ), never from what the program printed. Programs are
+forked by one long-lived launcher process per `Sandbox` (`filters/_sandbox_init.py`, started with
+subprocess: no `preexec_fn` runs in a threaded parent, and no Python start-up is paid per program).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
 import os
-import selectors
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import threading
@@ -38,22 +34,22 @@ from pathlib import Path
 from typing import Literal
 
 from filters._cgroups import CgroupRun, Cgroups, find_cgroups
-from filters._sandbox_init import MEMORY_EXIT, SETUP_EXIT
+from filters._forkserver import ForkServer, Output, kill_group, pump
+from filters._sandbox_init import MEMORY_EXIT
+from filters._uids import UID_BASE, SlotUids, sweep
 
-__all__ = ["Limits", "RunStatus", "Sandbox", "SandboxResult"]
+__all__ = ["UID_BASE", "Limits", "RunStatus", "Sandbox", "SandboxResult"]
 
 log = logging.getLogger(__name__)
 
 RunStatus = Literal["ok", "runtime_error", "timeout", "memory", "output_limit", "file_limit", "sandbox_error"]
 Isolation = Literal["auto", "namespaces", "rlimits"]
-UID_BASE = 61000  # slot i runs as uid UID_BASE + i when that uid is free (only when we are root)
-UID_POOL = 1024  # …else the next free one of UID_BASE … UID_BASE + UID_POOL - 1
-_LAUNCHER = Path(__file__).with_name("_sandbox_init.py")
 _NS = {"mount": 0x00020000, "ipc": 0x08000000, "pid": 0x20000000, "network": 0x40000000}
 _NEWUSER = 0x10000000
 _OPTIONAL = ("read-only", "proc")  # steps a host may refuse without losing the namespaces
+_NO_CGROUPS = Cgroups(None, None, None, False)
 _CGROUP_SLACK_MB = 64  # the launcher and init, charged to the program's cgroup too
-_logged: set[str] = set()  # isolation strings already logged by this process
+_logged: set[str] = set()  # isolation strings this process has logged already
 
 
 @dataclass(frozen=True)
@@ -64,14 +60,14 @@ class Limits:
     wall_s: float = 20.0
     memory_mb: int = 2048
     file_mb: int = 16
-    disk_mb: int = 64  # everything the program writes, all files together (the private tmpfs)
+    disk_mb: int = 64  # everything the program writes, all files together (its private tmpfs)
     nproc: int = 32
     output_bytes: int = 8 * 1024**2
 
 
 @dataclass(frozen=True)
 class SandboxResult:
-    """What a program did: status, exit code, captured (possibly truncated) output."""
+    """What a program did: status, exit code, captured (possibly truncated) output, and why."""
 
     status: RunStatus
     returncode: int | None
@@ -79,7 +75,7 @@ class SandboxResult:
     stderr: str
     wall_s: float
     isolation: str
-    detail: str = ""  # why, as the kernel or the sandbox said it (the signal, the limit hit)
+    detail: str = ""  # the reason, as the kernel or the sandbox reported it (signal, limit hit)
 
 
 @dataclass
@@ -124,11 +120,12 @@ class Sandbox:
         self.limits = limits
         self._clock = clock
         self._root = os.geteuid() == 0
-        self._uids = _SlotUids() if self._root else None
-        self._cgroups = find_cgroups() if isolation != "rlimits" else Cgroups(None, None, None, False)
-        self._unshare, self._have = 0, list[str]()
+        self._uids = SlotUids() if self._root else None
+        self._cgroups = find_cgroups() if isolation != "rlimits" else _NO_CGROUPS
+        self._unshare, self._have, self.isolation = 0, list[str](), ""
         self._locks: dict[int, threading.Lock] = {}
         self._locks_lock = threading.Lock()
+        self._server: ForkServer | None = None
         self.python = self._probe(python, isolation)
         self.lacks = self._lacks()
         self.isolation = self._describe()
@@ -139,7 +136,9 @@ class Sandbox:
                 log.warning("code sandbox lacks: %s", "; ".join(self.lacks))
 
     def close(self) -> None:
-        """Give the slots' uids back to other processes."""
+        """Stop the launcher process and give the slots' uids back to other processes."""
+        if self._server:
+            self._server.close()
         if self._uids:
             self._uids.close()
 
@@ -160,13 +159,8 @@ class Sandbox:
         entry: str = "main.py",
     ) -> SandboxResult:
         """Run `source` as `entry` in a fresh empty directory (plus `files`), feeding it `stdin`."""
-        want = [*self._have, "required"]
-        with self._slot_lock(slot):  # a slot runs one program at a time: its uid and cgroup are its own
-            return self._launch(source, stdin, files or {}, slot, entry, self.python, want)[0]
-
-    def _slot_lock(self, slot: int) -> threading.Lock:
-        with self._locks_lock:
-            return self._locks.setdefault(slot, threading.Lock())
+        with self._slot_lock(slot):  # one program at a time per slot: its uid and cgroup are its own
+            return self._launch(source, stdin, files or {}, slot, entry, [*self._have, "required"])[0]
 
     def uid(self, slot: int) -> int | None:
         """The uid the slot's programs run as (None unless we are root)."""
@@ -179,21 +173,23 @@ class Sandbox:
         ladder = [] if isolation == "rlimits" else [full, full & ~_NS["mount"]]
         if isolation != "namespaces":
             ladder.append(0)
-        found, none = self._cgroups, Cgroups(None, None, None, False)
+        found = self._cgroups
         candidates = [wanted] if wanted else [sys.executable, "/usr/bin/python3", shutil.which("python3")]
         errors: list[str] = []
         for python in dict.fromkeys(c for c in candidates if c):
+            self._server = ForkServer(python, _ENV)
             for flags in ladder:
-                for cgroups in dict.fromkeys([found, none]):
+                for cgroups in dict.fromkeys([found, _NO_CGROUPS]):
                     self._unshare, self._cgroups = flags, cgroups
-                    # it imports a module the launcher has not: the uid must be able to read the stdlib
-                    run, report = self._launch("import json", "", {}, 0, "main.py", python, [*_OPTIONAL])
+                    # it imports a module the server has not: the uid must be able to read the stdlib
+                    run, report = self._launch("import json", "", {}, 0, "main.py", list(_OPTIONAL))
                     if run.status == "ok":
                         self._have = [h for h in _OPTIONAL if h in report.have]
                         return python
                     errors.append(
                         f"{python} unshare={flags:#x}: {run.status} {run.detail or run.stderr[-200:]}"
                     )
+            self._server.close()
         from distill.errors import VerifyError
 
         raise VerifyError(f"sandbox: no Python interpreter runs under the sandbox ({'; '.join(errors)})")
@@ -220,9 +216,8 @@ class Sandbox:
         if self._unshare & _NS["mount"]:
             ro = "; the rest read-only" if "read-only" in self._have else ""
             proc = "; its own /proc" if "proc" in self._have else ""
-            parts.append(
-                f"mount namespace (private {lim.disk_mb}MB tmpfs on /tmp, /var/tmp, /dev/shm and the work folder{ro}{proc})"
-            )
+            tmpfs = f"private {lim.disk_mb}MB tmpfs on /tmp, /var/tmp, /dev/shm and the work folder"
+            parts.append(f"mount namespace ({tmpfs}{ro}{proc})")
         if self._unshare & _NS["pid"]:
             parts.append("pid namespace")
         parts.append(
@@ -249,16 +244,13 @@ class Sandbox:
     def _cgroup_memory_mb(self) -> int:
         return self.limits.memory_mb + self.limits.disk_mb + _CGROUP_SLACK_MB
 
+    def _slot_lock(self, slot: int) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(slot, threading.Lock())
+
     # ── one run ────────────────────────────────────────────────────────────
-    def _argv(
-        self,
-        python: str,
-        work: Path,
-        report_fd: int,
-        uid: int | None,
-        procs: list[str],
-        want: list[str],
-        entry: str,
+    def _settings(
+        self, work: Path, uid: int | None, procs: list[str], want: list[str], entry: str
     ) -> list[str]:
         lim = self.limits
         mem, fsize = lim.memory_mb * 1024**2, lim.file_mb * 1024**2
@@ -267,29 +259,20 @@ class Sandbox:
         rlimits = f"cpu:{lim.cpu_s}:{lim.cpu_s + 1},as:{mem}:{mem},fsize:{fsize}:{fsize},nproc:{nproc}:{nproc},core:0:0"
         inner = f"/tmp/{work.name}" if self._unshare & _NS["mount"] else str(work)
         return [
-            python, "-I", str(_LAUNCHER),
-            f"report={report_fd}", f"work={work}", f"inner_work={inner}", f"uid={'' if uid is None else uid}",
+            f"work={work}", f"inner_work={inner}", f"uid={'' if uid is None else uid}",
             f"unshare={self._unshare}", f"userns={int(bool(self._unshare & _NEWUSER))}",
             f"disk={lim.disk_mb * 1024**2}", f"cgroups={','.join(procs)}", f"want={','.join(want)}",
             f"rlimits={rlimits}", "--", entry,
         ]  # fmt: skip
 
     def _launch(
-        self,
-        source: str,
-        stdin: str,
-        files: Mapping[str, str],
-        slot: int,
-        entry: str,
-        python: str,
-        want: list[str],
+        self, source: str, stdin: str, files: Mapping[str, str], slot: int, entry: str, want: list[str]
     ) -> tuple[SandboxResult, _Report]:
+        assert self._server is not None
         uid = self.uid(slot)
         work = Path(tempfile.mkdtemp(prefix="distill-sbx-"))
         cgroup: CgroupRun | None = None
-        report, oom = _Report(), False
-        out = err = b""
-        over_limit = timed_out = False
+        output, error = Output(b"", b"", b"", False, False), ""
         start = self._clock()
         try:
             for name, text in {entry: source, **files}.items():
@@ -300,36 +283,45 @@ class Sandbox:
             if self._cgroups.memory or self._cgroups.pids or self._cgroups.kill:
                 name = f"distill-sbx-{os.getpid()}-{slot}"
                 cgroup = self._cgroups.start(name, self._cgroup_memory_mb * 1024**2, self.limits.nproc + 2)
-            report_r, report_w = os.pipe()
-            try:
-                argv = self._argv(python, work, report_w, uid, cgroup.procs if cgroup else [], want, entry)
-                proc = subprocess.Popen(
-                    argv, cwd="/", env=self._env(work), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                    stderr=subprocess.PIPE, process_group=0, close_fds=True, pass_fds=(report_w,),
-                )  # fmt: skip
-                os.close(report_w)
-                report_w = -1
-                out, err, over_limit, timed_out = _collect(
-                    proc, stdin.encode(), self.limits, start, self._clock
-                )
-                report = _Report.parse(_read_all(report_r))
-            finally:
-                for fd in (report_r, report_w):
-                    if fd >= 0:
-                        os.close(fd)
+            output = self._spawn_and_pump(
+                self._settings(work, uid, cgroup.procs if cgroup else [], want, entry), stdin
+            )
         except OSError as e:
-            report.error = f"cannot start: {e}"
+            error = f"cannot start: {e}"
         finally:
             oom = cgroup.finish() if cgroup else False
+            report = _Report.parse(output.report.decode("utf-8", "replace"))
             if uid is not None and not report.swept:
-                _sweep(uid)  # the launcher was killed (or never started) before it could
+                sweep(uid)  # the launcher was killed (or never started) before it could
             shutil.rmtree(work, ignore_errors=True)
-        wall = self._clock() - start
-        status, detail = self._verdict(report, over_limit, timed_out, oom)
+        report.error = report.error or error
+        status, detail = self._verdict(report, output.over_limit, output.timed_out, oom)
         code = os.waitstatus_to_exitcode(report.status) if report.status is not None else None
-        stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-        isolation = getattr(self, "isolation", "")  # unset while probing
-        return SandboxResult(status, code, stdout, stderr, wall, isolation, detail), report
+        stdout, stderr = output.stdout.decode("utf-8", "replace"), output.stderr.decode("utf-8", "replace")
+        result = SandboxResult(status, code, stdout, stderr, self._clock() - start, self.isolation, detail)
+        return result, report
+
+    def _spawn_and_pump(self, settings: list[str], stdin: str) -> Output:
+        assert self._server is not None
+        pipes = [os.pipe() for _ in range(4)]  # stdin, stdout, stderr, report: (read, write) each
+        theirs = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]]
+        ours = [pipes[0][1], pipes[1][0], pipes[2][0], pipes[3][0]]
+        try:
+            pid = self._server.spawn(settings, *theirs)
+        except OSError:
+            for fd in theirs + ours:
+                os.close(fd)
+            raise
+        for fd in theirs:
+            os.close(fd)
+        try:
+            return pump(
+                stdin.encode(), *ours, kill=lambda: kill_group(pid), output_bytes=self.limits.output_bytes,
+                deadline=self._clock() + self.limits.wall_s, clock=self._clock,
+            )  # fmt: skip
+        finally:
+            for fd in ours[1:]:  # pump closes stdin itself
+                os.close(fd)
 
     def _verdict(
         self, report: _Report, over_limit: bool, timed_out: bool, oom: bool
@@ -343,107 +335,37 @@ class Sandbox:
             return "timeout", f"wall-clock limit {self.limits.wall_s:g}s"
         if report.status is None:
             return "sandbox_error", "the sandbox ended without reporting the program's status"
-        status = report.status
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
+        if os.WIFSIGNALED(report.status):
+            sig = os.WTERMSIG(report.status)
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = f"signal {sig}"
             if sig == signal.SIGXCPU or (
                 sig == signal.SIGKILL and not oom and report.cpu_s >= self.limits.cpu_s
             ):
-                return "timeout", f"CPU limit {self.limits.cpu_s}s ({name})"
+                return "timeout", f"CPU time limit ({name} after {report.cpu_s:.1f}s)"
             if sig == signal.SIGXFSZ:
                 return "file_limit", f"file size limit {self.limits.file_mb}MB (SIGXFSZ)"
             if oom:
                 return "memory", f"killed by the kernel OOM killer at {self._cgroup_memory_mb}MB ({name})"
             return "runtime_error", f"killed by {name}"
-        code = os.WEXITSTATUS(status)
+        code = os.WEXITSTATUS(report.status)
         if code == 0:
             return "ok", ""
         if oom or code == MEMORY_EXIT:
-            return "memory", f"memory limit {self.limits.memory_mb}MB"
+            return "memory", f"memory limit {self.limits.memory_mb}MB (MemoryError)"
         if report.disk_full:
-            return "file_limit", f"disk limit {self.limits.disk_mb}MB (tmpfs full)"
-        if code == SETUP_EXIT and report.error:
-            return "sandbox_error", report.error
+            return "file_limit", f"disk limit {self.limits.disk_mb}MB (its tmpfs is full)"
         return "runtime_error", f"exit code {code}"
 
-    def _env(self, work: Path) -> dict[str, str]:
-        inner = f"/tmp/{work.name}" if self._unshare & _NS["mount"] else str(work)
-        return {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": inner,
-            "TMPDIR": inner,
-            "LANG": "C.UTF-8",
-            "PYTHONIOENCODING": "utf-8",
-            "PYTHONHASHSEED": "0",
-        }
 
-
-def _collect(
-    proc: subprocess.Popen[bytes], data: bytes, limits: Limits, start: float, clock: Callable[[], float]
-) -> tuple[bytes, bytes, bool, bool]:
-    """Feed stdin and read both pipes until exit, the output cap, or the wall-clock limit."""
-    assert proc.stdin and proc.stdout and proc.stderr
-    out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
-    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
-    total, over, timed_out = 0, False, False
-    sel = selectors.DefaultSelector()
-    for pipe in (proc.stdout, proc.stderr):
-        os.set_blocking(pipe.fileno(), False)
-        sel.register(pipe, selectors.EVENT_READ)
-    if data:
-        os.set_blocking(proc.stdin.fileno(), False)
-        sel.register(proc.stdin, selectors.EVENT_WRITE)
-    else:
-        proc.stdin.close()
-    view, sent = memoryview(data), 0
-    try:
-        while sel.get_map():
-            remaining = start + limits.wall_s - clock()
-            if remaining <= 0:
-                timed_out = True
-                break
-            for key, _ in sel.select(timeout=remaining):
-                if key.fileobj is proc.stdin:
-                    try:
-                        sent += os.write(key.fd, view[sent : sent + 65536])
-                    except (BrokenPipeError, BlockingIOError):
-                        sent = len(data)
-                    if sent >= len(data):
-                        sel.unregister(proc.stdin)
-                        proc.stdin.close()
-                    continue
-                block = os.read(key.fd, 65536)
-                if not block:
-                    sel.unregister(key.fileobj)
-                    continue
-                total += len(block)
-                if total > limits.output_bytes:
-                    over = True
-                    break
-                chunks[key.fd].append(block)
-            if over:
-                break
-    finally:
-        sel.close()
-        if over or timed_out:
-            _kill_group(proc)
-        try:
-            proc.wait(timeout=max(0.1, start + limits.wall_s - clock()))
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            _kill_group(proc)
-            proc.wait()
-        for pipe in (proc.stdin, proc.stdout, proc.stderr):
-            if pipe and not pipe.closed:
-                pipe.close()
-    return b"".join(chunks[out_fd]), b"".join(chunks[err_fd]), over, timed_out
-
-
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the whole process group; with a pid namespace its init dies and takes every child."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+_ENV = {  # the whole environment of every program (HOME and TMPDIR: its work folder)
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "PYTHONIOENCODING": "utf-8",
+    "PYTHONHASHSEED": "0",
+}
 
 
 def _processes_of(uid: int) -> int:
@@ -455,63 +377,3 @@ def _processes_of(uid: int) -> int:
         except OSError:
             continue
     return count
-
-
-def _read_all(fd: int) -> str:
-    """Everything on the report pipe; its writers have all exited (or were killed) by now."""
-    os.set_blocking(fd, False)
-    chunks = []
-    with contextlib.suppress(BlockingIOError):
-        while block := os.read(fd, 65536):
-            chunks.append(block)
-    return b"".join(chunks).decode("utf-8", "replace")
-
-
-def _sweep(uid: int) -> None:
-    """Kill every process of `uid` (as that uid: `kill(-1)`), e.g. what a killed launcher left."""
-    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        argv = [sys.executable, "-I", "-S", str(_LAUNCHER), "sweep", str(uid)]
-        subprocess.run(argv, timeout=10, capture_output=True, check=False)
-
-
-class _SlotUids:
-    """One uid per slot, exclusive across processes: a lock file per uid, held while the slot lives."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_slot: dict[int, int] = {}
-        self._fds: list[int] = []
-        self._dir = (
-            Path("/run/distill-sandbox")
-            if Path("/run").is_dir()
-            else Path(tempfile.gettempdir()) / "distill-sandbox"
-        )
-        self._dir.mkdir(mode=0o700, exist_ok=True)
-
-    def uid(self, slot: int) -> int:
-        with self._lock:
-            if slot in self._by_slot:
-                return self._by_slot[slot]
-            taken = set(self._by_slot.values())
-            order = [UID_BASE + slot, *range(UID_BASE, UID_BASE + UID_POOL)]
-            for uid in dict.fromkeys(u for u in order if u not in taken and u < UID_BASE + UID_POOL):
-                fd = os.open(self._dir / f"{uid}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
-                    continue
-                self._fds.append(fd)
-                self._by_slot[slot] = uid
-                _sweep(uid)  # anything a crashed earlier user of this uid left running
-                return uid
-        from distill.errors import VerifyError
-
-        raise VerifyError(f"sandbox: all {UID_POOL} uids from {UID_BASE} are in use by other processes")
-
-    def close(self) -> None:
-        with self._lock:
-            for fd in self._fds:
-                os.close(fd)
-            self._fds.clear()
-            self._by_slot.clear()
