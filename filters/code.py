@@ -146,7 +146,10 @@ def verify_code(
     program = extract_program(program_text) if extract else program_text
     if not program:
         return CodeVerdict(False, "no_program", "no fenced Python block in the answer")
-    sandbox = sandbox or Sandbox()
+    if sandbox is None:  # a one-off call: a sandbox of its own, closed (uids, launcher) when done
+        with Sandbox() as own:
+            return verify_code(program, tests, sandbox=own, slot=slot, float_tol=float_tol, extract=False,
+                               fail_fast=fail_fast)  # fmt: skip
     if isinstance(suite, AssertSuite):
         results = _run_asserts(sandbox, program, suite, slot)
     else:

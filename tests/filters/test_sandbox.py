@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,9 @@ LIMITS = Limits(cpu_s=1, wall_s=2.0, memory_mb=512, file_mb=4, nproc=16, output_
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Sandbox:
-    return Sandbox(LIMITS)
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(LIMITS) as sb:
+        yield sb
 
 
 def _live_processes_of(uid: int, deadline_s: float = 3.0) -> int:
