@@ -36,6 +36,7 @@ MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID = 1, 2
 SYS_MOUNT_SETATTR = 442  # the same number on every architecture (new syscalls share one table)
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 MEMORY_EXIT = 86  # the program ended on an uncaught MemoryError (RLIMIT_AS refused an allocation)
+PRIVATE = (("tmp", "/tmp"), ("var_tmp", "/var/tmp"), ("shm", "/dev/shm"))  # tmpfs subfolder → mount point
 SETUP_EXIT = 125  # the sandbox could not be built; the reason is in the report
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -127,6 +128,7 @@ def launcher(cfg):
     for procs in cfg.cgroups:  # before any fork: every process of the program starts inside
         with open(procs, "w") as f:
             f.write(str(os.getpid()))
+    _oom_score_adj(-1000)  # launcher and init: never the cgroup OOM killer's choice, the program is
     if cfg.unshare:
         uid, gid = os.geteuid(), os.getegid()
         _check(_libc.unshare(ctypes.c_int(cfg.unshare)), "unshare")
@@ -191,7 +193,7 @@ def _private_tmpfs(cfg):
     stage = cfg.work
     _mount("tmpfs", stage, "tmpfs", MS_NOSUID | MS_NODEV, f"size={cfg.disk},mode=0755", "tmpfs")
     owner = cfg.uid if cfg.uid is not None else os.geteuid()
-    for sub in ("tmp", "var_tmp", "shm"):
+    for sub, _ in PRIVATE:
         os.mkdir(f"{stage}/{sub}")
         os.chmod(f"{stage}/{sub}", 0o1777)
     work = f"{stage}/tmp/{os.path.basename(cfg.inner_work)}"
@@ -201,11 +203,11 @@ def _private_tmpfs(cfg):
             f.write(data)
         os.chown(f"{work}/{name}", owner, owner)
     os.chown(work, owner, owner)
-    for sub, target in (("var_tmp", "/var/tmp"), ("shm", "/dev/shm")):
-        if os.path.isdir(target):
-            _mount(f"{stage}/{sub}", target, None, MS_BIND, None, f"bind {target}")
-    _mount(f"{stage}/tmp", "/tmp", None, MS_BIND, None, "bind /tmp")
-    if os.path.realpath(stage) != cfg.inner_work:  # else the staging root is already out of reach
+    binds = [(sub, target) for sub, target in PRIVATE if target == "/tmp" or os.path.isdir(target)]
+    binds.sort(key=lambda b: stage.startswith(b[1] + "/"))  # the one that hides the stage goes last
+    for sub, target in binds:
+        _mount(f"{stage}/{sub}", target, None, MS_BIND, None, f"bind {target}")
+    if not any(stage.startswith(target + "/") for _, target in binds):  # else it is out of reach already
         _check(_libc.umount2(stage.encode(), MNT_DETACH), "detach staging")
     cfg.have.append("tmpfs")
     cfg.say("have tmpfs")
@@ -223,6 +225,7 @@ def _disk_full(cfg):
 
 def become_program(cfg):
     """Drop privileges and set the limits; then nothing of ours stays open but stdio."""
+    _oom_score_adj(0)
     if cfg.uid is not None:
         _become(cfg.uid)
     elif cfg.userns:
@@ -306,6 +309,14 @@ def _quiet_stdio():
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     os.close(null)
+
+
+def _oom_score_adj(value):
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError:
+        pass  # a read-only /proc (no fresh one could be mounted): the OOM killer picks by size alone
 
 
 def _become(uid):

@@ -353,7 +353,9 @@ class Sandbox:
         code = os.WEXITSTATUS(report.status)
         if code == 0:
             return "ok", ""
-        if oom or code == MEMORY_EXIT:
+        if oom:
+            return "memory", f"the kernel OOM-killed its processes at the cgroup's {self._cgroup_memory_mb}MB"
+        if code == MEMORY_EXIT:
             return "memory", f"memory limit {self.limits.memory_mb}MB (MemoryError)"
         if report.disk_full:
             return "file_limit", f"disk limit {self.limits.disk_mb}MB (its tmpfs is full)"

@@ -308,3 +308,23 @@ def test_without_root_the_sandbox_still_runs_and_says_what_it_lacks() -> None:
     finally:
         for mode in ("auto", "rlimits"):
             Path("/tmp", f"{token}-{mode}").unlink(missing_ok=True)
+
+
+def test_memory_spread_over_processes_is_capped_by_the_cgroup() -> None:
+    roomy = Sandbox(Limits(cpu_s=5, wall_s=15.0, memory_mb=512, nproc=16))  # a busy box writes 1 GB slowly
+    if "cgroup" not in roomy.isolation:
+        roomy.close()
+        pytest.skip("this host gives no writable memory cgroup (the isolation says so)")
+    # each child stays under RLIMIT_AS (512 MB); together they hold 1 GB, over the cgroup's 640 MB
+    code = (
+        "import os\nready_r, ready_w = os.pipe()\ngo_r, go_w = os.pipe()\npids = []\n"
+        "for _ in range(5):\n    pid = os.fork()\n    if pid == 0:\n        os.close(go_w)\n        block = b'x' * (200 * 1024**2)\n"
+        "        os.write(ready_w, b'1')\n        os.close(ready_w)\n        os.read(go_r, 1)\n        os._exit(0)\n"
+        "    pids.append(pid)\nos.close(ready_w)\nwhile os.read(ready_r, 1):\n    pass\nos.close(go_w)\n"
+        "codes = [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids]\nprint(codes)\n"
+        "raise SystemExit(0 if codes == [0] * 5 else 1)"
+    )
+    with roomy:
+        result = roomy.run_python(code)
+    assert result.status == "memory" and "OOM" in result.detail, (result.stdout, result.detail)
+    assert "-9" in result.stdout  # the kernel killed children, and said so
