@@ -6,10 +6,10 @@
     python -m bench.verify_code --repeat 5       # 5 pairs, alternating; the median ratio (busy box)
 
 Baseline: one `subprocess.run([python, file])` per program (program + test + `check(entry_point)`),
-one after the other, no isolation. Ours: `distill.verify.verify_frame` with the code verifier: the
-last fenced block of each answer, run in the sandbox (mount/pid/network/ipc namespaces, private
-capped tmpfs, a uid per slot swept after each program, a cgroup per program, rlimits, scrubbed
-environment), one slot per core, with per-test results.
+one after the other, no isolation. Ours: `distill.verification.stage.verify_frame` with the code
+verifier: the last fenced block of each answer, run in the sandbox (mount/pid/network/ipc
+namespaces, private capped tmpfs, a uid per slot swept after each program, a cgroup per program,
+rlimits, scrubbed environment), one slot per core, with per-test results.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 import polars as pl
 
 from distill import schema
-from distill.verify import VerifyConfig, verify_frame
+from distill.verification.stage import VerifyConfig, verify_frame
 from tests.datafiles import data_dir
 
 DATA = data_dir()  # tests/data unpacked, or $DISTILL_TEST_DATA (a fuller copy, same layout)
