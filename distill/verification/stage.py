@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
     from distill.progress import Progress
     from distill.run import RunDir
-    from filters.sandbox import Sandbox
 
 __all__ = ["VerifyConfig", "VerifyReport", "build_report", "report_from_stats", "verify", "verify_frame"]
 
@@ -334,31 +333,16 @@ def _run_code(
     details: list[list[str]],
     progress: Progress,
 ) -> str:
-    from filters.sandbox import Limits, Sandbox
-
-    limits = Limits(
-        cpu_s=cfg.code_cpu_s, wall_s=cfg.code_wall_s, memory_mb=cfg.code_memory_mb, disk_mb=cfg.code_disk_mb
-    )
-    with Sandbox(limits) as sandbox:  # logs what isolation is in force (and what the host lacks) once
-        return _run_code_in(sandbox, cfg, answers, tests, prefixes, out, results_json, details, progress)
-
-
-def _run_code_in(
-    sandbox: Sandbox,
-    cfg: VerifyConfig,
-    answers: list[Any],
-    tests: list[Any],
-    prefixes: list[Any],
-    out: list[bool | None],
-    results_json: list[str | None],
-    details: list[list[str]],
-    progress: Progress,
-) -> str:
     from filters.code import extract_program, verify_code
+    from filters.sandbox import Limits, Sandbox
 
     slots: Queue[int] = Queue()
     for slot in range(max(1, _workers(cfg))):
         slots.put(slot)
+    limits = Limits(
+        cpu_s=cfg.code_cpu_s, wall_s=cfg.code_wall_s, memory_mb=cfg.code_memory_mb, disk_mb=cfg.code_disk_mb
+    )
+    sandbox = Sandbox(limits)  # logs what isolation is in force (and what the host lacks) once
 
     def one(i: int) -> None:
         program = extract_program(answers[i])
@@ -378,7 +362,7 @@ def _run_code_in(
         progress.advance(1)
 
     rows = [i for i, t in enumerate(tests) if t is not None]
-    with ThreadPoolExecutor(max_workers=max(1, _workers(cfg))) as pool:
+    with sandbox, ThreadPoolExecutor(max_workers=max(1, _workers(cfg))) as pool:
         list(pool.map(one, rows))
     return sandbox.isolation
 
