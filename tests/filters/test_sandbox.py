@@ -328,3 +328,24 @@ def test_memory_spread_over_processes_is_capped_by_the_cgroup() -> None:
         result = roomy.run_python(code)
     assert result.status == "memory" and "OOM" in result.detail, (result.stdout, result.detail)
     assert "-9" in result.stdout  # the kernel killed children, and said so
+
+
+def test_two_sandboxes_never_share_a_uid(sandbox: Sandbox) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("only root gives each slot a uid of its own")
+    with Sandbox(LIMITS) as other:  # e.g. a second `distill verify` on the same machine
+        assert other.uid(0) != sandbox.uid(0) and other.uid(1) not in (sandbox.uid(0), sandbox.uid(1))
+        assert other.run_python("import os\nprint(os.getuid())").stdout == f"{other.uid(0)}\n"
+
+
+def test_a_dead_launcher_server_is_replaced_before_the_next_program(sandbox: Sandbox) -> None:
+    code = "import os, time\nprint(os.getpid(), flush=True)\ntime.sleep(10**6)"
+    server = sandbox._server._proc  # type: ignore[union-attr]  # the fork server of this sandbox
+    assert server is not None
+    server.kill()  # between two programs: the next one starts a fresh server
+    server.wait()
+    assert sandbox.run_python("print('after a restart')").stdout == "after a restart\n"
+    result = sandbox.run_python(code, slot=7)
+    assert result.status == "timeout"
+    if "pid namespace" in sandbox.isolation:
+        assert result.stdout == "2\n"  # the program is pid 2: init, pid 1, stays root and reaps
