@@ -281,7 +281,7 @@ class Sandbox:
                 for path in (work, *work.iterdir()):
                     os.chown(path, uid, uid)
             if self._cgroups.memory or self._cgroups.pids or self._cgroups.kill:
-                name = f"distill-sbx-{os.getpid()}-{slot}"
+                name = f"distill-sbx-{os.getpid()}-{id(self):x}-{slot}"  # unique while this Sandbox lives
                 cgroup = self._cgroups.start(name, self._cgroup_memory_mb * 1024**2, self.limits.nproc + 2)
             output = self._spawn_and_pump(
                 self._settings(work, uid, cgroup.procs if cgroup else [], want, entry), stdin
