@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,10 +147,9 @@ SHARED_PLACES = ("/tmp", "/var/tmp", "/dev/shm")
 
 def _appears(path: Path, deadline_s: float) -> bool:
     """Whether `path` shows up before the deadline (a survivor would write it late)."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if path.exists():
-            return True
+    end, never = time.monotonic() + deadline_s, threading.Event()
+    while not path.exists() and time.monotonic() < end:
+        never.wait(0.05)  # nothing sets it: a bounded wait between looks, without spinning a core
     return path.exists()
 
 
