@@ -23,24 +23,15 @@ if TYPE_CHECKING:
     from filters.select import select_top_k
 
 _LAZY = {
-    "verify_math": "filters.math",
-    "answers_equal": "filters.math",
-    "extract_answer": "filters.math",
+    "verify_math": "filters.math", "answers_equal": "filters.math", "extract_answer": "filters.math",
     "normalize_answer": "filters.math",
-    "verify_code": "filters.code",
-    "extract_program": "filters.code",
-    "Sandbox": "filters.sandbox",
+    "verify_code": "filters.code", "extract_program": "filters.code", "Sandbox": "filters.sandbox",
     "check_format": "filters.format",
-    "find_exact_duplicates": "filters.dedup",
-    "find_near_duplicates": "filters.dedup",
-    "build_index": "filters.decontam",
-    "find_matches": "filters.decontam",
-    "language_share": "filters.language",
-    "LanguageIdentifier": "filters.language",
-    "longest_paragraph": "filters.readability",
-    "has_code_block": "filters.readability",
-    "repetition_share": "filters.readability",
-    "count_tokens": "filters.readability",
+    "find_exact_duplicates": "filters.dedup", "find_near_duplicates": "filters.dedup",
+    "build_index": "filters.decontam", "find_matches": "filters.decontam",
+    "language_share": "filters.language", "LanguageIdentifier": "filters.language",
+    "longest_paragraph": "filters.readability", "has_code_block": "filters.readability",
+    "repetition_share": "filters.readability", "count_tokens": "filters.readability",
     "select_top_k": "filters.select",
 }
 

@@ -152,3 +152,5 @@ def _counts(frame: pl.DataFrame) -> dict[str, dict[str, int]]:
             "timeout": int(timed_out.sum()),
         }
     return counts
+
+
