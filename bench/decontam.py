@@ -33,8 +33,9 @@ import numpy as np
 import polars as pl
 
 from distill.evaluation.benchmarks import load_benchmark
+from distill.filtering.config import FilterConfig
 from distill.filtering.decontamination import Decontaminator
-from distill.filtering.stage import FilterConfig, FilterReport
+from distill.filtering.report import FilterReport
 from distill.run import RunDir
 from tests.datafiles import data_dir
 

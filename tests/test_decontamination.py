@@ -11,8 +11,9 @@ import polars as pl
 import pytest
 
 from distill import schema
+from distill.filtering.config import FilterConfig
 from distill.filtering.decontamination import SAME_PROBLEM_PROMPT_NAME
-from distill.filtering.stage import FilterConfig, apply_filters
+from distill.filtering.stage import apply_filters
 from distill.judge import JudgeConfig
 from distill.publishing.card import CardConfig, write_card
 from distill.testing.local_server import Reply

@@ -28,7 +28,8 @@ import polars as pl
 from distill import schema
 
 if TYPE_CHECKING:
-    from distill.filtering.stage import FilterConfig, FilterReport
+    from distill.filtering.config import FilterConfig
+    from distill.filtering.report import FilterReport
     from distill.run import RunDir
     from filters.decontam import BenchmarkIndex
     from filters.decontam_semantic import SemanticIndex

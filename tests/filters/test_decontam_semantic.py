@@ -115,7 +115,7 @@ def test_lookalikes_and_unrelated_problems_are_left_alone(index, lookalikes, mat
 
 
 def test_the_8gram_pass_with_learned_boilerplate_and_numbers(index, math_others, benchmarks, lookalikes):
-    from distill.filtering.stage import FilterConfig
+    from distill.filtering.config import FilterConfig
 
     need = FilterConfig().ngram_min_number_recall  # the filter stage's default
     full, in500 = math_others
@@ -177,6 +177,6 @@ def test_shared_spans_name_the_common_text(benchmarks):
 
 
 def test_thresholds_are_the_config_defaults():
-    from distill.filtering.stage import FilterConfig
+    from distill.filtering.config import FilterConfig
 
     assert FilterConfig().decontam_semantic.thresholds() == SemanticThresholds()
