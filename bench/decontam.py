@@ -1,7 +1,7 @@
 """Prompt decontamination speed: 100,000 prompts against the registry's math benchmarks.
 
     python -m bench.decontam                   # 100,000 prompts (goal: ≤ 60 s on 2 cores)
-    python -m bench.decontam --prompts 20000 --check
+    python -m bench.decontam --prompts 20000     # a quicker look (the goal is checked at 100,000)
 
 Benchmarks: MATH-500, the full MATH test set (5,000), AIME 2024 and 2025, AMC 2023 and GSM8K test,
 from tests/data. Prompts: real problems (the MATH test set, GSM8K test, AMC / AIME, the questions of
@@ -114,7 +114,9 @@ def ours(texts: pl.Series, cfg: FilterConfig, root: Path) -> tuple[float, pl.Dat
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--prompts", type=int, default=100_000)
-    ap.add_argument("--check", action="store_true", help=f"exit 1 when ours takes more than {TARGET_S:.0f} s")
+    ap.add_argument(
+        "--check", action="store_true", help=f"exit 1 when 100,000 prompts take more than {TARGET_S:.0f} s"
+    )
     args = ap.parse_args(argv)
 
     texts = prompts(args.prompts)
@@ -146,7 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         f"ratio ours / baseline: {our_s / base_s:.2f}x wall, {our_cpu / base_cpu:.2f}x CPU; "
         f"flags by method: {by_method}"
     )
-    ok = our_s <= TARGET_S * len(texts) / 100_000
+    if len(texts) < 100_000:  # the index build is a fixed cost: the goal does not scale down
+        print(f"goal ≤ {TARGET_S:.0f} s is stated for 100,000 prompts: run without --prompts to check it")
+        return 0
+    ok = our_s <= TARGET_S
     print(f"goal: 100,000 prompts in ≤ {TARGET_S:.0f} s → {'met' if ok else 'MISSED'}")
     return 1 if args.check and not ok else 0
 
