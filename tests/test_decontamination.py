@@ -105,7 +105,8 @@ def _config(shared_data, **kw) -> FilterConfig:
 
 def test_each_method_leaves_its_evidence_and_look_alikes_stay(run_dir, shared_data, prompts, tmp_path):
     _write(run_dir, prompts)
-    apply_filters(_config(shared_data), run_dir)
+    report = apply_filters(_config(shared_data), run_dir)
+    assert ("contaminated, by method", "exact 2 · ngram 2 · semantic 4 · judge 0") in report.table_rows()
     v = _verdicts(run_dir)
     assert v["copy"][:3] == ("math500:test/precalculus/927.json", "exact", 1.0)
     assert v["quote"][1] == "ngram" and v["quote"][0] == "math500:test/prealgebra/1139.json"
