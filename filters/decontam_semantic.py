@@ -53,6 +53,9 @@ __all__ = [
 # Measured by tests/filters/test_decontam_semantic.py on tests/data/decontam (156 reworded MATH-500 /
 # GSM8K / AIME items, 308 look-alikes) and on unrelated problems: the 4,500 MATH test problems outside
 # MATH-500 against MATH-500 + AIME 24/25 + AMC 23 + GSM8K, and the odd half of GSM8K against the even half.
+# Held-out recall is below the 90% goal: with the answer known 87.2%, from the prompt alone
+# 60.3%. The uncertain band holds most of the rest: a judge that is always right there would reach
+# 89.7% / 85.9% (it sees 11% of the unrelated MATH prompts when no answer is known, 0.07% with one).
 DECONTAM_CALIBRATION = {
     "reworded_caught_with_answer": {"calibration": 0.897, "held_out": 0.872},
     "reworded_caught_prompt_only": {"calibration": 0.577, "held_out": 0.603},
