@@ -1,11 +1,11 @@
 """Math verification throughput on the real traces: our stage vs a plain math_verify.verify loop.
 
     python -m bench.verify_math --quick          # 400 rows, < 1 min
-    python -m bench.verify_math                  # every response in ../shared/data/traces (1,672)
+    python -m bench.verify_math                  # every response in tests/data/traces (1,672)
     python -m bench.verify_math --check          # exit 1 below 1.8x or with any row over its limit
 
 Baseline: one process, `verify(parse(gold), parse(response_after_thoughts))` per row, the way most
-scripts use math-verify. Ours: `distill.verify.verify_frame` (math only) on the same rows, first with
+scripts use math-verify. Ours: `distill.verification.stage.verify_frame` (math only) on the same rows, first with
 every core, including the start of its worker pool (the headline ratio), then with one worker from
 the already started pool. Both see the same gold ($-wrapped) and the same answer text. Ours verifies
 each distinct (gold, last boxed answer) once per run: samples of one prompt often agree.
@@ -20,16 +20,15 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import polars as pl
 
 from distill import schema
 from distill.reasoning import normalise
-from distill.verify import VerifyConfig, build_report, verify_frame
+from distill.verification.stage import VerifyConfig, build_report, verify_frame
+from tests.datafiles import data_dir
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("DISTILL_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATA = data_dir()  # tests/data unpacked, or $DISTILL_TEST_DATA (a fuller copy, same layout)
 TARGET = 1.8
 
 
@@ -133,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"ratio {ratio:.2f}x (target >= {TARGET}x); ours: {counts}; baseline slowest row {base_slowest:.2f}s; "
-        f"verdicts differing from the plain loop: {differ} (our false-positive guard, boxed-first parsing)"
+        f"verdicts differing from the plain loop: {differ} (no partial parse counts as equal, false-positive "
+        "guard, boxed-first parsing, cut-off responses, respellings: tests/data/verify/adjudication.jsonl)"
     )
     ok = ratio >= TARGET and counts["timeout"] == 0
     if args.check and not ok:

@@ -22,17 +22,16 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from distill.card import CardConfig
 from distill.config import StageConfig, load_config
-from distill.evaluate import EvalConfig
-from distill.filtering import FilterConfig
-from distill.generate import GenerateConfig
-from distill.push import PushConfig
-from distill.sft.config import SFTConfig
-from distill.verify import VerifyConfig
+from distill.evaluation.config import EvalConfig
+from distill.filtering.config import FilterConfig
+from distill.generation.config import GenerateConfig
+from distill.publishing.config import CardConfig, PushConfig
+from distill.training.config import SFTConfig
+from distill.verification.config import VerifyConfig
 
-STAGES = ("generate", "verify", "filter", "card", "push", "sft", "eval")
 StageName = Literal["generate", "verify", "filter", "card", "push", "sft", "eval"]
+STAGES: tuple[StageName, ...] = ("generate", "verify", "filter", "card", "push", "sft", "eval")
 
 
 class DemoProblems(StageConfig):
@@ -43,7 +42,7 @@ class DemoProblems(StageConfig):
         300, ge=1, description="More problems of the family, none asking what a training one asks: eval's."
     )
     level: Literal["easy", "standard"] = Field(
-        "standard", description="easy: one step on digits; standard: one or two steps on numbers up to 99."
+        "standard", description="easy: sums of 2-5, four wordings; standard: one or two steps, numbers to 99."
     )
     seed: int = Field(0, description="Fixes both sets.")
 
@@ -83,11 +82,11 @@ class DemoConfig(StageConfig):
     problems: DemoProblems | None = Field(
         None, description="Generated problems and a held-out eval set instead of the shipped demo problems."
     )
-    benchmarks_dir: Path = Field(
-        Path("../shared/data/benchmarks"),
+    benchmarks_dir: Path | None = Field(
+        None,
         description=(
-            "Decontaminate against MATH-500 and GSM8K from this folder when it exists; else against the two "
-            "benchmark items shipped in distill/demo/benchmark_*.jsonl."
+            "A folder holding math500_test.jsonl and gsm8k_test.jsonl: decontaminate against (and evaluate on) "
+            "those; by default the demo uses the two benchmark items and four eval problems it ships."
         ),
     )
 

@@ -8,6 +8,7 @@
       data/sft/           kept rows only, TRL-ready
       README.md           the data card
       stats.json, plots/  numbers and pictures behind the card
+      judge/              the crash-safe stores of LLM-judge verdicts
       logs/               server and stage logs
       inputs/             inputs the run made itself (the demo's generated problems and held-out set)
 
@@ -22,6 +23,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,12 +85,33 @@ class RunDir:
         return self.root / "plots"
 
     @property
+    def judge(self) -> Path:
+        """Stores of LLM-judge requests, one folder per judge prompt (distill/judge.py)."""
+        return self.root / "judge"
+
+    @property
     def logs(self) -> Path:
         return self.root / "logs"
 
     @property
     def inputs(self) -> Path:
+        """Inputs the run made itself (the demo's generated problems and their held-out set)."""
         return self.root / "inputs"
+
+    @property
+    def student(self) -> Path:
+        """The student `distill run` trains, unless the recipe's sft.output_dir puts it elsewhere."""
+        return self.root / "student"
+
+    @property
+    def student_base(self) -> Path:
+        """The demo's tiny random student before training."""
+        return self.root / "student-base"
+
+    @property
+    def evals(self) -> Path:
+        """Where `distill run` evaluates the student (an EVALDIR, one run folder per benchmark)."""
+        return self.root / "eval"
 
     @property
     def lock(self) -> Path:
@@ -123,6 +146,35 @@ class RunDir:
 
     def read_json(self, path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    # ── run.yaml: the settings the run was made with ────────────────────────
+    def read_settings(self) -> dict[str, Any]:
+        """RUN/run.yaml as a mapping of sections ({} when there is none)."""
+        import yaml
+
+        text = self.run_yaml.read_text(encoding="utf-8") if self.run_yaml.exists() else ""
+        data = yaml.safe_load(text) if text else None
+        return data if isinstance(data, dict) else {}
+
+    def write_settings(self, sections: dict[str, Any], *, keep: Iterable[str] | None = None) -> None:
+        """The one writer of RUN/run.yaml: `sections` (secrets stripped) replace theirs.
+
+        Of the sections already there, those named in `keep` stay as they are; with `keep` None, every
+        section not given stays. The file is rewritten only when its text changes.
+        """
+        import yaml
+
+        from distill.config import redact
+
+        old_text = self.run_yaml.read_text(encoding="utf-8") if self.run_yaml.exists() else ""
+        old = self.read_settings()
+        data = redact({**old, **sections} if keep is None else dict(sections))
+        for key in keep or ():
+            if key in old:
+                data[key] = old[key]
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        if text != old_text:
+            self.write_text(self.run_yaml, text)
 
     # ── the dataset ────────────────────────────────────────────────────────
     def has_rows(self, config: str = "all") -> bool:
@@ -249,6 +301,16 @@ class RunDir:
             os.replace(old, final)
 
     # ── stages and stats ───────────────────────────────────────────────────
+    @property
+    def run_id(self) -> str:
+        """A random id given to the run on first use (kept in manifest.json); its card carries it, so a push
+        can tell the run's own Hub repo from one that holds another dataset."""
+        manifest = self.read_json(self.manifest)
+        if "run_id" not in manifest:
+            manifest["run_id"] = uuid.uuid4().hex[:16]
+            self.write_json(self.manifest, manifest)
+        return str(manifest["run_id"])
+
     def stage_record(self, stage: str) -> dict[str, Any] | None:
         return self.read_json(self.manifest).get("stages", {}).get(stage)
 

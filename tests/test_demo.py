@@ -11,10 +11,11 @@ import polars as pl
 import pytest
 
 from distill import schema
-from distill.benchmarks import load_benchmark
 from distill.demo import BENCHMARK_ITEMS, EVAL_PROBLEMS, PROBLEMS
 from distill.demo.teacher import DemoTeacher, load_problems, wrong_answer
-from distill.teachers.local_server import TeacherServer
+from distill.errors import ConfigError
+from distill.evaluation.benchmarks import load_benchmark
+from distill.testing.local_server import TeacherServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,9 +70,22 @@ def test_shipped_files_are_consistent():
     problems = load_problems(PROBLEMS)
     assert 40 <= len(problems) <= 60 and len({p.id for p in problems}) == len(problems)
     assert all(p.answer and p.steps for p in problems)
-    originals = [load_benchmark(name, path).rows["problem"][0] for name, path in BENCHMARK_ITEMS.items()]
-    edited = [p for p in problems if any(_overlap(p.problem, o) > 0.6 for o in originals)]
-    assert len(edited) == 2  # the two lightly edited benchmark items decontamination must catch
+    from filters.decontam_semantic import SemanticIndex, find_semantic_matches
+
+    originals = [load_benchmark(name, path) for name, path in BENCHMARK_ITEMS.items()]
+    index = SemanticIndex.build(
+        pl.concat(
+            [
+                b.rows.select(pl.lit(b.spec.name).alias("benchmark"), "id", "problem", "answer")
+                for b in originals
+            ]
+        )
+    )
+    found = find_semantic_matches(pl.Series([p.problem for p in problems]), index).item
+    assert sorted(index.label(int(i)) for i in found if i >= 0) == sorted(
+        f"{b.spec.name}:{b.rows['id'][0]}" for b in originals
+    )  # the two reworded benchmark items (same numbers) decontamination must catch
+    assert max(_overlap(p.problem, o.rows["problem"][0]) for p in problems for o in originals) < 0.9
     assert pl.read_ndjson(EVAL_PROBLEMS).height >= 3
     assert wrong_answer("\\frac{7}{20}", 0) == "\\frac{20}{7}" and wrong_answer("12", 1) != "12"
 
@@ -84,14 +98,15 @@ def _overlap(a: str, b: str) -> float:
 @pytest.mark.slow
 def test_demo_recipe_runs_every_stage(tmp_path):
     """The demo recipe, end to end: each stage visibly does its job, and a rerun skips everything."""
-    from distill.pipeline import run_pipeline
+    from distill.demo.wiring import DemoServices
+    from distill.pipeline.run import run_pipeline
     from distill.recipe import load_recipe
     from distill.run import RunDir
 
     recipe = load_recipe(
         ROOT / "recipes" / "demo.yaml", [f"run_dir={tmp_path / 'demo'}", "sft.max_steps=2", "eval.limit=2"]
     )
-    report = run_pipeline(recipe)
+    report = run_pipeline(recipe, services=DemoServices())
     assert [r.stage for r in report.results if r.status == "ran"] == list(recipe.stages)
     run = RunDir(tmp_path / "demo")
     rows = run.read("all")
@@ -102,4 +117,6 @@ def test_demo_recipe_runs_every_stage(tmp_path):
     assert rows[schema.CONTAMINATED_BY].drop_nulls().len() > 0
     assert 0 < run.read("sft").height < rows.height
     assert {"dataset", "card", "plots", "checkpoint", "eval"} <= set(report.outputs)
-    assert all(r.status == "skipped" for r in run_pipeline(recipe).results)
+    assert all(r.status == "skipped" for r in run_pipeline(recipe, services=DemoServices()).results)
+    with pytest.raises(ConfigError, match="demo.*services="):  # the pipeline itself knows no demo
+        run_pipeline(recipe)

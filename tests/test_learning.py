@@ -70,7 +70,7 @@ def _template(text: str) -> str:
 
 def test_batched_student_answers_concurrent_requests_together(tiny_model):
     from distill.demo.student import BatchingResponder, StudentResponder
-    from distill.teachers.local_server import TeacherServer
+    from distill.testing.local_server import TeacherServer
 
     sizes: list[int] = []
 
@@ -108,14 +108,15 @@ def test_batched_student_answers_concurrent_requests_together(tiny_model):
 
 
 def test_an_eval_set_that_overlaps_training_is_refused_before_training(tmp_path):
-    from distill.pipeline import run_pipeline
+    from distill.demo.wiring import DemoServices
+    from distill.pipeline.run import run_pipeline
 
     train, _ = make_split(48, 16, level="easy")
     leaked = tmp_path / "leaked.jsonl"
     leaked.write_text(problems_jsonl(train[:5]), encoding="utf-8")  # five training problems "held out"
     recipe = _recipe(tmp_path, f"eval.benchmark_paths.arithmetic={leaked}")
     with pytest.raises(StageError, match=r"overlap arithmetic .* no held-out score"):
-        run_pipeline(recipe)
+        run_pipeline(recipe, services=DemoServices())
     run = tmp_path / "run"
     stats = json.loads((run / "stats.json").read_text())
     assert stats["decontamination"]["benchmarks"]["arithmetic"]["flagged_rows"] > 0
@@ -123,17 +124,18 @@ def test_an_eval_set_that_overlaps_training_is_refused_before_training(tmp_path)
 
 
 def test_a_student_too_big_for_the_declared_gpu_is_refused_before_training(tmp_path):
-    from distill.pipeline import run_pipeline
+    from distill.demo.wiring import DemoServices
+    from distill.pipeline.run import run_pipeline
 
     recipe = _recipe(tmp_path, "sft.hardware.gpu_memory_gib=0.5")
     with pytest.raises(ConfigError, match=r"does not fit: ~\d+ GiB per GPU needed .* 0 GiB declared"):
-        run_pipeline(recipe)
+        run_pipeline(recipe, services=DemoServices())
     assert not (tmp_path / "run" / "student" / "config.json").exists()
 
 
 def test_the_shipped_recipe_plans_a_student_of_tens_of_millions_that_fits_one_gpu():
     from distill.recipe import load_recipe
-    from distill.sft.estimate import ModelShape, memory_per_gpu
+    from distill.training.estimate import ModelShape, memory_per_gpu
 
     recipe = load_recipe(RECIPE)
     s = recipe.demo.student_shape

@@ -86,21 +86,22 @@ class LearningReport:
 
 def learning_check(recipe: Recipe, *, unfiltered: bool = True) -> LearningReport:
     """Run the recipe, then score the untrained student (and the unfiltered one) on the same held-out set."""
-    from distill._pipeline_stages import eval_dir, student_dir
-    from distill.demo.wiring import demo_recipe, student_server
-    from distill.evaluate import evaluate
-    from distill.pipeline import run_pipeline, with_template_file
-    from distill.sft.train import sft
+    from distill.demo.wiring import DemoServices, demo_recipe, student_server
+    from distill.evaluation.stage import evaluate
+    from distill.pipeline.checks import with_template_file
+    from distill.pipeline.graph import student_dir
+    from distill.pipeline.run import run_pipeline
+    from distill.training.train import sft
 
     if recipe.demo is None or not recipe.demo.student or recipe.sft is None or recipe.eval is None:
         raise ConfigError("the learning check needs a recipe with demo.student, sft and eval sections")
     started = time.perf_counter()
-    pipeline = run_pipeline(recipe)
+    pipeline = run_pipeline(recipe, services=DemoServices())
     pipeline_seconds = time.perf_counter() - started
     run = RunDir(recipe.run_dir)
     resolved = demo_recipe(with_template_file(recipe), run)
     assert resolved.sft is not None and resolved.eval is not None
-    trained = _arm("trained", "data/sft (filtered)", eval_dir(run), student_dir(resolved, run), run)
+    trained = _arm("trained", "data/sft (filtered)", run.evals, student_dir(resolved, run), run)
     base = Path(resolved.sft.model)
     folder = run.root / LEARNING_DIR
 
@@ -130,7 +131,7 @@ def learning_check(recipe: Recipe, *, unfiltered: bool = True) -> LearningReport
 
 def _arm(name: str, trained_on: str, eval_out: Path, model_dir: Path, run: RunDir) -> Arm:
     """One student's numbers from its eval results.json and, when trained, its sft_report.json."""
-    from distill.sft.train import REPORT_FILE
+    from distill.training.train import REPORT_FILE
 
     results = run.read_json(eval_out / "results.json")["benchmarks"]
     if len(results) != 1:

@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +29,33 @@ STUDENT_MODEL = "distill-demo-student"
 GENERATED, HELD_OUT = "problems.jsonl", "held_out.jsonl"  # in RUN/inputs, with demo.problems
 SHAPE_FILE = "student_shape.json"  # in the built student: the shape it was built with
 HELD_OUT_BENCHMARK = "arithmetic"  # the registry name the held-out set is decontaminated and evaluated as
-# Benchmarks the demo decontaminates against / evaluates on, and their files in ../shared/data/benchmarks.
+# Benchmarks the demo decontaminates against / evaluates on, and their files in `demo.benchmarks_dir`.
 SHARED_FILES = {"math500": "math500_test.jsonl", "gsm8k": "gsm8k_test.jsonl"}
 
 
-@dataclass
 class DemoServices:
-    """The recipe with live server URLs filled in."""
+    """The pipeline's `services=` for a recipe with `demo:` (what `distill run` passes): the demo's settings
+    filled in before the run, its teacher and student served while the stages that need them run."""
 
-    recipe: Recipe
+    def prepare(self, recipe: Recipe, run: RunDir) -> Recipe:
+        return demo_recipe(recipe, run)
+
+    def serve(
+        self,
+        recipe: Recipe,
+        run: RunDir,
+        *,
+        teacher_needed: bool = False,
+        student_needed: bool = False,
+        student_base_needed: bool = False,
+    ) -> AbstractContextManager[Recipe]:
+        return demo_services(
+            recipe,
+            run,
+            teacher_needed=teacher_needed,
+            student_needed=student_needed,
+            student_base_needed=student_base_needed,
+        )
 
 
 def demo_recipe(recipe: Recipe, run: RunDir) -> Recipe:
@@ -59,7 +76,7 @@ def demo_recipe(recipe: Recipe, run: RunDir) -> Recipe:
             recipe.filter, {**decontamination_files(demo.benchmarks_dir), **held_out}
         )
     if demo.student and recipe.sft is not None:
-        update["sft"] = _with(recipe.sft, {"model": str(run.root / "student-base")})
+        update["sft"] = _with(recipe.sft, {"model": str(run.student_base)})
     if demo.student and recipe.eval is not None:
         paths = {
             **eval_files(demo.benchmarks_dir, recipe.eval.benchmarks),
@@ -87,16 +104,17 @@ def write_generated_problems(cfg: DemoProblems, run: RunDir) -> dict[str, Path]:
     return {HELD_OUT_BENCHMARK: run.inputs / HELD_OUT}
 
 
-def decontamination_files(benchmarks_dir: Path) -> dict[str, Path]:
-    """MATH-500 and GSM8K from the shared folder when it is there, else the two shipped originals."""
-    if all((benchmarks_dir / f).is_file() for f in SHARED_FILES.values()):
+def decontamination_files(benchmarks_dir: Path | None) -> dict[str, Path]:
+    """MATH-500 and GSM8K from `benchmarks_dir` when it holds them, else the two shipped originals."""
+    if benchmarks_dir is not None and all((benchmarks_dir / f).is_file() for f in SHARED_FILES.values()):
         return {name: benchmarks_dir / f for name, f in SHARED_FILES.items()}
     return dict(BENCHMARK_ITEMS)
 
 
-def eval_files(benchmarks_dir: Path, names: list[str]) -> dict[str, Path]:
-    """Local files for the eval benchmarks: the shared copies when present, else (gsm8k) the demo's own problems."""
-    files = {n: benchmarks_dir / f for n, f in SHARED_FILES.items() if (benchmarks_dir / f).is_file()}
+def eval_files(benchmarks_dir: Path | None, names: list[str]) -> dict[str, Path]:
+    """Local files for the eval benchmarks: those in `benchmarks_dir`, else (gsm8k) the demo's own problems."""
+    found = {} if benchmarks_dir is None else {n: benchmarks_dir / f for n, f in SHARED_FILES.items()}
+    files = {n: path for n, path in found.items() if path.is_file()}
     files.setdefault("gsm8k", EVAL_PROBLEMS)  # GSM8K-format: `#### answer`
     return {n: files[n] for n in names if n in files}
 
@@ -109,13 +127,13 @@ def demo_services(
     teacher_needed: bool = False,
     student_needed: bool = False,
     student_base_needed: bool = False,
-) -> Iterator[DemoServices]:
+) -> Iterator[Recipe]:
     """Start what the next stage needs (the demo teacher, the student server), and stop it afterwards."""
     demo = recipe.demo
     if demo is None:
-        yield DemoServices(recipe)
+        yield recipe
         return
-    from distill.teachers.local_server import TeacherServer
+    from distill.testing.local_server import TeacherServer
 
     update: dict[str, Any] = {}
     with ExitStack() as stack:
@@ -131,11 +149,11 @@ def demo_services(
         if student_base_needed and demo.student and recipe.sft is not None:
             build_student_base(Path(recipe.sft.model), run, demo.student_shape)
         if student_needed and demo.student and recipe.eval is not None:
-            from distill._pipeline_stages import student_dir
+            from distill.pipeline.graph import student_dir
 
             base_url = stack.enter_context(student_server(student_dir(recipe, run), demo))
             update["eval"] = _with(recipe.eval, {"base_url": base_url})
-        yield DemoServices(recipe.model_copy(update=update))
+        yield recipe.model_copy(update=update)
 
 
 @contextmanager
@@ -143,7 +161,7 @@ def student_server(model_dir: Path, demo: DemoConfig) -> Iterator[str]:
     """The checkpoint in `model_dir` answering on 127.0.0.1 (concurrent requests batched, on a GPU when
     there is one); yields its base URL."""
     from distill.demo.student import BatchingResponder, StudentResponder
-    from distill.teachers.local_server import TeacherServer
+    from distill.testing.local_server import TeacherServer
 
     student = StudentResponder(model_dir, max_new_tokens=demo.student_max_tokens, device=demo.student_device)
     student.load()
@@ -158,7 +176,7 @@ def build_student_base(out_dir: Path, run: RunDir, shape: StudentShape | None = 
 
     from distill import schema
     from distill.demo.student import quiet_transformers
-    from distill.sft.tiny import build_tiny_model
+    from distill.training.tiny import build_tiny_model
 
     shape = shape or StudentShape()
     marker = out_dir / SHAPE_FILE

@@ -3,7 +3,7 @@
 Why not the `openai` SDK on the hot path: measured here (bench/generate_throughput.py) it spends
 milliseconds of client CPU per request, which dominates at high concurrency; one pooled aiohttp
 session and `json` do the same work for a fraction. This module only moves bytes and classifies
-failures; retries, rate limits and concurrency live in the engine (`distill.generate`).
+failures; retries, rate limits and concurrency live in the engine (`distill.generation.engine`).
 """
 
 from __future__ import annotations
@@ -78,13 +78,15 @@ class OpenAITeacher:
                 if resp.status in (401, 403):
                     raise TeacherError(
                         f"{self.base_url} refused the API key ({resp.status}): check the key's "
-                        "environment variable (--api-key-env)"
+                        "environment variable (--api-key-env)",
+                        endpoint=self.base_url,
+                        status=resp.status,
                     )
                 if resp.status != 200:
                     return []  # some servers have no /models; the first request will tell
                 body = await resp.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            raise TeacherError(f"cannot reach {self.base_url}: {_describe(e)}") from e
+            raise TeacherError(f"cannot reach {self.base_url}: {_describe(e)}", endpoint=self.base_url) from e
         except ValueError:
             return []
         data = body.get("data") if isinstance(body, dict) else None
@@ -138,7 +140,9 @@ class OpenAITeacher:
         if status in (401, 403):
             raise TeacherError(
                 f"{self.base_url} refused the request ({status}: {detail}): check the API key "
-                "(--api-key-env) and your account"
+                "(--api-key-env) and your account",
+                endpoint=self.base_url,
+                status=status,
             )
         retry_after = _retry_after(resp.headers.get("Retry-After"))
         raise RequestFailed(
