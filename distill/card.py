@@ -20,7 +20,7 @@ from pydantic import Field
 from distill import schema
 from distill.config import StageConfig
 from distill.errors import ConfigError, StageError
-from distill.run import RunDir
+from distill.run import RunDir, writes_run
 
 log = logging.getLogger(__name__)
 
@@ -108,12 +108,17 @@ class CardConfig(StageConfig):
     plots: bool = Field(True, description="Draw the token-length and pass-rate plots into RUN/plots/.")
 
 
+@writes_run("card")
 def write_card(cfg: CardConfig, run: RunDir) -> Path:
     """Write RUN/README.md (and RUN/plots/*.png), building `data/sft` first when it is missing or stale."""
     from distill._card_plots import draw_plots
     from distill._card_stats import collect
     from distill.dataset import build_dataset, is_dataset_current
 
+    if not run.may_replace(run.card):
+        raise StageError(
+            f"{run.card} was not written by `distill card` (or was edited since): move it away and run again"
+        )
     template = _load_template(cfg.template)
     if not is_dataset_current(run, cfg.tokenizer):
         build_dataset(run, cfg)
@@ -138,6 +143,7 @@ def write_card(cfg: CardConfig, run: RunDir) -> Path:
     )
     validate_card(text)
     run.write_text(run.card, text)
+    run.record_written(run.card)
     run.mark_done("card", cfg.fingerprint(), inputs=card_inputs(run))
     log.info("wrote %s", run.card)
     return run.card

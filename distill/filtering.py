@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from distill import schema
 from distill.config import NameList, StageConfig
+from distill.run import writes_run
 
 if TYPE_CHECKING:
     from distill.progress import Progress
@@ -200,6 +201,7 @@ class FilterReport:
         return f"kept {self.rows_kept:,}/{self.rows_in:,}" + "".join(f", {r} {n:,}" for r, n in top)
 
 
+@writes_run("filter")
 def apply_filters(cfg: FilterConfig, run: RunDir, *, progress: Progress | None = None) -> FilterReport:
     """Run every rule over data/all, write the verdict columns back and the report to stats.json."""
     from distill._filter_rules import evaluate_rules

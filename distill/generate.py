@@ -277,8 +277,8 @@ def generate(
         shard=cfg.shard,
     )
     log.debug("prompts: %d read in %.2fs", len(prompts), clock() - started)
-    run.ensure()
-    with Store(run.generations, durability=cfg.durability) as store:
+    with run.ensure().writing("generate"), Store(run.generations, durability=cfg.durability) as store:
+        stale = _check_exported(run, store)
         settings = cfg.model_dump(mode="json", exclude=set(cfg.fingerprint_exclude))
         store.check_settings(cfg.fingerprint(), settings, allow_change=allow_changed_settings)
         _write_run_yaml(run, cfg)
@@ -296,6 +296,8 @@ def generate(
                 exporter.start()
             else:  # the thread starts once the first requests are out, so its imports never delay them
                 engine.on_ready = exporter.start
+            if store.prompts_path.exists():  # a rerun: the inputs must fit the run's rows before we pay
+                exporter.check_prompts()
             engine.on_commit = exporter.add
             try:
                 with _serving(cfg, run, teacher, clock) as chosen, _lighter_gc():
@@ -309,7 +311,7 @@ def generate(
                 counts = _counts(store)
             files = exporter.finish()
             log.debug("requests done and exported after %.2fs", clock() - started)
-        elif not store.is_exported() or not run.has_rows("all"):
+        elif stale or not store.is_exported() or not run.has_rows("all"):
             store.add_prompts(prompts.frame)
             files = export(store, run)
         else:
@@ -325,6 +327,30 @@ def generate(
     if engine.fatal is not None:
         raise engine.fatal
     return report
+
+
+def _check_exported(run: RunDir, store: Any) -> bool:
+    """Refuse a data/all holding rows the store does not (the export would drop them); True when it lacks some.
+
+    data/all lacking stored samples (a stage raced the export, a shard was damaged) is written again.
+    """
+    from distill.errors import InputError, StageError
+
+    stored = sum(n for status, n in store.counts().items() if status != "dropped")
+    try:
+        exported = run.row_count("all")
+    except InputError as e:
+        if stored == 0:
+            raise
+        log.warning("%s; writing data/all again from the generations store", e)
+        return True
+    if exported > stored:
+        raise StageError(
+            f"{run.config_dir('all')} holds {exported:,} rows but its generations store only {stored:,}: "
+            "rows that were not generated here (a dataset pulled from the Hub?) would be replaced; "
+            "use a new --out"
+        )
+    return exported < stored
 
 
 def _wanted(ids: list[str], n: int, n_per_prompt: Mapping[str, int] | None) -> dict[str, int]:

@@ -207,20 +207,9 @@ def with_template_file(recipe: Recipe) -> Recipe:
 
 @contextmanager
 def exclusive(run: RunDir) -> Iterator[None]:
-    """Hold RUN's lock while stages run; a second `distill run` on the same RUN fails at once."""
-    import fcntl
-
-    with open(run.lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            raise StageError(
-                f"{run.root} is in use by another `distill run`: wait for it, or use another --out"
-            ) from e
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Hold RUN's lock while stages run; another distill command on the same RUN fails at once."""
+    with run.writing("run"):
+        yield
 
 
 def write_run_yaml(recipe: Recipe, run: RunDir, todo: Sequence[str]) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from distill import schema
-from distill.errors import ConfigError, StageError
+from distill.errors import ConfigError, InputError, StageError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -149,12 +149,17 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('settings', ?)", (value,))
 
     # ── prompts ────────────────────────────────────────────────────────────
-    def add_prompts(self, frame: pl.DataFrame) -> None:
-        """Remember the input rows of these prompts (kept alongside the ones of earlier runs)."""
+    def add_prompts(self, frame: pl.DataFrame, *, source: str = "the prompts") -> None:
+        """Remember the input rows of these prompts (kept alongside the ones of earlier runs).
+
+        An input column whose type differs from the earlier rows' (a struct, then a list) is an
+        InputError naming `source` and the column: the run's rows must share one schema.
+        """
         import polars as pl
 
         if self.prompts_path.exists():
             old = pl.read_parquet(self.prompts_path)
+            _check_same_types(old, frame, source)
             known = set(old.get_column(schema.PROMPT_ID).to_list())
             fresh = frame.filter(~pl.col(schema.PROMPT_ID).is_in(list(known)))
             if fresh.height == 0:
@@ -270,3 +275,19 @@ class Store:
                 StoredSample(p, k, st, {**json.loads(meta), _TEXTS[0]: r, _TEXTS[1]: a})
                 for p, k, st, _gen, r, a, meta in rows
             ]
+
+
+def _check_same_types(old: pl.DataFrame, new: pl.DataFrame, source: str) -> None:
+    """InputError naming the first column that `old` and `new` cannot share (no common supertype)."""
+    import polars as pl
+
+    for name in (c for c in new.columns if c in old.columns):
+        try:
+            pl.concat([old.select(name).clear(), new.select(name).clear()], how="vertical_relaxed")
+        except (pl.exceptions.PolarsError, TypeError, ValueError) as e:
+            raise InputError(
+                f"type {new.schema[name]} here but {old.schema[name]} in the run's earlier prompts; "
+                "make the types match or use another --out",
+                path=source,
+                field=name,
+            ) from e

@@ -22,6 +22,7 @@ from pydantic import Field
 
 from distill import schema
 from distill.config import StageConfig
+from distill.run import writes_run
 from distill.verify_report import VerifyReport, build_report, report_from_stats
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ OUTPUT_COLUMNS = (
 )
 
 
+@writes_run("verify")
 def verify(
     cfg: VerifyConfig, run: RunDir, *, progress: Progress | None = None, force: bool = False
 ) -> VerifyReport:

@@ -9,7 +9,10 @@ import pytest
 
 from distill.run import RunDir
 
-pytest_plugins = ["tests.plugins.network", "tests.plugins.teacher", "tests.plugins.models", "tests.plugins.hub"]
+pytest_plugins = [
+    "tests.plugins.network", "tests.plugins.teacher", "tests.plugins.models", "tests.plugins.hub",
+    "tests.plugins.badinput",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("DISTILL_SHARED_DATA", ROOT.parent / "shared" / "data"))

@@ -307,7 +307,7 @@ def test_a_second_run_on_the_same_folder_is_refused(tmp_path, prompts):
     run = RunDir(recipe.run_dir).ensure()
     with open(run.lock, "a") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
-        with pytest.raises(StageError, match=r"in use by another `distill run`"):
+        with pytest.raises(StageError, match=r"in use by another distill command"):
             run_pipeline(recipe, functions=Fakes().stages())
 
 
