@@ -132,8 +132,17 @@ class GenerateConfig(StageConfig):
     connect_timeout_s: float = Field(
         10.0, gt=0, description="Connect timeout; an unreachable URL fails this fast."
     )
+    request_timeout_s: float = Field(
+        1800.0,
+        gt=0,
+        description="Deadline of one attempt, first byte sent to last received (a 32k-token trace at "
+        "~20 tok/s fits); a hanging or trickling server fails the attempt, which is retried.",
+    )
     read_timeout_s: float = Field(
-        3600.0, gt=0, description="Longest silence while reading (a 32k trace is slow)."
+        1800.0,
+        gt=0,
+        description="Stall timeout: the longest silence while reading. A non-streamed reply is silent "
+        "until it is done, so keep it at the deadline; with `stream: true`, a few minutes catch a stall early.",
     )
     # money and durability
     prices: Prices = Field(
@@ -166,6 +175,7 @@ class GenerateConfig(StageConfig):
             "retry_max_s",
             "connect_timeout_s",
             "read_timeout_s",
+            "request_timeout_s",
             "prices",
             "budget_usd",
             "durability",
@@ -196,11 +206,13 @@ class GenerateReport:
     cost_usd: float
     elapsed_s: float
     stopped: str | None = None
+    failures: str = ""  # the first distinct reasons requests failed, with counts
     finish_reasons: dict[str, int] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
     def summary_line(self) -> str:
         stop = f"; stopped: {self.stopped} (rerun to resume)" if self.stopped else ""
+        stop += f"; failures: {self.failures}" if self.failures else ""
         return (
             f"generate: {self.written:,}/{self.requested:,} new samples ({self.errors:,} errors, "
             f"{self.retries:,} retries) in {self.elapsed_s:.1f}s; run holds {self.samples:,} samples "
@@ -230,6 +242,8 @@ class GenerateReport:
         ]
         if self.stopped:
             rows.append(("stopped", f"{self.stopped}: rerun the same command to resume"))
+        if self.failures:
+            rows.append(("failures", self.failures))
         for key, value in rows:
             table.add_row(key, value)
         return table
@@ -248,7 +262,7 @@ def generate(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> GenerateReport:
     """Generate every missing (prompt_id, sample) of `cfg.prompts` into `run`; returns what happened."""
-    from distill.engine import Engine, jobs_for
+    from distill.engine import Engine, describe_failures, jobs_for
     from distill.errors import ConfigError
     from distill.export import StreamingExport, can_fork, export
     from distill.inputs import load_prompts, read_template
@@ -326,6 +340,13 @@ def generate(
         run.mark_done("generate", cfg.fingerprint(), samples=report.samples)
     if engine.fatal is not None:
         raise engine.fatal
+    if engine.errors and not engine.written:
+        from distill.errors import TeacherError
+
+        raise TeacherError(
+            f"no sample succeeded: {engine.errors:,} failed ({describe_failures(engine.failures)}); "
+            f"they are stored as error rows in {run.root}, fix the cause and rerun"
+        )
     return report
 
 
@@ -391,6 +412,7 @@ def _serving(
             stream=cfg.stream,
             connect_timeout_s=cfg.connect_timeout_s,
             read_timeout_s=cfg.read_timeout_s,
+            request_timeout_s=cfg.request_timeout_s,
             max_connections=cfg.concurrency,
             clock=clock,
         )
@@ -461,6 +483,8 @@ def _report(
     teacher: str,
     counts: tuple[tuple, dict] | None = None,
 ) -> GenerateReport:
+    from distill.engine import describe_failures
+
     totals, reasons = counts or _counts(store)
     samples, error_rows, prompt_tokens, completion_tokens = (int(v or 0) for v in totals)
     return GenerateReport(
@@ -479,6 +503,7 @@ def _report(
         cost_usd=round(cfg.prices.cost(prompt_tokens, completion_tokens), 6),
         elapsed_s=elapsed,
         stopped=engine.stopped or ("stopped on a teacher error" if engine.fatal else None),
+        failures=describe_failures(engine.failures) if engine.failures else "",
         finish_reasons={str(k): int(v) for k, v in reasons.items()},
         files=files,
     )

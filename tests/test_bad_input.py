@@ -227,7 +227,7 @@ def c5_act(kind: str) -> Callable[[Ctx], Result]:
             "--set",
             "generate.request_timeout_s=3",
             "--set",
-            "generate.stall_timeout_s=2",
+            "generate.read_timeout_s=2",
             timeout=90,
         )
 
