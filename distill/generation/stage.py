@@ -244,9 +244,8 @@ def generate(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> GenerateReport:
     """Generate every missing (prompt_id, sample) of `cfg.prompts` into `run`; returns what happened."""
-    from distill.generation.engine import Engine, describe_failures, jobs_for
     from distill.errors import ConfigError
-    from distill.generation.engine import Engine, jobs_for
+    from distill.generation.engine import Engine, describe_failures, jobs_for
     from distill.generation.export import StreamingExport, can_fork, export
     from distill.generation.inputs import load_prompts, read_template
     from distill.generation.store import Store
@@ -466,7 +465,7 @@ def _report(
     teacher: str,
     counts: tuple[tuple, dict] | None = None,
 ) -> GenerateReport:
-    from distill.engine import describe_failures
+    from distill.generation.engine import describe_failures
 
     totals, reasons = counts or _counts(store)
     samples, error_rows, prompt_tokens, completion_tokens = (int(v or 0) for v in totals)

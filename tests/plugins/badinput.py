@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from distill.teachers.local_server import Faults, TeacherServer, default_responder
+from distill.testing.local_server import Faults, TeacherServer, default_responder
 
 ROOT = Path(__file__).resolve().parents[2]
 
