@@ -193,6 +193,11 @@ def c1_c2_act(ctx: Ctx) -> Result:
     return ctx.generate(ctx.prompts(3, big=lambda i: 2**70 + i))
 
 
+def c1_empty_struct_act(ctx: Ctx) -> Result:
+    """`{}` in every row: Parquet has no empty struct; the export must not fail after the teacher was paid."""
+    return ctx.generate(ctx.prompts(3, meta=lambda i: {}))
+
+
 def c3_act(ctx: Ctx) -> Result:
     path = ctx.tmp / "p.jsonl"
     path.write_text('{"problem": "ok?"}\n{"problem": "bad \\ud800 text"}\n')
@@ -253,6 +258,7 @@ def c6_act(ctx: Ctx) -> Result:
     _wait_for(lambda: server.request_count >= 3, "two samples to be stored")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
+    assert "2 samples are stored" in err, err
     return Result(("generate", "(Ctrl-C)"), proc.returncode, out, err)
 
 
@@ -328,13 +334,14 @@ CASES = [
     Case("D6-blank-benchmark-item", d6_blank_benchmark_act, 0, None, d6_blank_benchmark_check),
     Case("D6-empty-prompt-rows-filter", d6_empty_prompt_act, 0),
     Case("C1-C2-int-above-64-bits", c1_c2_act, 1, r"prompts\.jsonl.*row 1.*'big'", not_sent),
+    Case("C1-export-of-an-empty-struct-column", c1_empty_struct_act, 0, None, all_ok(6)),
     Case("C3-lone-surrogate-in-prompt", c3_act, 1, r"p\.jsonl.*row 2.*'problem'", not_sent),
     *[
         Case(f"C4-malformed-200-{k}", c4_act(k), 0, None, all_answered(10))
         for k in ("content_list", "content_int", "usage_list", "usage_string", "usage_huge", "bad_event")
     ],
     *[Case(f"C5-teacher-{k}", c5_act(k), 0, None, all_ok(4)) for k in ("hang", "trickle")],
-    Case("C6-ctrl-c-first-run", c6_act, 130, r"interrupted.*2 samples.*rerun", c6_check),
+    Case("C6-ctrl-c-first-run", c6_act, 130, r"interrupted.*rerun", c6_check),
     *[
         Case(f"U1-every-request-fails-{k}", u1_act(k), 1, r"no sample.*" + re.escape(m), None)
         for k, m in (

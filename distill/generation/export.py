@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distill import schema
-from distill.errors import StageError
+from distill.errors import DistillError, StageError
 from distill.generation.inputs import SYSTEM
 
 if TYPE_CHECKING:
@@ -233,8 +233,14 @@ class StreamingExport:
         self._thread.join()
         if self.process:
             self._collect()
-        if self._error is not None:
+        if isinstance(self._error, DistillError):
             raise self._error
+        if self._error is not None:  # the samples are stored: say what failed, never exit without a word
+            raise StageError(
+                f"writing {self.run.config_dir('all')} failed ({type(self._error).__name__}: "
+                f"{str(self._error).splitlines()[0][:200] if str(self._error) else 'no details'}); every "
+                "sample is stored: rerun `distill generate` to export (--debug shows the traceback)"
+            ) from self._error
         self.store.mark_exported()
         return self._files
 
@@ -281,18 +287,20 @@ class StreamingExport:
     def _collect(self) -> None:
         """Parent: wait for the child's shard list (or its error)."""
         try:
-            if self._error is None:
+            # Read the child's answer even when sending failed: its own error says why the pipe broke
+            # (a BrokenPipeError reaching the CLI reads as a closed stdout: exit 1 without a word).
+            if self._error is None or isinstance(self._error, OSError):
                 status, value = self._conn.recv()
                 if status == "prompts":  # the child's first word, when check_prompts did not wait for it
                     status, value = self._conn.recv()
-                if status == "ok":
+                if status == "ok" and self._error is None:
                     self._files = [Path(p) for p in value]
-                else:
+                elif status == "error":
                     self._error = value if isinstance(value, BaseException) else StageError(str(value))
         except (EOFError, OSError):
             self._error = StageError(
                 f"writing {self.run.config_dir('all')} failed: the export process exited "
-                f"({self._child.exitcode}); rerun to export"
+                f"({self._child.exitcode}); every sample is stored: rerun `distill generate` to export"
             )
         finally:
             self._child.join()

@@ -247,8 +247,36 @@ def _parse_jsonl(text: str, path: Path) -> list[dict[str, Any]]:
             raise InputError(f"line {number} is not valid JSON ({e.msg})", path=path, row=number) from e
         if not isinstance(row, dict):
             raise InputError(f"line {number} is not a JSON object", path=path, row=number)
+        if _SUSPECT.search(line):
+            _check_values(row, path, number)
         rows.append(row)
     return rows
+
+
+# A long run of digits or a \uD800–\uDFFF escape: only such lines are checked value by value (cheap).
+_SUSPECT = re.compile(r"\d{19}|\\u[dD][89abAB]")
+
+
+def _check_values(row: dict[str, Any], path: Path, number: int) -> None:
+    """InputError for a value no Parquet column can hold: an integer beyond 64 bits, a lone surrogate."""
+
+    def bad(value: Any) -> str | None:
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            return f"the integer {str(value)[:30]} does not fit 64 bits; quote it as a string"
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "holds a lone surrogate (\\ud800–\\udfff escape), which is not text; fix the escape"
+        if isinstance(value, dict):
+            return next((b for v in value.values() if (b := bad(v))), None)
+        if isinstance(value, list):
+            return next((b for v in value if (b := bad(v))), None)
+        return None
+
+    for key, value in row.items():
+        if (problem := bad(value)) is not None:
+            raise InputError(problem, path=path, row=number, field=key)
 
 
 def _parse_json(text: str, path: Path) -> list[dict[str, Any]]:
@@ -264,9 +292,12 @@ def _parse_json(text: str, path: Path) -> list[dict[str, Any]]:
             data = [dict(zip(data, values, strict=True)) for values in zip(*data.values(), strict=True)]
     if not isinstance(data, list):
         raise InputError("expected a JSON list of objects", path=path)
+    suspect = _SUSPECT.search(text) is not None
     for i, row in enumerate(data):
         if not isinstance(row, dict):
             raise InputError("not a JSON object", path=path, row=i + 1)
+        if suspect:
+            _check_values(row, path, i + 1)
     return data
 
 
@@ -276,11 +307,27 @@ def _frame(rows: list[dict[str, Any]], path: Path) -> pl.DataFrame:
     if not rows:
         raise InputError("the file has no rows", path=path)
     try:
-        return pl.DataFrame(rows, infer_schema_length=None)
+        frame = pl.DataFrame(rows, infer_schema_length=None)
     except (pl.exceptions.PolarsError, TypeError, ValueError):
         # Mixed types in a column: keep the values as JSON text rather than refusing the file.
         keys = list(dict.fromkeys(k for r in rows for k in r))
         return pl.DataFrame({k: [_as_text(r.get(k)) for r in rows] for k in keys})
+    # Parquet cannot hold a struct without fields (`{}` in every row): keep such a column as JSON text.
+    empty = [name for name, dtype in frame.schema.items() if _has_empty_struct(dtype)]
+    if empty:
+        frame = frame.with_columns(
+            pl.Series(k, [_as_text(r.get(k)) for r in rows], dtype=pl.String) for k in empty
+        )
+    return frame
+
+
+def _has_empty_struct(dtype: Any) -> bool:
+    import polars as pl
+
+    if isinstance(dtype, pl.Struct):
+        return not dtype.fields or any(_has_empty_struct(f.dtype) for f in dtype.fields)
+    inner = getattr(dtype, "inner", None)
+    return inner is not None and _has_empty_struct(inner)
 
 
 def _as_text(value: Any) -> str | None:

@@ -299,6 +299,10 @@ def generate(
                 with _serving(cfg, run, teacher, clock) as chosen, _lighter_gc():
                     log.debug("ready to send %d samples after %.2fs", pending, clock() - started)
                     teacher_name = asyncio.run(engine.run(chosen, jobs, pending))
+            except KeyboardInterrupt:
+                exporter.abort()
+                _export_interrupted(store, run, prompts)
+                raise
             except BaseException:
                 exporter.abort()
                 raise
@@ -330,6 +334,22 @@ def generate(
             f"they are stored as error rows in {run.root}, fix the cause and rerun"
         )
     return report
+
+
+def _export_interrupted(store: Any, run: RunDir, prompts: Any) -> None:
+    """Ctrl-C: write what the store holds to data/all (so a first run's data/all is not empty), and say so."""
+    from distill.generation.export import export
+
+    stored = sum(n for status, n in store.counts().items() if status != "dropped")
+    if stored:
+        log.warning(
+            "interrupted: writing the %d stored samples to data/all (Ctrl-C again skips this)", stored
+        )
+        store.add_prompts(prompts.frame, source=prompts.path)
+        export(store, run)
+    log.warning(
+        "interrupted: %d samples are stored in %s; rerun the same command to resume", stored, run.root
+    )
 
 
 def _check_exported(run: RunDir, store: Any) -> bool:
