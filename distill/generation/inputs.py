@@ -136,6 +136,7 @@ def load_prompts(
     for i, value in enumerate(texts):
         if not isinstance(value, str) or not value.strip():
             raise InputError("empty or non-text prompt", path=name, row=i + 1, field=prompt_column)
+    check_template(template, prompt_column, columns, name)
     known = set(columns)
     records = rows if rows is not None else base.iter_rows(named=True)  # type: ignore[union-attr]
     parts = parse_shard(shard)
@@ -177,12 +178,52 @@ def render(template: str, row: dict[str, Any], prompt_column: str, columns: set[
     return _PLACEHOLDER.sub(fill, template)
 
 
-def read_template(value: str) -> str:
-    """A template given as text, or as the path of a file holding it."""
+_TEMPLATE_SUFFIXES = (".txt", ".md", ".j2", ".jinja", ".tmpl", ".template", ".prompt")
+
+
+def read_template(value: str, *, name: str = "--template") -> str:
+    """A template given as text, or as the path of a file holding it.
+
+    A value that looks like a path (one line, no braces, a template suffix or a slash) must exist:
+    a mistyped path used as the literal template would send one identical prompt, paid for n times.
+    """
     path = Path(value)
     if len(value) < 4096 and "\n" not in value and path.suffix and path.is_file():
-        return path.read_text(encoding="utf-8")
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"cannot read the template ({e})", path=path) from e
+    looks_like_path = (
+        "{" not in value
+        and "\n" not in value
+        and len(value) < 4096
+        and (path.suffix.lower() in _TEMPLATE_SUFFIXES or "/" in value.strip("/ "))
+    )
+    if looks_like_path:
+        raise ConfigError(
+            f"{name}: {value} not found (a relative path starts at the current folder; "
+            "a template given as text contains {prompt})"
+        )
     return value
+
+
+def check_template(template: str, prompt_column: str, columns: list[str], path: str) -> None:
+    """A template must use {prompt} or a column; a placeholder that misspells a column is an error."""
+    import difflib
+
+    names = {m[1] for m in _PLACEHOLDER.finditer(template)}
+    known = {"prompt", *columns}
+    for name in sorted(names - known):
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        if close:
+            raise ConfigError(
+                f"template placeholder {{{name}}} is not a column of {path}; did you mean {{{close[0]}}}?"
+            )
+    if not names & known:
+        raise ConfigError(
+            f"the template uses neither {{prompt}} nor a column of {path} ({', '.join(columns[:8])}): "
+            "every prompt would be the same text"
+        )
 
 
 # ── reading tables ─────────────────────────────────────────────────────────

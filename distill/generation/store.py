@@ -128,9 +128,15 @@ class Store:
 
     # ── settings ───────────────────────────────────────────────────────────
     def check_settings(self, fingerprint: str, settings: dict[str, Any], *, allow_change: bool) -> None:
-        """Record the settings on first use; later, refuse different ones unless `allow_change`."""
+        """Record the settings; once a sample succeeded with them, refuse different ones unless `allow_change`.
+
+        Until then (a first attempt that failed: wrong model, a rejected parameter) they may change freely.
+        """
         row = self.db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
-        if row is not None and not allow_change:
+        bound = (
+            self.db.execute("SELECT 1 FROM samples WHERE status != 'error' LIMIT 1").fetchone() is not None
+        )
+        if row is not None and bound and not allow_change:
             old = json.loads(row[0])
             if old.get("fingerprint") != fingerprint:
                 changed = sorted(
