@@ -86,7 +86,12 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is both a value and a section")
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as e:
+            raise ConfigError(
+                f"--set {key.strip()}: the value {raw[:60]!r} is not YAML ({str(e).splitlines()[0]}); quote it"
+            ) from e
     return nested
 
 
@@ -106,6 +111,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         raise ConfigError(f"{path}: recipe not found") from e
+    except IsADirectoryError as e:
+        raise ConfigError(f"{path}: is a folder; give a recipe .yaml file") from e
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the recipe ({e.strerror or e})") from e
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from e
     if data is None:
@@ -131,7 +140,19 @@ def load_config(model: type[C], path: Path | None = None, overrides: Sequence[st
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(describe_validation_error(e, str(path) if path else "overrides")) from e
+        raise ConfigError(describe_validation_error(e, _blamed(e, path, overrides, section))) from e
+
+
+def _blamed(error: ValidationError, path: Path | None, overrides: Sequence[str], section: str | None) -> str:
+    """Where the first bad value came from: a --set flag when one set that key, else the file."""
+    loc = ".".join(str(p) for p in error.errors()[0]["loc"])
+    prefix = f"{section}." if section else ""
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        key = key[len(prefix) :] if prefix and key.startswith(prefix) else key
+        if loc == key or loc.startswith(f"{key}.") or key.startswith(f"{loc}."):
+            return "--set"
+    return str(path) if path else "overrides"
 
 
 def redact(data: Any) -> Any:

@@ -201,7 +201,16 @@ class RunDir:
         return self.write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
     def read_json(self, path: Path) -> Any:
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        """A JSON file of the run ({} when missing); a damaged one is an InputError naming it."""
+        if not path.exists():
+            return {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InputError(f"not valid JSON ({str(e)[:120]}): fix it, or delete it to start over", path=path) from e
+        if not isinstance(data, dict):
+            raise InputError(f"expected a JSON object, got {type(data).__name__}", path=path)
+        return data
 
     # ── the dataset ────────────────────────────────────────────────────────
     def has_rows(self, config: str = "all") -> bool:
@@ -232,7 +241,25 @@ class RunDir:
         files = self.shard_files(config)
         if not files:
             raise StageError(f"{self.config_dir(config)} has no Parquet shards: run `distill generate` first")
-        return pl.scan_parquet([str(f) for f in files])
+        for shard in files:  # a truncated or foreign file is named here, not deep inside polars
+            try:
+                _parquet_rows(shard)
+            except (ValueError, IndexError, OSError) as e:
+                raise InputError(
+                    f"not a readable Parquet file ({e}); `distill generate` writes data/all again from its store",
+                    path=shard,
+                ) from e
+        lazy = pl.scan_parquet([str(f) for f in files])
+        try:
+            types = lazy.collect_schema()
+        except pl.exceptions.PolarsError as e:
+            raise InputError(f"the shards do not share one schema ({str(e).splitlines()[0][:160]})",
+                             path=self.config_dir(config)) from e
+        for column, wanted in ((schema.PROMPT_ID, pl.String), (schema.SAMPLE, pl.Int64)):
+            if column in types and types[column] != wanted:
+                raise InputError(f"type {types[column]}, expected {wanted}", path=self.config_dir(config),
+                                 field=column)
+        return lazy
 
     def read(self, config: str = "all") -> pl.DataFrame:
         return self.scan(config).collect()

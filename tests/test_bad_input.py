@@ -266,6 +266,86 @@ def c6_check(ctx: Ctx) -> None:
     assert ctx.stored(status="ok") == 2 and ctx.rows() == 2
 
 
+def _generated(ctx: Ctx, n: int = 3) -> None:
+    assert ctx.generate(ctx.prompts(n)).rc == 0
+
+
+def c8_act(name: str) -> Callable[[Ctx], Result]:
+    def act(ctx: Ctx) -> Result:
+        _generated(ctx)
+        (ctx.tmp / "run" / name).write_text('{"stages": {"generate": ')
+        return ctx.distill("verify", "run", "--quiet")
+
+    return act
+
+
+def c10_act(ctx: Ctx) -> Result:
+    _generated(ctx)
+    shard = next((ctx.tmp / "run" / "data" / "all").glob("*.parquet"))
+    shard.write_bytes(shard.read_bytes()[:100])  # truncated
+    return ctx.distill("verify", "run", "--quiet")
+
+
+def c10_regenerate_act(ctx: Ctx) -> Result:
+    _generated(ctx)
+    shard = next((ctx.tmp / "run" / "data" / "all").glob("*.parquet"))
+    shard.write_bytes(b"not parquet at all")
+    return ctx.generate(ctx.tmp / "prompts.jsonl")
+
+
+def c11_act(ctx: Ctx) -> Result:
+    _generated(ctx)
+    rows = _read_all(ctx)
+    for row in rows:
+        row["sample"] = str(row["sample"])
+    _write_all(ctx, "run", rows)
+    return ctx.distill("verify", "run", "--quiet")
+
+
+def c12_recipe_dir_act(ctx: Ctx) -> Result:
+    (ctx.tmp / "recipes").mkdir()
+    return ctx.distill("run", ctx.tmp / "recipes")
+
+
+def c12_prompts_dir_act(ctx: Ctx) -> Result:
+    (ctx.tmp / "prompts.jsonl").mkdir()
+    ctx.teacher()
+    return ctx.generate(ctx.tmp / "prompts.jsonl")
+
+
+def c12_out_file_act(ctx: Ctx) -> Result:
+    (ctx.tmp / "out.txt").write_text("mine\n")
+    return ctx.generate(ctx.prompts(2), "out.txt")
+
+
+def c12_override_not_yaml_act(ctx: Ctx) -> Result:
+    ctx.teacher()
+    return ctx.generate(ctx.prompts(2), "run", "--set", "generate.extra_body={top_k: [1,")
+
+
+def c12_key_cr_act(ctx: Ctx) -> Result:
+    server = ctx.teacher()
+    return ctx.distill(
+        "generate",
+        ctx.prompts(2),
+        "--out",
+        "run",
+        "--base-url",
+        server.base_url,
+        "--api-key-env",
+        "MY_KEY",
+        "--quiet",
+        env=ctx.env(MY_KEY="sk-abc\r"),
+    )
+
+
+def c12_sft_model_missing_act(ctx: Ctx) -> Result:
+    recipe = ctx.tmp / "student.yaml"
+    recipe.write_text("sft:\n  model: ./no/such/model\n")
+    _generated(ctx)
+    return ctx.distill("sft", recipe, "--dataset", "run", "--dry-run")
+
+
 # ── U: silent misbehaviour ─────────────────────────────────────────────────
 def u1_act(kind: str) -> Callable[[Ctx], Result]:
     def act(ctx: Ctx) -> Result:
@@ -341,6 +421,16 @@ CASES = [
         for k in ("content_list", "content_int", "usage_list", "usage_string", "usage_huge", "bad_event")
     ],
     *[Case(f"C5-teacher-{k}", c5_act(k), 0, None, all_ok(4)) for k in ("hang", "trickle")],
+    *[Case(f"C8-corrupt-{n}", c8_act(n), 1, re.escape(n)) for n in ("manifest.json", "stats.json")],
+    Case("C10-truncated-shard-is-named", c10_act, 1, r"train-00000-of-00001\.parquet"),
+    Case("C10-generate-re-exports-a-junk-shard", c10_regenerate_act, 0, None, all_ok(6)),
+    Case("C11-wrong-column-type-in-data-all", c11_act, 1, r"data/all.*'sample'"),
+    Case("C12-recipe-is-a-directory", c12_recipe_dir_act, 1, r"recipes.*(folder|directory)"),
+    Case("C12-prompts-is-a-directory", c12_prompts_dir_act, 1, r"prompts\.jsonl"),
+    Case("C12-out-is-a-file", c12_out_file_act, 1, r"out\.txt.*file"),
+    Case("C12-override-not-yaml", c12_override_not_yaml_act, 1, r"--set.*extra_body"),
+    Case("C12-api-key-with-cr", c12_key_cr_act, 1, r"MY_KEY", not_sent),
+    Case("C12-sft-model-missing", c12_sft_model_missing_act, 1, r"no/such/model"),
     Case("C6-ctrl-c-first-run", c6_act, 130, r"interrupted.*rerun", c6_check),
     *[
         Case(f"U1-every-request-fails-{k}", u1_act(k), 1, r"no sample.*" + re.escape(m), None)

@@ -406,6 +406,11 @@ def _serving(
             raise ConfigError(
                 f"environment variable {cfg.api_key_env} is not set (it should hold the API key)"
             )
+        if api_key != api_key.strip() or any(c in api_key for c in "\r\n\t "):
+            raise ConfigError(
+                f"environment variable {cfg.api_key_env} holds whitespace around or inside the key "
+                "(a trailing \\r from a Windows file?): strip it"
+            )
 
     def endpoint(url: str) -> OpenAITeacher:
         return OpenAITeacher(

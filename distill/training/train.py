@@ -107,6 +107,11 @@ class SFTReport:
         return rows
 
 
+def looks_local(name: str) -> bool:
+    """Whether a model or dataset name is a local path rather than a Hub id (ORG/NAME or NAME)."""
+    return name.startswith(("/", "./", "../", "~", ".")) or name.count("/") > 1 or "\\" in name
+
+
 def sft(
     cfg: SFTConfig,
     *,
@@ -130,6 +135,8 @@ def sft(
 
     cfg = cfg.with_flags(dataset=str(dataset) if dataset is not None else None, output_dir=output_dir)
     model_id = cfg.require_model()
+    if looks_local(model_id) and not Path(model_id).expanduser().exists():
+        raise ConfigError(f"sft.model: {model_id}: no such folder (a Hub id looks like ORG/NAME)")
     if not cfg.dataset:
         raise ConfigError("no dataset: pass --dataset RUN|FILE|HUB_ID or set sft.dataset")
     log.info("%s", cfg.batch_plan())
