@@ -37,7 +37,8 @@ NameList = Annotated[list[str], BeforeValidator(_split_names)]
 class StageConfig(BaseModel):
     """Base of every stage's settings: unknown keys are errors, and settings have a fingerprint."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf/nan are never a setting (temperature=inf would be sent to the teacher as is)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     # Fields that change how fast a stage runs but not what it produces.
     fingerprint_exclude: ClassVar[frozenset[str]] = frozenset()

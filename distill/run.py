@@ -298,6 +298,7 @@ class RunDir:
         final = self.config_dir(config)
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{config}.new-"))
+        os.chmod(staging, 0o755)  # mkdtemp makes an owner-only folder; a run is for sharing
         limit = shard_bytes or SHARD_BYTES
         paths: list[Path] = []
         writer: pq.ParquetWriter | None = None

@@ -398,6 +398,70 @@ def all_answered(count: int) -> Callable[[Ctx], None]:
     return check
 
 
+def u5_act(ctx: Ctx) -> Result:
+    server = ctx.teacher()
+    bare = server.base_url.removeprefix("http://")
+    return ctx.distill("generate", ctx.prompts(2), "--out", "run", "--base-url", bare, "--quiet")
+
+
+def u6_u8_act(stage: str, setting: str) -> Callable[[Ctx], Result]:
+    def act(ctx: Ctx) -> Result:
+        _generated(ctx, 2)
+        return ctx.distill(stage, "run", "--quiet", "--set", setting)
+
+    return act
+
+
+def u8_generate_act(setting: str) -> Callable[[Ctx], Result]:
+    def act(ctx: Ctx) -> Result:
+        ctx.teacher()
+        return ctx.generate(ctx.prompts(2), "run", "--set", setting)
+
+    return act
+
+
+def u8_pass_rates_act(ctx: Ctx) -> Result:
+    _generated(ctx, 2)
+    return ctx.distill(
+        "filter", "run", "--set", "filter.min_pass_rate=0.9", "--set", "filter.max_pass_rate=0.1"
+    )
+
+
+def u7_act(ctx: Ctx) -> Result:
+    path = ctx.tmp / "p.jsonl"
+    path.write_text('{"problem": "a?"}\n\n\n{"problem": "  "}\n')
+    ctx.teacher()
+    return ctx.generate(path)
+
+
+def u9_act(ctx: Ctx) -> Result:
+    ctx.teacher()
+    return ctx.generate(ctx.prompts(2, keep=lambda i: True))
+
+
+def u11_act(ctx: Ctx) -> Result:
+    ctx.teacher()
+    return ctx.generate("./no/such/folder")
+
+
+def u13_act(ctx: Ctx) -> Result:
+    _generated(ctx, 2)
+    return ctx.distill("merge", "run", "--out", "run")
+
+
+def u13_twice_act(ctx: Ctx) -> Result:
+    _generated(ctx, 2)
+    return ctx.distill("merge", "run", "run", "--out", "merged")
+
+
+def u14_check(ctx: Ctx) -> None:
+    run = ctx.tmp / "run"
+    for folder in (run, run / "data", run / "data" / "all", run / "generations"):
+        assert folder.stat().st_mode & 0o777 == 0o755, f"{folder} is {oct(folder.stat().st_mode & 0o777)}"
+    for file in (*(run / "data" / "all").glob("*.parquet"), run / "generations" / "prompts.parquet"):
+        assert file.stat().st_mode & 0o044 == 0o044, f"{file} is {oct(file.stat().st_mode & 0o777)}"
+
+
 def not_sent(ctx: Ctx) -> None:
     assert all(s.request_count == 0 for s in ctx.servers), "a request was paid for"
 
@@ -448,6 +512,25 @@ CASES = [
     Case("U2-failed-first-attempt-records-no-settings", u2_act, 0, None, all_ok(4)),
     Case("U3-template-path-missing", u3_act, 1, r"templates/mathh\.txt", not_sent),
     Case("U3-template-unknown-placeholder", u3_placeholder_act, 1, r"problme", not_sent),
+    Case("U5-base-url-without-scheme", u5_act, 1, r"no scheme.*http://127\.0\.0\.1"),
+    Case("U6-set-errors-blame-the-flag", u6_u8_act("verify", "verify.item_timeout_s=-1"), 1, r"error: --set"),
+    Case("U8-workers-zero", u6_u8_act("verify", "verify.workers=0"), 1, r"workers"),
+    Case("U8-unknown-language", u6_u8_act("filter", "filter.language=xx"), 1, r"language.*'xx'"),
+    Case("U8-min-above-max-pass-rate", u8_pass_rates_act, 1, r"min_pass_rate 0\.9 > max_pass_rate 0\.1"),
+    Case("U8-temperature-inf", u8_generate_act("generate.temperature=.inf"), 1, r"temperature", not_sent),
+    Case(
+        "U8-concurrency-millions",
+        u8_generate_act("generate.concurrency=5000000"),
+        1,
+        r"concurrency",
+        not_sent,
+    ),
+    Case("U7-row-is-the-file-line", u7_act, 1, r"p\.jsonl, row 4, field 'problem'", not_sent),
+    Case("U9-input-column-collides-with-verdicts", u9_act, 1, r"prompts\.jsonl.*'keep'", not_sent),
+    Case("U11-missing-local-prompts-folder", u11_act, 1, r"no/such/folder.*(not found|no such)"),
+    Case("U13-merge-out-is-an-input", u13_act, 1, r"one of the runs"),
+    Case("U13-merge-a-run-twice", u13_twice_act, 1, r"given twice"),
+    Case("U14-run-folders-are-0755", lambda ctx: ctx.generate(ctx.prompts(2)), 0, None, u14_check),
     *[
         Case(f"U4-{k}-is-retried", u4_act(k), 0, None, all_answered(6))
         for k in ("content_null", "content_empty")

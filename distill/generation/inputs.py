@@ -129,13 +129,20 @@ def load_prompts(
         raise InputError(
             "this column name is reserved for generated data; rename it", path=name, field=clash[0]
         )
+    derived = [c for c in columns if c in schema.DERIVED_COLUMNS]
+    if derived:
+        raise InputError(
+            "verify/filter write a column of this name and would overwrite yours; rename it",
+            path=name,
+            field=derived[0],
+        )
     if schema.PROMPT in columns and prompt_column != schema.PROMPT:
         raise InputError(
             "this column name is reserved for the rendered prompt; rename it", path=name, field=schema.PROMPT
         )
     for i, value in enumerate(texts):
         if not isinstance(value, str) or not value.strip():
-            raise InputError("empty or non-text prompt", path=name, row=i + 1, field=prompt_column)
+            raise InputError("empty or non-text prompt", path=name, row=_line_of(source, i), field=prompt_column)
     check_template(template, prompt_column, columns, name)
     known = set(columns)
     records = rows if rows is not None else base.iter_rows(named=True)  # type: ignore[union-attr]
@@ -161,6 +168,22 @@ def load_prompts(
     return PromptSet(
         name, ids, prompts, duplicates, rows=rows, base=base, keep=keep, source=_stem(source), system=system
     )
+
+
+def _line_of(source: Path | str, index: int) -> int:
+    """The file line of data row `index` (JSONL skips blank lines, CSV has a header), for error messages."""
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if SUFFIXES.get(suffix) == "jsonl" and path.is_file():
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            seen = -1
+            for number, line in enumerate(f, start=1):
+                seen += bool(line.strip())
+                if seen == index:
+                    return number
+    if suffix == ".csv":
+        return index + 2
+    return index + 1
 
 
 def render(template: str, row: dict[str, Any], prompt_column: str, columns: set[str]) -> str:

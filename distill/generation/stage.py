@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from distill.config import StageConfig
 from distill.teachers.vllm_server import VllmConfig
@@ -100,7 +100,7 @@ class GenerateConfig(StageConfig):
         1, ge=1, description="Samples asked in one request (`n`); vLLM shares the prefill."
     )
     # pacing and faults
-    concurrency: int = Field(64, ge=1, description="Requests in flight at most.")
+    concurrency: int = Field(64, ge=1, le=65536, description="Requests in flight at most.")
     adaptive_concurrency: bool = Field(
         True, description="Lower concurrency on 429s, raise it again on success."
     )
@@ -163,6 +163,14 @@ class GenerateConfig(StageConfig):
             "durability",
         }
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _has_scheme(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} has no scheme: write http://{url} (or https://)")
+        return urls
 
     def teacher_model(self) -> str | None:
         return self.model or (self.vllm.model if self.vllm else None)

@@ -175,6 +175,7 @@ class Store:
         os.close(fd)
         try:
             frame.write_parquet(tmp)
+            os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a run is for sharing
             os.replace(tmp, self.prompts_path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
