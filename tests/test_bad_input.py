@@ -14,6 +14,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -439,6 +440,29 @@ def u9_act(ctx: Ctx) -> Result:
     return ctx.generate(ctx.prompts(2, keep=lambda i: True))
 
 
+def u10_act(ctx: Ctx) -> Result:
+    server = ctx.teacher()
+    bench = ctx.tmp / "math500.jsonl"
+    bench.write_text(
+        json.dumps({"problem": "1+1?", "answer": "2"})
+        + "\n"
+        + json.dumps({"problem": None, "answer": "3"})
+        + "\n"
+    )
+    return ctx.distill(
+        "eval",
+        "--model",
+        "local-teacher",
+        "--base-url",
+        server.base_url,
+        "--benchmark",
+        f"math500={bench}",
+        "--out",
+        "evals",
+        "--quiet",
+    )
+
+
 def u11_act(ctx: Ctx) -> Result:
     ctx.teacher()
     return ctx.generate("./no/such/folder")
@@ -527,6 +551,7 @@ CASES = [
     ),
     Case("U7-row-is-the-file-line", u7_act, 1, r"p\.jsonl, row 4, field 'problem'", not_sent),
     Case("U9-input-column-collides-with-verdicts", u9_act, 1, r"prompts\.jsonl.*'keep'", not_sent),
+    Case("U10-eval-null-problem", u10_act, 1, r"row 2.*'problem'", not_sent),
     Case("U11-missing-local-prompts-folder", u11_act, 1, r"no/such/folder.*(not found|no such)"),
     Case("U13-merge-out-is-an-input", u13_act, 1, r"one of the runs"),
     Case("U13-merge-a-run-twice", u13_twice_act, 1, r"given twice"),
@@ -548,3 +573,13 @@ def test_bad_input(case: Case, ctx: Ctx) -> None:
         assert case.error is None or re.search(case.error, result.error_line), result
     if case.check is not None:
         case.check(ctx)
+
+
+def test_sft_hint_names_distill_card(ctx: Ctx, tiny_model: Path) -> None:
+    """A run with data/all but no data/sft: the error says which command writes it."""
+    _generated(ctx, 2)
+    recipe = ctx.tmp / "student.yaml"
+    recipe.write_text(f"sft:\n  model: {tiny_model}\n")
+    result = ctx.distill("sft", recipe, "--dataset", "run", "--dry-run")
+    assert result.rc == 1 and "Traceback" not in result.stderr, result
+    assert re.search(r"no `sft` view.*distill card", result.error_line), result
