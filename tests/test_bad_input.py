@@ -356,6 +356,16 @@ def u1_act(kind: str) -> Callable[[Ctx], Result]:
     return act
 
 
+def u1_run_stops_act(ctx: Ctx) -> Result:
+    server = ctx.teacher(rates={"400": 1.0})
+    recipe = ctx.tmp / "recipe.yaml"
+    recipe.write_text(
+        f"run_dir: run\nstages: [generate, verify]\ngenerate:\n  prompts: {ctx.prompts(2)}\n  n: 1\n"
+        f"  base_url: [{server.base_url}]\n  retry_initial_s: 0\n"
+    )
+    return ctx.distill("run", recipe, "--quiet")
+
+
 def u1_no_v1_act(ctx: Ctx) -> Result:
     server = ctx.teacher()
     return ctx.distill(
@@ -532,6 +542,7 @@ CASES = [
             ("empty_choices", "no choices"),
         )
     ],
+    Case("U1-distill-run-stops", u1_run_stops_act, 1, r"no sample succeeded.*HTTP 400"),
     Case("U1-base-url-without-v1", u1_no_v1_act, 1, r"/v1", not_sent),
     Case("U2-failed-first-attempt-records-no-settings", u2_act, 0, None, all_ok(4)),
     Case("U3-template-path-missing", u3_act, 1, r"templates/mathh\.txt", not_sent),
