@@ -271,6 +271,19 @@ def _generated(ctx: Ctx, n: int = 3) -> None:
     assert ctx.generate(ctx.prompts(n)).rc == 0
 
 
+def c7_disk_full_act(ctx: Ctx) -> Result:
+    """Files may not grow past 300 KB (RLIMIT_FSIZE, as a full disk): one line, and a rerun completes."""
+    from distill.testing.local_server import SizedResponder
+
+    server = ctx.teacher(SizedResponder(20000))
+    prompts = ctx.prompts(40)
+    args = ("generate", prompts, "--out", "run", "--base-url", server.base_url, "--n", "2", "--quiet")
+    full = ctx.distill(*args, max_file_bytes=300_000, env=ctx.env(PYTHONDONTWRITEBYTECODE="1"))
+    assert full.rc == 1 and "Traceback" not in full.stderr, full
+    assert re.search(r"store\.sqlite.*disk full", full.error_line), full
+    return ctx.distill(*args)
+
+
 def c8_act(name: str) -> Callable[[Ctx], Result]:
     def act(ctx: Ctx) -> Result:
         _generated(ctx)
@@ -519,6 +532,7 @@ CASES = [
         for k in ("content_list", "content_int", "usage_list", "usage_string", "usage_huge", "bad_event")
     ],
     *[Case(f"C5-teacher-{k}", c5_act(k), 0, None, all_ok(4)) for k in ("hang", "trickle")],
+    Case("C7-disk-full-then-rerun", c7_disk_full_act, 0, None, all_ok(80)),
     *[Case(f"C8-corrupt-{n}", c8_act(n), 1, re.escape(n)) for n in ("manifest.json", "stats.json")],
     Case("C10-truncated-shard-is-named", c10_act, 1, r"train-00000-of-00001\.parquet"),
     Case("C10-generate-re-exports-a-junk-shard", c10_regenerate_act, 0, None, all_ok(6)),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from distill import schema
-from distill.errors import ConfigError, TeacherError
+from distill.errors import ConfigError, StageError, TeacherError
 from distill.generation.inputs import chat_messages
 from distill.generation.ratelimit import AdaptiveLimiter, TokenBucket, with_retries
 from distill.generation.store import StoredSample
@@ -273,7 +273,14 @@ class Engine:
                     done = True
                     break
                 rows.extend(more)
-            self.on_commit(self.store.write(rows))
+            try:
+                stored = self.store.write(rows)
+            except StageError as e:  # the disk is full or read-only: stop sending, keep what is committed
+                if self.fatal is None:
+                    self.fatal = e
+                self.stop.set()
+                return
+            self.on_commit(stored)
             errors = sum(1 for r in rows if r.status == "error")
             self.errors += errors
             self.written += len(rows) - errors

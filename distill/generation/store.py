@@ -221,6 +221,13 @@ class Store:
                 self._dirty = True
             db.executemany(_UPSERT, params)
             db.execute("COMMIT")
+        except sqlite3.OperationalError as e:  # disk full, read-only, I/O error: the OS said no
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise StageError(
+                f"cannot write to {self.path} ({e}): is the disk full or read-only? every sample "
+                "committed before is kept: make room and rerun to resume"
+            ) from e
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")

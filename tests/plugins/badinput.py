@@ -58,7 +58,10 @@ class Ctx:
         env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", COLUMNS="200", NO_COLOR="1", **extra)
         return env
 
-    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    def popen(
+        self, *args: str, env: dict[str, str] | None = None, max_file_bytes: int | None = None
+    ) -> subprocess.Popen[str]:
+        """`distill ARGS`; with `max_file_bytes`, writing a bigger file fails as on a full disk (EFBIG)."""
         return subprocess.Popen(
             [sys.executable, "-m", "distill.cli", *args],
             cwd=self.tmp,
@@ -66,11 +69,18 @@ class Ctx:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=None if max_file_bytes is None else (lambda: _limit_file_size(max_file_bytes)),
         )
 
-    def distill(self, *args: str | Path, timeout: float = 180, env: dict[str, str] | None = None) -> Result:
+    def distill(
+        self,
+        *args: str | Path,
+        timeout: float = 180,
+        env: dict[str, str] | None = None,
+        max_file_bytes: int | None = None,
+    ) -> Result:
         argv = tuple(str(a) for a in args)
-        proc = self.popen(*argv, env=env)
+        proc = self.popen(*argv, env=env, max_file_bytes=max_file_bytes)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -136,6 +146,15 @@ class Ctx:
             return int(db.execute(f"SELECT COUNT(*) FROM samples {where}", params).fetchone()[0])
         finally:
             db.close()
+
+
+def _limit_file_size(limit: int) -> None:
+    """In the child before exec: files may not grow past `limit` bytes, and the write fails (no SIGXFSZ)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
 @pytest.fixture
