@@ -145,14 +145,14 @@ def load_config(model: type[C], path: Path | None = None, overrides: Sequence[st
 
 
 def _blamed(error: ValidationError, path: Path | None, overrides: Sequence[str], section: str | None) -> str:
-    """Where the first bad value came from: a --set flag when one set that key, else the file."""
+    """Where the first bad value came from: the `key=value` override (--set) that set it, else the file."""
     loc = ".".join(str(p) for p in error.errors()[0]["loc"])
     prefix = f"{section}." if section else ""
     for item in overrides:
         key = item.partition("=")[0].strip()
         key = key[len(prefix) :] if prefix and key.startswith(prefix) else key
         if loc == key or loc.startswith(f"{key}.") or key.startswith(f"{loc}."):
-            return "--set"
+            return f"override {item}"
     return str(path) if path else "overrides"
 
 

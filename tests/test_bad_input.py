@@ -562,7 +562,12 @@ CASES = [
     Case("U3-template-path-missing", u3_act, 1, r"templates/mathh\.txt", not_sent),
     Case("U3-template-unknown-placeholder", u3_placeholder_act, 1, r"problme", not_sent),
     Case("U5-base-url-without-scheme", u5_act, 1, r"no scheme.*http://127\.0\.0\.1"),
-    Case("U6-set-errors-blame-the-flag", u6_u8_act("verify", "verify.item_timeout_s=-1"), 1, r"error: --set"),
+    Case(
+        "U6-set-errors-blame-the-flag",
+        u6_u8_act("verify", "verify.item_timeout_s=-1"),
+        1,
+        r"error: override verify\.item_timeout_s=-1: item_timeout_s",
+    ),
     Case("U8-workers-zero", u6_u8_act("verify", "verify.workers=0"), 1, r"workers"),
     Case("U8-unknown-language", u6_u8_act("filter", "filter.language=xx"), 1, r"language.*'xx'"),
     Case("U8-min-above-max-pass-rate", u8_pass_rates_act, 1, r"min_pass_rate 0\.9 > max_pass_rate 0\.1"),
