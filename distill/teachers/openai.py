@@ -102,7 +102,9 @@ class OpenAITeacher:
         async with self._session.get(f"{self.base_url}/v1/models", timeout=timeout) as resp:
             if resp.status in (200, 401, 403):
                 raise TeacherError(
-                    f"{self.base_url} has no /models but {self.base_url}/v1 does: use --base-url {self.base_url}/v1"
+                    f"{self.base_url} has no /models but {self.base_url}/v1 does: use --base-url {self.base_url}/v1",
+                    endpoint=self.base_url,
+                    status=404,
                 )
 
     # ── the hot path ───────────────────────────────────────────────────────
