@@ -131,8 +131,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def load_config(model: type[C], path: Path | None = None, overrides: Sequence[str] = (),
-                section: str | None = None) -> C:
-    """Build `model` from an optional YAML file (or one `section` of it) and `key=value` overrides."""
+                section: str | None = None, *, typed: Sequence[str] | None = None) -> C:
+    """Build `model` from an optional YAML file (or one `section` of it) and `key=value` overrides.
+
+    `typed` are the overrides as the user wrote them (before a section prefix was dropped): errors quote them.
+    """
     data: dict[str, Any] = {}
     if path is not None:
         data = read_yaml(path)
@@ -146,18 +149,21 @@ def load_config(model: type[C], path: Path | None = None, overrides: Sequence[st
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(describe_validation_error(e, _blamed(e, path, overrides, section))) from e
+        source = _blamed(e, path, overrides, section, typed or overrides)
+        raise ConfigError(describe_validation_error(e, source)) from e
 
 
-def _blamed(error: ValidationError, path: Path | None, overrides: Sequence[str], section: str | None) -> str:
+def _blamed(
+    error: ValidationError, path: Path | None, overrides: Sequence[str], section: str | None, typed: Sequence[str]
+) -> str:
     """Where the first bad value came from: the `key=value` override (--set) that set it, else the file."""
     loc = ".".join(str(p) for p in error.errors()[0]["loc"])
     prefix = f"{section}." if section else ""
-    for item in overrides:
+    for item, as_typed in zip(overrides, typed, strict=False):
         key = item.partition("=")[0].strip()
         key = key[len(prefix) :] if prefix and key.startswith(prefix) else key
         if loc == key or loc.startswith(f"{key}.") or key.startswith(f"{loc}."):
-            return f"override {item}"
+            return f"override {as_typed}"
     return str(path) if path else "overrides"
 
 
@@ -175,10 +181,11 @@ def resolve(
     override may leave out the `section.` prefix. `flags` left as None keep what came before; a flag
     given as a mapping sets keys of a nested section (`{"generate": {"n": 8}}`, `{"vllm": {...}}`).
     """
+    typed = list(overrides)
     if section is not None:
         prefix = f"{section}."
         overrides = [o[len(prefix) :] if o.startswith(prefix) else o for o in overrides]
-    cfg = load_config(model, source, overrides, section=section)
+    cfg = load_config(model, source, overrides, section=section, typed=typed)
     return _with_flags(cfg, flags or {})
 
 

@@ -566,7 +566,7 @@ CASES = [
         "U6-set-errors-blame-the-flag",
         u6_u8_act("verify", "verify.item_timeout_s=-1"),
         1,
-        r"error: override (verify\.)?item_timeout_s=-1: item_timeout_s",
+        r"error: override verify\.item_timeout_s=-1: item_timeout_s",
     ),
     Case("U8-workers-zero", u6_u8_act("verify", "verify.workers=0"), 1, r"workers"),
     Case("U8-unknown-language", u6_u8_act("filter", "filter.language=xx"), 1, r"language.*'xx'"),
