@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +29,6 @@ class Case:
     rc: int  # its exit code
     error: str | None = None  # regex the one-line error must match (rc != 0), or the output (rc == 0)
     check: Callable[[Ctx], None] | None = None  # nothing lost: what the files must still hold
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.05)  # a condition with a deadline, not a fixed sleep
 
 
 def _write_all(ctx: Ctx, run: str, rows: list[dict]) -> None:
@@ -75,7 +66,7 @@ def d2_act(ctx: Ctx) -> Result:
         "generate", str(prompts), "--out", "run", "--base-url", hanging.base_url, "--n", "2", "--quiet"
     )
     try:
-        _wait_for(lambda: hanging.request_count >= 1, "the second generate to send")
+        assert hanging.wait_for_requests(1), "the second generate never sent a request"
         results = [ctx.distill(stage, "run", "--quiet") for stage in ("verify", "filter")]
         results.append(ctx.distill("card", "run"))
     finally:
@@ -256,7 +247,7 @@ def c6_act(ctx: Ctx) -> Result:
         "1",
         "--quiet",
     )
-    _wait_for(lambda: server.request_count >= 3, "two samples to be stored")
+    assert server.wait_for_requests(3), "the first two samples never came back"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert "2 samples are stored" in err, err

@@ -168,6 +168,7 @@ class TeacherServer:
         self.requests: list[dict] = []
         self.fault_counts: Counter[str] = Counter()
         self.request_count = 0
+        self._arrived = threading.Condition()  # notified on every chat request (thread mode)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
@@ -176,6 +177,11 @@ class TeacherServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    def wait_for_requests(self, count: int, timeout_s: float = 60.0) -> bool:
+        """Block until `count` chat requests have arrived (thread mode); False when the timeout passes first."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: self.request_count >= count, timeout_s)
 
     # ── lifecycle ──────────────────────────────────────────────────────────
     def start(self) -> TeacherServer:
@@ -317,6 +323,8 @@ class TeacherServer:
         from aiohttp import web
 
         self.request_count += 1
+        with self._arrived:
+            self._arrived.notify_all()
         number = self.request_count
         if (denied := self._check_key(request)) is not None:
             return denied
