@@ -11,6 +11,9 @@ thresholds; tests/filters/test_decontam_semantic.py refits and checks the consta
 
 Two models: PROMPT_ONLY reads the prompt; SAME_ANSWER also knows that the pair's final answers
 agree and applies only to such pairs, so a wrong answer never hides a reworded prompt.
+
+Every feature is a share, a cosine or a count, never a raw idf sum: idf grows with the benchmark's
+size, and a model fit on ~2,000 items must still read a benchmark of two (the demo's) the same way.
 """
 
 from __future__ import annotations
@@ -98,7 +101,11 @@ class Logistic:
         return (x - np.asarray(self.mean)) / np.asarray(self.scale) @ np.asarray(self.weights) + self.bias
 
     def rounded(self, digits: int = 4) -> Logistic:
-        r = lambda v: tuple(round(float(x), digits) for x in v)  # noqa: E731
+        """The model as the constants below print it (refit and constants compare equal)."""
+
+        def r(values: tuple[float, ...]) -> tuple[float, ...]:
+            return tuple(round(float(v), digits) for v in values)
+
         return Logistic(r(self.mean), r(self.scale), r(self.weights), round(float(self.bias), digits))
 
 
