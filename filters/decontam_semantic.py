@@ -16,8 +16,8 @@ pair is scored from cheap signals (filters/_signals.py):
 
 by a logistic model fit on the calibration half of tests/data/decontam (filters/_decision.py says
 why a learned weighting and not hand cuts): PROMPT_ONLY for every pair, SAME_ANSWER in addition
-where the answers agree. Every candidate is scored, not only the nearest: 4 of 156 rewrites have a
-template sibling nearer than their original. A text is matched to its best pair over the threshold;
+where the answers agree. Every candidate is scored, not only the nearest: 2 of the 156 rewrites have a
+template sibling nearer than their original (all 156 originals are among the 5 candidates). A text is matched to its best pair over the threshold;
 pairs up to `band` log-odds below it form the uncertain band that the optional LLM judge settles.
 MATH figures ([asy] code) count as the texts of their labels on both sides (_signals.strip_figures):
 a rewrite states what the drawing shows, not its coordinates.

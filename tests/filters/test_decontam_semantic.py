@@ -212,6 +212,18 @@ def test_the_models_are_refit_from_the_calibration_halves_alone():
     assert fitting.fit(blind) == f
 
 
+def test_fit_logistic_learns_the_direction_and_leaves_unused_features_at_zero():
+    from filters._decision import fit_logistic
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = x[:, 0] + 0.3 * rng.normal(size=400) > 0
+    m = fit_logistic(x, y.astype(np.float64), positive_weight=1.0, use=np.array([True, False]))
+    assert m.weights[0] > 1.0 and m.weights[1] == 0.0
+    assert ((m.score(x) > 0) == y).mean() > 0.85
+    assert len(m.score(np.zeros((0, 2)))) == 0
+
+
 def test_thresholds_are_the_config_defaults():
     from distill.filtering.config import FilterConfig
 
