@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from distill.errors import ConfigError
-from distill.evaluation.report import load_reference, match_reference
+from distill.evaluation.reference_table import load_reference, match_reference
 from distill.evaluation.stage import EvalConfig, evaluate, read_settings, rescore_run
 from distill.testing.local_server import Reply
 

@@ -57,7 +57,7 @@ def evaluate(
     """
     import contextlib
 
-    from distill.evaluation.report import resolve_reference
+    from distill.evaluation.reference_table import resolve_reference
     from distill.generation.stage import generate
     from distill.run import RunDir
 
@@ -290,7 +290,8 @@ def _write_report(
     served: str | None = None,
 ) -> EvalReport:
     """Match the reference row, then write results.json and results.md (atomically)."""
-    from distill.evaluation.report import EvalReport, recorded_model, reference_scores, resolve_reference
+    from distill.evaluation.reference_table import recorded_model, reference_scores, resolve_reference
+    from distill.evaluation.report import EvalReport
     from distill.run import RunDir
 
     model_id = cfg.model_id or served or recorded_model(out, [r.name for r in results])
