@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from distill.errors import ConfigError, InputError
+from distill.errors import ConfigError, HubError, InputError
 from distill.evaluation.choice_benchmarks import CHOICE
 from distill.evaluation.code_benchmarks import CODE
 from distill.evaluation.math_benchmarks import MATH
@@ -276,7 +276,7 @@ def _load_from_hub(spec: BenchmarkSpec, cache_dir: Path) -> pl.DataFrame:
         raw = ds.to_polars() if hasattr(ds, "to_polars") else pl.from_arrow(ds.data.table)
     except Exception as e:  # noqa: BLE001 - process boundary: any Hub/network failure means "use a file"
         first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise ConfigError(f"benchmark {spec.name!r}: cannot fetch {spec.hub_id} ({first}); {hint}") from e
+        raise HubError(f"benchmark {spec.name!r}: cannot fetch {spec.hub_id} ({first}); {hint}") from e
     rows = normalise_rows(spec, raw, source=spec.hub_id)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from distill.errors import ConfigError
+from distill.errors import ConfigError, StageError
 from distill.training.config import SFTConfig
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def launch(cfg: SFTConfig) -> list[str]:
     log.info("launching: %s", " ".join(cmd))
     done = subprocess.run(cmd, check=False)
     if done.returncode != 0:
-        raise ConfigError(f"accelerate launch exited with {done.returncode}: see the log above")
+        raise StageError(f"accelerate launch exited with {done.returncode}: see the log above")
     return cmd
 
 

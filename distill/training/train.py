@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from distill.errors import ConfigError
+from distill.errors import ConfigError, StageError
 from distill.training.arguments import (
     attention_label,
     extend_rope,
@@ -269,7 +269,7 @@ def _read_back(report: SFTReport) -> SFTReport:
 
     path = report.output_dir / REPORT_FILE
     if not path.exists():
-        raise ConfigError(f"the launched training wrote no {path}: see its log above")
+        raise StageError(f"the launched training wrote no {path}: see its log above")
     data = json.loads(path.read_text(encoding="utf-8"))
     for key in (
         "steps",
