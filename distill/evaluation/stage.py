@@ -41,13 +41,14 @@ if TYPE_CHECKING:
     from distill.evaluation.report import BenchmarkResult, EvalReport
     from distill.progress import Progress
     from distill.run import RunDir
+    from distill.teachers.base import Teacher
 
 log = logging.getLogger(__name__)
 
 
 # ── the stage ────────────────────────────────────────────────────────────────
 def evaluate(
-    cfg: EvalConfig, out: Path, *, progress: Progress | None = None, teacher: Any = None
+    cfg: EvalConfig, out: Path, *, progress: Progress | None = None, teacher: Teacher | None = None
 ) -> EvalReport:
     """Sample every benchmark k times with the generation engine, verify, score, and write the report.
 
