@@ -16,6 +16,8 @@ from distill.errors import ConfigError, StageError
 from distill.pipeline.graph import needs, prompts_path, student_dir
 
 if TYPE_CHECKING:
+    from distill.evaluation.config import EvalConfig
+    from distill.generation.config import GenerateConfig
     from distill.recipe import Recipe
     from distill.run import RunDir
 
@@ -117,7 +119,7 @@ def check_push(cfg: Any, *, check_token: bool = True) -> None:
         )
 
 
-def probe_teacher(cfg: Any, *, connect_timeout_s: float = 5.0) -> None:
+def probe_teacher(cfg: GenerateConfig | EvalConfig, *, connect_timeout_s: float = 5.0) -> None:
     """GET /models on every endpoint of `cfg` (generate's or eval's settings); TeacherError naming the first
     unreachable one. A `vllm:` server is skipped: the stage starts it and health-checks it itself."""
     import asyncio
@@ -125,12 +127,10 @@ def probe_teacher(cfg: Any, *, connect_timeout_s: float = 5.0) -> None:
 
     from distill.teachers.openai import OpenAITeacher
 
-    if getattr(cfg, "vllm", None):
+    if cfg.vllm:
         return  # the generator starts the server itself and health-checks it
-    urls = getattr(cfg, "base_url", None) or []
-    urls = [urls] if isinstance(urls, str) else list(urls)
-    key_env = getattr(cfg, "api_key_env", None)
-    key = os.environ.get(key_env) if key_env else None
+    urls = [cfg.base_url] if isinstance(cfg.base_url, str) else list(cfg.base_url or [])
+    key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
 
     async def check_all() -> None:
         for url in urls:
