@@ -337,7 +337,7 @@ class RunDir:
 def _rows_for_bytes(frame: pl.DataFrame, target: int) -> int:
     if frame.height == 0:
         return 1
-    per_row = max(1, frame.estimated_size() // frame.height)
+    per_row = max(1, int(frame.estimated_size()) // frame.height)
     return max(1, min(frame.height, target // per_row))
 
 

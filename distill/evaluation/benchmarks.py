@@ -25,7 +25,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from distill.errors import ConfigError, HubError, InputError
 from distill.evaluation.choice_benchmarks import CHOICE
@@ -277,7 +277,7 @@ def _load_from_hub(spec: BenchmarkSpec, cache_dir: Path) -> pl.DataFrame:
     except Exception as e:  # noqa: BLE001 - process boundary: any Hub/network failure means "use a file"
         first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise HubError(f"benchmark {spec.name!r}: cannot fetch {spec.hub_id} ({first}); {hint}") from e
-    rows = normalise_rows(spec, raw, source=spec.hub_id)
+    rows = normalise_rows(spec, cast("pl.DataFrame", raw), source=spec.hub_id)
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")
     rows.write_parquet(tmp)
