@@ -80,7 +80,7 @@ def recorded_model(out: Path, benchmarks: list[str]) -> str | None:
     from distill.run import RunDir
 
     for name in benchmarks:
-        run = RunDir(out / name)
+        run = RunDir(out).benchmark(name)
         teacher = run.read_json(run.stats).get("generate", {}).get("teacher")
         if teacher:
             return str(teacher)

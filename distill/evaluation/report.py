@@ -258,16 +258,18 @@ class EvalReport:
     def from_stats(cls, stats: Mapping[str, Any], out: Path | None = None) -> EvalReport:
         """The report from results.json (`out`: the EVALDIR it lies in)."""
         reference = stats.get("reference") or {}
-        root = Path(out) if out is not None else Path(".")
+        from distill.run import RunDir
+
+        evaldir = RunDir(out) if out is not None else None
         return cls(
-            out=root,
+            out=evaldir.root if evaldir else Path("."),
             model=stats.get("model"),
             results=[BenchmarkResult.from_dict(n, d) for n, d in (stats.get("benchmarks") or {}).items()],
             settings=dict(stats.get("settings") or {}),
             reference_model=reference.get("model"),
             reference_source=reference.get("source"),
-            results_json=root / "results.json" if out is not None else None,
-            results_md=root / "results.md" if out is not None else None,
+            results_json=evaldir.results_json if evaldir else None,
+            results_md=evaldir.results_md if evaldir else None,
         )
 
     def rows(self) -> tuple[list[str], list[list[str]]]:

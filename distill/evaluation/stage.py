@@ -74,7 +74,7 @@ def evaluate(
         if cfg.vllm and teacher is None:
             base_url = stack.enter_context(_vllm_server(cfg, out)).base_url
         for bench, full in benches:
-            run = RunDir(out / bench.spec.name).ensure()
+            run = RunDir(out).benchmark(bench.spec.name).ensure()
             k = _k_for(cfg, bench)
             gen_cfg = generate_config(cfg, _write_prompts(cfg, bench, run), k, base_url=base_url)
             gen_report = generate(gen_cfg, run, teacher=teacher, progress=progress)
@@ -91,7 +91,7 @@ def rescore_run(out: Path, cfg: EvalConfig | None = None) -> EvalReport:
     cfg = cfg or read_settings(out)
     results = []
     for bench, full in _load_benchmarks(cfg):
-        run = RunDir(out / bench.spec.name)
+        run = RunDir(out).benchmark(bench.spec.name)
         if not run.has_rows():
             raise StageError(f"{run.root} has no samples: run `distill eval` with the same --out first")
         results.append(_score(cfg, bench, run, _k_for(cfg, bench), full))
@@ -132,7 +132,7 @@ def _k_for(cfg: EvalConfig, bench: Benchmark) -> int:
 
 
 def _write_prompts(cfg: EvalConfig, bench: Benchmark, run: RunDir) -> Path:
-    path = run.root / "prompts.jsonl"
+    path = run.prompts_file
     text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in prompt_rows(cfg, bench))
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         run.write_text(path, text)
@@ -185,10 +185,11 @@ def _served_name(cfg: EvalConfig) -> str | None:
 
 def _vllm_server(cfg: EvalConfig, out: Path) -> Any:
     """A `vllm serve` of the checkpoint (the engine's server class), with the `engine.vllm` options."""
+    from distill.run import RunDir
     from distill.teachers.vllm_server import VllmConfig, VllmServer
 
     vllm_cfg = (cfg.engine.vllm or VllmConfig()).model_copy(update={"model": cfg.vllm})
-    return VllmServer(vllm_cfg, log_dir=out / "logs")
+    return VllmServer(vllm_cfg, log_dir=RunDir(out).logs)
 
 
 def _score(
@@ -262,12 +263,15 @@ def _write_settings(cfg: EvalConfig, out: Path) -> None:
     from distill.run import RunDir
 
     data = {"eval": redact(cfg.model_dump(mode="json"))}
-    RunDir(out).write_text(out / "eval.yaml", yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    run = RunDir(out)
+    run.write_text(run.eval_settings, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 def settings_file(out: Path) -> Path:
     """EVALDIR/eval.yaml, the settings an evaluation in `out` ran with; StageError when there is none."""
-    path = Path(out) / "eval.yaml"
+    from distill.run import RunDir
+
+    path = RunDir(out).eval_settings
     if not path.exists():
         raise StageError(
             f"{out} is not an evaluation folder (no eval.yaml): run `distill eval --out {out}` first"
@@ -319,6 +323,6 @@ def _write_report(
     )
     _write_settings(cfg, out)  # with the results, never before: a refused run must not replace them
     run = RunDir(out)
-    report.results_json = run.write_json(out / "results.json", report.as_dict())
-    report.results_md = run.write_text(out / "results.md", report.to_markdown())
+    report.results_json = run.write_json(run.results_json, report.as_dict())
+    report.results_md = run.write_text(run.results_md, report.to_markdown())
     return report
