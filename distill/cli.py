@@ -25,7 +25,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-RecipeOpt = Annotated[Path | None, typer.Option("--recipe", "-r", help="Recipe YAML; flags override it.")]
+RecipeOpt = Annotated[Path | None, typer.Option(
+    "--recipe", "-r", help="Recipe YAML or a shipped recipe's name (`distill recipes`); flags override it.")]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override any recipe key, e.g. --set generate.temperature=0.7 (repeatable)."),
@@ -66,8 +67,9 @@ def console(stderr: bool = False):  # noqa: ANN201 - rich is imported lazily
 
 @app.command("run")
 def run_(
-    recipe: Annotated[Path, typer.Argument(help="The recipe YAML (recipes/demo.yaml, recipes/openr1-math.yaml, …).",
-                                           show_default=False)],
+    recipe: Annotated[Path, typer.Argument(
+        help="A shipped recipe's name (demo, openr1-math; `distill recipes` lists them) or a recipe YAML.",
+        show_default=False)],
     overrides: Annotated[list[str] | None, typer.Argument(
         help="key=value overrides of any recipe key, e.g. generate.n=8 sft.learning_rate=5e-5.",
         show_default=False)] = None,
@@ -87,9 +89,9 @@ def run_(
 
     [bold]Examples[/bold]
 
-    [cyan]distill run recipes/demo.yaml[/cyan]  the offline demo: built-in teacher, tiny student, no GPU, no network
+    [cyan]distill run demo[/cyan]  the offline demo: built-in teacher, tiny student, no GPU, no network
 
-    [cyan]distill run recipes/openr1-math.yaml --dry-run[/cyan]  prompts, samples, tokens and cost (from a pilot), SFT steps and GPU-hours
+    [cyan]distill run openr1-math --dry-run[/cyan]  prompts, samples, tokens and cost (from a pilot), SFT steps and GPU-hours
 
     [cyan]distill run recipes/openr1-math.yaml generate.n=8 until_correct=2 max_samples=16[/cyan]  verification in the loop
 
@@ -167,7 +169,7 @@ def generate_(
     else:
         from distill.recipe import load_recipe
 
-        loaded = load_recipe(recipe, overrides=set_ or ())
+        loaded = load_recipe(recipe, overrides=set_ or (), prefer="teachers")
         settings, run_dir = loaded.generate, out or loaded.run_dir
     vllm_cfg = None
     if vllm or tensor_parallel or data_parallel or vllm_arg:
@@ -190,7 +192,8 @@ def generate_(
 @app.command("sft")
 def sft_(
     recipe: Annotated[Path, typer.Argument(
-        help="A student recipe (recipes/students/*.yaml) or any recipe with an `sft:` section.", show_default=False)],
+        help="A shipped student (r1-distill-qwen-7b, …; `distill recipes`) or any recipe YAML with an `sft:` "
+             "section.", show_default=False)],
     overrides: Annotated[list[str] | None, typer.Argument(
         help="key=value overrides of the sft section, e.g. learning_rate=5e-5 hardware.gpus_per_node=4 "
              "(the `sft.` prefix is optional).", show_default=False)] = None,
@@ -206,9 +209,9 @@ def sft_(
 
     [bold]Examples[/bold]
 
-    [cyan]distill sft recipes/students/r1-distill-qwen-7b.yaml --dataset runs/openr1-math --dry-run[/cyan]
+    [cyan]distill sft r1-distill-qwen-7b --dataset runs/openr1-math --dry-run[/cyan]
 
-    [cyan]distill sft recipes/students/r1-distill-qwen-1.5b.yaml --dataset runs/openr1-math epochs=2[/cyan]
+    [cyan]distill sft my-student.yaml --dataset runs/openr1-math epochs=2[/cyan]
 
     [cyan]sbatch --nodes=4 recipes/slurm/sft.slurm recipes/students/r1-distill-llama-70b.yaml --dataset ORG/DATA[/cyan]
     """
@@ -216,7 +219,7 @@ def sft_(
     from distill.sft.train import sft
 
     keyed = [o if o.startswith("sft.") or "=" not in o else f"sft.{o}" for o in (overrides or ())]
-    loaded = load_recipe(recipe, overrides=[*keyed, *(set_ or ())])
+    loaded = load_recipe(recipe, overrides=[*keyed, *(set_ or ())], prefer="students")
     if loaded.sft is None:
         raise DistillError(f"{recipe}: no `sft:` section (see recipes/students/)")
     report = sft(loaded.sft, dataset=dataset, output_dir=output_dir, dry_run=dry_run)
@@ -287,7 +290,7 @@ def eval_(
 
     [cyan]distill eval --vllm runs/math/student --benchmarks aime24,aime25,math500 --out evals/student[/cyan]
 
-    [cyan]distill eval --recipe recipes/eval/smoke.yaml --model NAME --base-url URL --benchmark math500=math500_test.jsonl --out evals/smoke[/cyan]
+    [cyan]distill eval --recipe smoke --model NAME --base-url URL --benchmark math500=math500_test.jsonl --out evals/smoke[/cyan]
 
     [cyan]distill eval --rescore --out evals/student[/cyan]  re-verify and re-score, generating nothing
     """
@@ -299,7 +302,7 @@ def eval_(
     if rescore:
         base = read_settings(out, overrides=set_ or ())
     else:
-        base = load_recipe(recipe, overrides=set_ or ()).eval or EvalConfig()
+        base = load_recipe(recipe, overrides=set_ or (), prefer="eval").eval or EvalConfig()
     if model and model.startswith(("http://", "https://")):
         model, base_url = None, base_url or model
     local = dict(parse_benchmark_option(option) for option in benchmark or ())
@@ -322,9 +325,13 @@ RunArg = Annotated[Path, typer.Argument(help="The run directory.", show_default=
 def _stage_config(model: type, section: str, run: Path, recipe: Path | None, set_: list[str] | None):  # noqa: ANN202
     """A stage's settings from --recipe, else from RUN/run.yaml (the run's own recipe), then --set overrides."""
     from distill.config import load_config
+    from distill.resources import resolve_recipe
     from distill.run import RunDir
 
-    source = recipe if recipe is not None else (RunDir(run).run_yaml if RunDir(run).run_yaml.exists() else None)
+    if recipe is not None:
+        source: Path | None = resolve_recipe(recipe)
+    else:
+        source = RunDir(run).run_yaml if RunDir(run).run_yaml.exists() else None
     prefix = f"{section}."
     overrides = [o[len(prefix):] if o.startswith(prefix) else o for o in set_ or ()]
     return load_config(model, source, overrides, section=section)
@@ -467,6 +474,26 @@ def push(
     base = _stage_config(PushConfig, "push", run, recipe, [o for o in set_ or () if not o.startswith("card.")])
     report = push_run(base.with_flags(repo=repo, private=private, revision=revision), RunDir(run), card=card_cfg)
     console().print(report.as_table())
+
+
+@app.command("recipes")
+def recipes_() -> None:
+    """List the shipped recipes: name them without a path (`distill run demo`, `distill sft r1-distill-qwen-7b`)."""
+    from rich.table import Table
+
+    from distill.resources import recipes_dir, shipped_recipes
+
+    table = Table(title="shipped recipes")
+    table.add_column("name", no_wrap=True, style="cyan")
+    table.add_column("description")
+    for recipe in shipped_recipes():
+        table.add_row(recipe.qualified, recipe.description)
+    console().print(table)
+    console().print(
+        f"folder: {recipes_dir()} (also accelerate/DeepSpeed configs, Slurm and prompt templates); "
+        "a short name means the folder its command expects (sft: students/, eval: eval/, generate: teachers/)",
+        highlight=False,
+    )
 
 
 def main() -> None:

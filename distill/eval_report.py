@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from distill import schema
 from distill.metrics import Estimate, cons_at_k, pass_at_1, pass_at_k
+from distill.resources import shipped_file
 
 if TYPE_CHECKING:
     import polars as pl
@@ -25,7 +26,6 @@ log = logging.getLogger(__name__)
 ITEM_ID = "id"  # the benchmark's own item id, passed through generation from the prompt file
 VOTE_ANSWER = "vote_answer"  # the normalised final answer a sample votes for in cons@k (null: no vote)
 SCORED_CORRECT = "scored_correct"  # the verdict the score counts: verified, finished, no request error
-REFERENCE_TABLE = Path(__file__).resolve().parents[1] / "recipes" / "eval" / "reference.yaml"
 
 
 @dataclass
@@ -186,7 +186,7 @@ def load_reference(path: Path | None = None) -> dict[str, Any]:
     """The reference table (recipes/eval/reference.yaml); empty when the file is not there."""
     import yaml
 
-    path = path or REFERENCE_TABLE
+    path = path or shipped_file("eval", "reference.yaml")
     if not path.exists():
         log.warning("reference table %s not found: results will not show DeepSeek's numbers", path)
         return {}

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.errors import ConfigError
+from distill.extras import require_extra
 from distill.sft.config import SFTConfig
 from distill.sft.estimate import Estimate, ModelShape, check_fits, estimate
 from distill.sft.hub import push_model
@@ -55,6 +56,7 @@ class SFTReport:
     resumed_from: str | None = None
     pushed_to: str | None = None
     launched: list[str] | None = None
+    accelerate_config: Path | None = None  # several GPUs: the config `accelerate launch` gets
 
     def as_rows(self) -> list[tuple[str, str]]:
         e = self.estimate
@@ -88,6 +90,10 @@ class SFTReport:
         ]
         if self.rope:
             rows.append(("rope", self.rope))
+        if self.accelerate_config is not None:
+            rows.append(
+                ("launch", f"accelerate launch --config_file {self.accelerate_config} ({e.gpus} processes)")
+            )
         if not self.dry_run:
             rows += [
                 ("trained", f"{self.steps} steps, final loss {self.final_loss}"),
@@ -123,6 +129,7 @@ def sft(
     tests) after the rows are tokenized once here and saved to `output_dir/tokenized`; the launched
     ranks (WORLD_SIZE set) get that folder as `tokenized` and train in-process.
     """
+    require_extra("train", "distill sft")
     from transformers import AutoConfig, AutoTokenizer
 
     from distill.sft.data import TokenizedData, load_conversations, tokenize_conversations
@@ -169,6 +176,10 @@ def sft(
         gradient_checkpointing=est.memory.gradient_checkpointing,
     )
     check_fits(cfg, est)
+    if cfg.hardware.world_size > 1:
+        from distill.sft.launch import accelerate_config_path
+
+        report.accelerate_config = accelerate_config_path(cfg)  # a missing config fails the dry run too
     if dry_run:
         return report
 
