@@ -7,7 +7,7 @@ import sys
 
 from transformers import Qwen2Config
 
-from distill.sft.tiny import build_tokenizer
+from distill.training.tiny import build_tokenizer
 
 out = sys.argv[1]
 build_tokenizer("qwen2").save_pretrained(out)

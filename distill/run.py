@@ -8,6 +8,7 @@
       data/sft/           kept rows only, TRL-ready
       README.md           the data card
       stats.json, plots/  numbers and pictures behind the card
+      judge/              the crash-safe stores of LLM-judge verdicts
       logs/               server and stage logs
 
 Every write is atomic (temporary file, then `os.replace`), so a crash never leaves a file that looks
@@ -21,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +82,11 @@ class RunDir:
     @property
     def plots(self) -> Path:
         return self.root / "plots"
+
+    @property
+    def judge(self) -> Path:
+        """Stores of LLM-judge requests, one folder per judge prompt (distill/judge.py)."""
+        return self.root / "judge"
 
     @property
     def logs(self) -> Path:
@@ -244,6 +251,16 @@ class RunDir:
             os.replace(old, final)
 
     # ── stages and stats ───────────────────────────────────────────────────
+    @property
+    def run_id(self) -> str:
+        """A random id given to the run on first use (kept in manifest.json); its card carries it, so a push
+        can tell the run's own Hub repo from one that holds another dataset."""
+        manifest = self.read_json(self.manifest)
+        if "run_id" not in manifest:
+            manifest["run_id"] = uuid.uuid4().hex[:16]
+            self.write_json(self.manifest, manifest)
+        return str(manifest["run_id"])
+
     def stage_record(self, stage: str) -> dict[str, Any] | None:
         return self.read_json(self.manifest).get("stages", {}).get(stage)
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from distill.benchmark_detect import BenchmarkMeta
-from distill.benchmarks import BENCHMARKS, load_benchmark
 from distill.errors import InputError
-from distill.eval_prompts import prompt_rows
-from distill.evaluate import EvalConfig, evaluate
-from distill.teachers.local_server import Reply
+from distill.evaluation.benchmark_detect import BenchmarkMeta
+from distill.evaluation.benchmarks import BENCHMARKS, load_benchmark
+from distill.evaluation.prompts import prompt_rows
+from distill.evaluation.stage import EvalConfig, evaluate
+from distill.testing.local_server import Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_gsm8k_shaped_file_is_math_with_the_number_after_hashes(
 ) -> None:
     rows = _rows(shared_data / "benchmarks" / "gsm8k_test.jsonl", 20)
     file = _jsonl(tmp_path / "heldout.jsonl", rows)
-    with caplog.at_level(logging.WARNING, logger="distill.benchmark_detect"):
+    with caplog.at_level(logging.WARNING, logger="distill.evaluation.benchmark_detect"):
         bench = load_benchmark("heldout", file)
     assert (bench.spec.kind, bench.spec.text_column, bench.spec.answer_column) == (
         "math",
@@ -164,7 +164,7 @@ def test_eval_scores_a_users_own_benchmark(make_teacher_server, shared_data: Pat
 
 
 def test_the_cache_name_carries_the_pinned_revision(tmp_path: Path) -> None:
-    from distill.benchmark_hub import cache_file
+    from distill.evaluation.benchmark_hub import cache_file
 
     pinned = BENCHMARKS["math500"]
     assert pinned.revision and pinned.revision[:12] in cache_file(pinned, tmp_path).name

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from distill.benchmarks import BENCHMARKS, file_checksum, load_benchmark, parse_benchmark_option
 from distill.errors import ConfigError, InputError
+from distill.evaluation.benchmarks import BENCHMARKS, file_checksum, load_benchmark, parse_benchmark_option
 
 FILES = {
     "math500": ("math500_test.jsonl", 500, "test/precalculus/807.json"),
@@ -95,7 +95,7 @@ def test_offline_without_a_cached_copy_tells_the_user_to_pass_a_file(tmp_path):
 
 
 def test_a_cached_hub_copy_is_used_offline(tmp_path, shared_data):
-    from distill.benchmark_hub import cache_file
+    from distill.evaluation.benchmark_hub import cache_file
 
     rows = load_benchmark("aime24", shared_data / "benchmarks" / "aime24_test.jsonl").rows
     rows.write_parquet(cache_file(BENCHMARKS["aime24"], tmp_path))
