@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from distill.errors import InputError
+from distill.errors import ConfigError, InputError
 from distill.evaluation.benchmark_detect import BenchmarkMeta
 from distill.evaluation.benchmarks import BENCHMARKS, load_benchmark
 from distill.evaluation.prompts import prompt_rows
@@ -171,3 +171,40 @@ def test_the_cache_name_carries_the_pinned_revision(tmp_path: Path) -> None:
     frame = pl.DataFrame({"id": ["1"], "problem": ["p"], "answer": ["a"]})
     frame.write_parquet(cache_file(pinned, tmp_path))
     assert load_benchmark("math500", cache_dir=tmp_path).rows.equals(frame)  # offline: the cache serves
+
+
+def test_a_registry_benchmark_is_fetched_at_its_pinned_commit_and_cached(
+    fake_hub, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.plugins.hub import TOKEN, FakeRepo
+
+    spec = BENCHMARKS["math500"]
+    pinned = (shared_data / "benchmarks" / "math500_test.jsonl").read_bytes()
+    later = b'{"problem": "changed after the pin", "answer": "0", "unique_id": "x"}\n'
+    fake_hub.repos[spec.hub_id] = FakeRepo(
+        spec.hub_id,
+        "dataset",
+        False,
+        branches={
+            "main": {"test.jsonl": later, "README.md": b"# MATH-500"},
+            spec.revision: {"test.jsonl": pinned},
+        },
+        commits=[{"oid": spec.revision}],
+    )
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    bench = load_benchmark("math500", cache_dir=tmp_path)
+    assert len(bench) == 500 and bench.rows["id"][0] == "test/precalculus/807.json"
+    reads = [(kind, path) for _, kind, path in fake_hub.requests if kind in ("info", "tree", "resolve")]
+    assert ("GET", "resolve") in [(m, k) for m, k, _ in fake_hub.requests]
+    assert reads and all(spec.revision in path for _, path in reads)  # never main: the pinned commit only
+
+    # Offline afterwards: the cached rows serve; a benchmark never fetched is one line naming the file to pass.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    before = len(fake_hub.requests)
+    assert load_benchmark("math500", cache_dir=tmp_path).rows.equals(bench.rows)
+    assert len(fake_hub.requests) == before
+    with pytest.raises(ConfigError) as err:
+        load_benchmark("aime24", cache_dir=tmp_path)
+    assert "\n" not in str(err.value) and "--benchmark aime24=PATH" in str(err.value)

@@ -81,6 +81,7 @@ def _download(spec: BenchmarkSpec, folder: Path, hint: str) -> Path:
                 revision=spec.revision,
                 cache_dir=str(folder),
                 allow_patterns=DATA_PATTERNS,
+                endpoint=os.environ.get("HF_ENDPOINT"),  # read now, not when huggingface_hub was imported
             )
         )
     except Exception as e:  # noqa: BLE001 - process boundary: any Hub/network failure means "use a file"
