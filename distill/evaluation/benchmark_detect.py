@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+from statistics import median
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
@@ -63,18 +64,20 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 class BenchmarkMeta(StageConfig):
     """What a benchmark file holds, for a name the registry does not know (or to override it)."""
 
-    kind: Kind | None = Field(None, description="math, code or choice; default: detected from the columns.")
+    kind: Kind | None = Field(
+        default=None, description="math, code or choice; default: detected from the columns."
+    )
     text_column: str | None = Field(
-        None, description="The problem's column; default: problem, question, prompt, …"
+        default=None, description="The problem's column; default: problem, question, prompt, …"
     )
     answer_column: str | None = Field(
-        None, description="The gold answer's column; default: answer, gt, solution, …"
+        default=None, description="The gold answer's column; default: answer, gt, solution, …"
     )
     id_column: str | None = Field(
-        None, description="The item id's column; default: id, unique_id, … or the row."
+        default=None, description="The item id's column; default: id, unique_id, … or the row."
     )
     k: int | None = Field(
-        None, ge=1, description=f"Samples per problem when eval.k is auto (default {DEFAULT_K})."
+        default=None, ge=1, description=f"Samples per problem when eval.k is auto (default {DEFAULT_K})."
     )
 
 
@@ -174,9 +177,12 @@ def _answer_format(raw: pl.DataFrame, column: str) -> Literal["plain", "hashes",
     values = raw[column].cast(pl.String, strict=False).drop_nulls()
     if values.is_empty():
         return "plain"
-    share = lambda pattern: values.str.contains(pattern).mean() or 0.0  # noqa: E731
+
+    def share(pattern: str) -> float:
+        return sum(bool(x) for x in values.str.contains(pattern).to_list()) / len(values)
+
     if share(r"####\s*\S") > 0.5:
         return "hashes"
-    if share(r"\\boxed\s*\{") > 0.5 and values.str.len_chars().median() > 40:
+    if share(r"\\boxed\s*\{") > 0.5 and median(values.str.len_chars().to_list()) > 40:
         return "boxed"
     return "plain"
