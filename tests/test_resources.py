@@ -248,3 +248,13 @@ def test_the_installed_package_plans_sft_with_its_packed_accelerate_config(
         f"accelerate launch --config_file {wheel_site}/distill/_recipes/accelerate/ddp.yaml (8 processes)"
     )
     assert launch in done.stdout
+
+
+def test_a_student_that_cannot_be_loaded_offline_is_one_line(tmp_path: Path) -> None:
+    data = _tiny_dataset(tmp_path)
+    done = _distill("sft", "r1-distill-qwen-1.5b", "--dataset", str(data), "--dry-run", cwd=tmp_path)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(
+        "error: sft.model Qwen/Qwen2.5-Math-1.5B: cannot load its tokenizer and config"
+    )
+    assert "model=PATH" in done.stderr

@@ -141,9 +141,16 @@ def sft(
         raise ConfigError("no dataset: pass --dataset RUN|FILE|HUB_ID or set sft.dataset")
     log.info("%s", cfg.batch_plan())
 
-    tokenizer = AutoTokenizer.from_pretrained(model_id)
+    try:  # a Hub id offline, a typo or a folder without a tokenizer: one line, not a transformers traceback
+        tokenizer = AutoTokenizer.from_pretrained(model_id)
+        model_config = AutoConfig.from_pretrained(model_id)
+    except OSError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(
+            f"sft.model {model_id}: cannot load its tokenizer and config ({first}); pass a local folder "
+            "with model=PATH, or go online (HF_HUB_OFFLINE unset) with access to the Hub"
+        ) from e
     check = prepare_tokenizer(tokenizer, cfg.chat_template)
-    model_config = AutoConfig.from_pretrained(model_id)
     rope = extend_rope(model_config, cfg)
 
     if tokenized is not None:
