@@ -1,6 +1,6 @@
 """A user's own benchmark file: its kind and columns, detected from the file or given in the recipe.
 
-The registry (distill/evaluation/benchmarks.py) is a convenience for well-known sets, not a gate: any
+The registry (distill/evaluation/benchmarks.py and its family modules) is a convenience for well-known sets, not a gate: any
 `--benchmark NAME=PATH` works for `distill eval` and `distill filter`. For a name the registry does
 not know, the file decides, in this order:
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     import polars as pl
 
-    from distill.evaluation.benchmarks import BenchmarkSpec
+    from distill.evaluation.spec import BenchmarkSpec
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def detect_spec(
     name: str, raw: pl.DataFrame, source: Path, meta: BenchmarkMeta | None = None
 ) -> BenchmarkSpec:
     """The spec of an unregistered benchmark, from `meta` where given and the file's columns otherwise."""
-    from distill.evaluation.benchmarks import BenchmarkSpec
+    from distill.evaluation.spec import BenchmarkSpec
 
     meta = meta or BenchmarkMeta()
     columns = raw.columns
@@ -119,15 +119,15 @@ def detect_spec(
         passthrough = tuple(c for c in CHOICE_COLUMNS if c in columns)[:1]
     k = meta.k or DEFAULT_K
     spec = BenchmarkSpec(
-        name,
-        "local",
-        None,
-        None,
-        "file",
-        text,
-        answer,
-        kind,
-        k,
+        name=name,
+        version="local",
+        hub_id=None,
+        config=None,
+        split="file",
+        text_column=text,
+        answer_column=answer,
+        kind=kind,
+        default_k=k,
         id_column=id_col,
         passthrough=passthrough,
         answer_format=answer_format,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from distill.errors import ConfigError
 
 if TYPE_CHECKING:
-    from distill.evaluation.benchmarks import BenchmarkSpec
+    from distill.evaluation.spec import BenchmarkSpec
 
 log = logging.getLogger(__name__)
 
