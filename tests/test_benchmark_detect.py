@@ -146,8 +146,8 @@ def test_eval_scores_a_users_own_benchmark(make_teacher_server, shared_data: Pat
             "local-teacher",
             "--benchmark",
             f"heldout={file}",
-            "--k",
-            "1",
+            "--set",
+            "eval.benchmarks_meta.heldout.k=2",
             "--out",
             str(tmp_path / "cli"),
         ],
@@ -160,7 +160,7 @@ def test_eval_scores_a_users_own_benchmark(make_teacher_server, shared_data: Pat
     notes = [line for line in done.stderr.splitlines() if "not in the registry" in line]
     assert len(notes) == 1 and "heldout.jsonl read as math" in notes[0]
     results = json.loads((tmp_path / "cli" / "results.json").read_text())
-    assert list(results["benchmarks"]) == ["heldout"]
+    assert list(results["benchmarks"]) == ["heldout"] and results["benchmarks"]["heldout"]["k"] == 2
 
 
 def test_the_cache_name_carries_the_pinned_revision(tmp_path: Path) -> None:
