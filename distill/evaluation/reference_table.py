@@ -11,8 +11,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from distill.resources import shipped_file
+
 __all__ = [
-    "REFERENCE_TABLE",
     "load_reference",
     "match_reference",
     "recorded_model",
@@ -22,14 +23,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-REFERENCE_TABLE = Path(__file__).resolve().parents[2] / "recipes" / "eval" / "reference.yaml"
 
 
 def load_reference(path: Path | None = None) -> dict[str, Any]:
     """The reference table (recipes/eval/reference.yaml); empty when the file is not there."""
     import yaml
 
-    path = path or REFERENCE_TABLE
+    path = path or shipped_file("eval", "reference.yaml")
     if not path.exists():
         log.warning("reference table %s not found: results will not show DeepSeek's numbers", path)
         return {}

@@ -101,20 +101,22 @@ def rescore_run(out: Path, cfg: EvalConfig | None = None) -> EvalReport:
 # ── steps ────────────────────────────────────────────────────────────────────
 def _load_benchmarks(cfg: EvalConfig) -> list[tuple[Benchmark, int | None]]:
     """Each benchmark to run, with its full size when `limit` cut it down."""
-    from distill.evaluation.benchmarks import get_spec, load_benchmark
+    from distill.evaluation.benchmarks import canonical_name, find_spec, get_spec, load_benchmark
 
     if not cfg.benchmarks:
         raise ConfigError("no benchmarks to evaluate: pass --benchmarks, e.g. aime24,math500")
-    names = [get_spec(name).name for name in cfg.benchmarks]  # one-line error listing the known names
-    for name in cfg.k_by_benchmark:
-        get_spec(name)
-    unknown = [n for n in cfg.benchmark_paths if get_spec(n).name not in names]
+    names = [canonical_name(name) for name in cfg.benchmarks]
+    paths = {canonical_name(n): p for n, p in cfg.benchmark_paths.items()}
+    for name in [*names, *cfg.k_by_benchmark]:
+        if find_spec(name) is None and canonical_name(name) not in paths:
+            get_spec(name)  # one line: pass --benchmark NAME=PATH, or one of the known names
+    unknown = [n for n in paths if n not in names]
     if unknown:
         log.info("local copies given for benchmarks not evaluated: %s", ", ".join(unknown))
-    paths = {get_spec(n).name: p for n, p in cfg.benchmark_paths.items()}
+    meta = {canonical_name(n): m for n, m in cfg.benchmarks_meta.items()}
     benches = []
     for name in dict.fromkeys(names):
-        bench = load_benchmark(name, paths.get(name))
+        bench = load_benchmark(name, paths.get(name), meta=meta.get(name))
         full = len(bench)
         if cfg.limit is not None and full > cfg.limit:
             bench = replace(bench, rows=bench.rows.head(cfg.limit))
@@ -123,9 +125,9 @@ def _load_benchmarks(cfg: EvalConfig) -> list[tuple[Benchmark, int | None]]:
 
 
 def _k_for(cfg: EvalConfig, bench: Benchmark) -> int:
-    from distill.evaluation.benchmarks import get_spec
+    from distill.evaluation.benchmarks import canonical_name
 
-    chosen = {get_spec(name).name: k for name, k in cfg.k_by_benchmark.items()}
+    chosen = {canonical_name(name): k for name, k in cfg.k_by_benchmark.items()}
     if bench.spec.name in chosen:
         return chosen[bench.spec.name]
     return bench.spec.default_k if cfg.k == "auto" else int(cfg.k)

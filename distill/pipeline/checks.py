@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from distill import sources
 from distill.errors import ConfigError, StageError
+from distill.extras import require_extra
 from distill.pipeline.graph import needs, prompts_path, student_dir
 
 if TYPE_CHECKING:
@@ -61,6 +62,10 @@ def check_ready(
         raise ConfigError("sft.model: required key is missing (the student: a local folder or a Hub id)")
     if "sft" in selected and "card" not in graph and recipe.sft is not None and not recipe.sft.dataset:
         raise ConfigError("sft.dataset: required when the run has no card stage (a run folder or a dataset)")
+    if "sft" in selected and recipe.sft is not None and not run.is_done("sft", fps["sft"]):
+        require_extra("train", "the sft stage")
+    if "eval" in selected and recipe.demo is not None and recipe.demo.student:
+        require_extra("train", "the demo's student (served for eval)")
     if "push" in selected and recipe.push is not None and not run.is_done("push", fps["push"]):
         check_push(recipe.push, check_token=check_token)
     if (
