@@ -115,8 +115,8 @@ class SemanticIndex:
         terms = MathTerms.build(every, math)
         # the n-gram pass confirms copies, which carry the figure: its numbers count there
         numbers, weight = _item_numbers(items["problem"], terms)
-        stated, stated_weight = _item_numbers(problems, terms)
-        stated = np.bincount(stated["item"].to_numpy(), minlength=items.height)
+        stated_numbers, stated_weight = _item_numbers(problems, terms)
+        stated = np.bincount(stated_numbers["item"].to_numpy(), minlength=items.height)
         return cls(items, build_tfidf(every, max_df=max_df), terms, numbers, weight, stated, stated_weight)
 
     def label(self, item: int) -> str:
