@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from distill import schema, sources
 from distill.errors import ConfigError, InputError
+from distill.resources import shipped_path
 
 if TYPE_CHECKING:
     import polars as pl
@@ -205,24 +206,20 @@ _TEMPLATE_SUFFIXES = (".txt", ".md", ".j2", ".jinja", ".tmpl", ".template", ".pr
 
 
 def read_template(value: str, *, name: str = "--template") -> str:
-    """A template given as text, or as the path of a file holding it.
+    """A template given as text, or as the path of a file holding it (`recipes/templates/…`: the shipped one).
 
     A value that looks like a path (one line, no braces, a template suffix or a slash) must exist:
     a mistyped path used as the literal template would send one identical prompt, paid for n times.
     """
-    path = Path(value)
-    if len(value) < 4096 and "\n" not in value and path.suffix and path.is_file():
+    if len(value) >= 4096 or "\n" in value:
+        return value
+    path = shipped_path(Path(value))
+    if path.suffix and path.is_file():
         try:
             return path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise InputError(f"cannot read the template ({e})", path=path) from e
-    looks_like_path = (
-        "{" not in value
-        and "\n" not in value
-        and len(value) < 4096
-        and (path.suffix.lower() in _TEMPLATE_SUFFIXES or "/" in value.strip("/ "))
-    )
-    if looks_like_path:
+    if "{" not in value and (Path(value).suffix.lower() in _TEMPLATE_SUFFIXES or "/" in value.strip("/ ")):
         raise ConfigError(
             f"{name}: {value} not found (a relative path starts at the current folder; "
             "a template given as text contains {prompt})"

@@ -18,11 +18,11 @@ from typing import Any
 from distill import schema
 from distill.errors import ConfigError, StageError
 from distill.publishing.config import CardConfig
+from distill.resources import card_templates_dir
 from distill.run import RunDir, writes_run
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "data_cards"
 DEFAULT_TEMPLATE = "dataset_card.md.j2"
 REPO_ID_PLACEHOLDER = "your-org/your-dataset"  # push() puts the real repo id in the uploaded copy
 SIZE_CATEGORIES = (
@@ -53,6 +53,10 @@ COLUMN_DOCS = {
     schema.CODE_VERIFIED: "program passes the tests in a sandbox; null when not applicable",
     schema.FORMAT_OK: "the trace is well formed (one closed think block, an answer after it)",
     schema.VERIFY_DETAIL: "why a verifier said false or null",
+    schema.VERDICT_REASON: "how the math verdict was reached: parsed, no_answer, partial_parse, gold_unparsed, timeout, judge",
+    schema.JUDGE_VERDICT: "the LLM judge's verdict where the rules gave none (verify.judge); null otherwise",
+    schema.JUDGE_MODEL: "the judge model behind judge_verdict",
+    schema.JUDGE_REASON: "the judge's explanation, or why it gave no verdict",
     schema.CORRECT: "the verdict used for selection (math or code)",
     schema.PASS_RATE: "share of the prompt's samples verified correct",
     schema.KEEP: "selected for the sft config",
@@ -201,7 +205,7 @@ def is_card_current(run: RunDir) -> bool:
 def _load_template(path: Path | None):  # noqa: ANN202 - jinja2 is imported lazily
     import jinja2
 
-    folder, name = (path.parent, path.name) if path else (TEMPLATES, DEFAULT_TEMPLATE)
+    folder, name = (path.parent, path.name) if path else (card_templates_dir(), DEFAULT_TEMPLATE)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
         undefined=jinja2.StrictUndefined,
