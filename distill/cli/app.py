@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 from distill.errors import DistillError
 
 # `distill --help` lists the commands in this order (the pipeline's); others follow.
-COMMANDS = ("run", "generate", "sft", "merge", "eval", "verify", "filter", "card", "push")
+COMMANDS = ("run", "generate", "sft", "merge", "eval", "verify", "filter", "card", "push", "recipes")
 
 
 class _PlainHelp(TyperGroup):
@@ -61,7 +61,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-RecipeOpt = Annotated[Path | None, typer.Option("--recipe", "-r", help="Recipe YAML; flags override it.")]
+RecipeOpt = Annotated[Path | None, typer.Option(
+    "--recipe", "-r", help="Recipe YAML or a shipped recipe's name (`distill recipes`); flags override it.")]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override any recipe key, e.g. --set generate.temperature=0.7 (repeatable)."),
@@ -112,6 +113,8 @@ def main() -> None:
 
     try:
         result = app(standalone_mode=False)
+        if result == 130:  # typer turns Ctrl-C into exit code 130 without a word
+            raise KeyboardInterrupt
         # The process exits next: freezing what is alive spares the interpreter's exit-time garbage
         # collection passes over every loaded module (0.15–0.25 s with polars + pyarrow + aiohttp loaded).
         __import__("gc").freeze()

@@ -74,7 +74,8 @@ class StudentResponder:
             texts, return_tensors="pt", padding=True, padding_side="left", add_special_tokens=False
         ).to(model.device)
         budget = min(int(params.get("max_tokens") or self.max_new_tokens), self.max_new_tokens)
-        temperature = float(params.get("temperature") if params.get("temperature") is not None else 0.6)
+        wanted = params.get("temperature")
+        temperature = float(wanted) if wanted is not None else 0.6
         seed = params.get("seed")
         torch.manual_seed((self.seed if seed is None else int(seed)) * 1009 + index)
         with self._lock, torch.no_grad():

@@ -5,8 +5,8 @@ Per prompt (once per prompt_id), in order:
     exact      the prompt's normalised tokens equal a benchmark item's            score 1.0
     ngram      it shares the item's 8-grams (learned boilerplate left out) AND    score = coverage
                states the item's numbers (a template sibling with other numbers is not a copy)
-    semantic   a reworded item: TF-IDF candidates decided by lexical, number,     score = cosine
-               formula and answer agreement (filters/decontam_semantic.py)
+    semantic   a reworded item: TF-IDF candidates scored by a model fit on        score = cosine
+               lexical, number, formula and answer agreement (filters/decontam_semantic.py)
     judge      the optional LLM judge said "same problem" for a pair in the       score = cosine
                uncertain band (`decontam_judge`; verdicts stored under run/judge/)
 
@@ -69,15 +69,16 @@ class Decontaminator:
     @classmethod
     def build(cls, cfg: FilterConfig) -> Decontaminator | None:
         """Load the configured benchmarks and index them; None when decontamination is off."""
-        from distill.evaluation.benchmarks import get_spec, load_benchmark
+        from distill.evaluation.benchmarks import canonical_name, load_benchmark
         from filters.decontam import DEFAULT_STOP_PHRASES, build_index
         from filters.decontam_semantic import SemanticIndex
 
-        names = list(dict.fromkeys([*cfg.benchmarks, *cfg.benchmark_paths]))
+        names = list(dict.fromkeys(canonical_name(n) for n in [*cfg.benchmarks, *cfg.benchmark_paths]))
         if not names or not cfg.decontaminate:
             return None
-        paths = {get_spec(n).name: p for n, p in cfg.benchmark_paths.items()}
-        loaded = [load_benchmark(n, paths.get(get_spec(n).name)) for n in names]
+        paths = {canonical_name(n): p for n, p in cfg.benchmark_paths.items()}
+        meta = {canonical_name(n): m for n, m in cfg.benchmarks_meta.items()}
+        loaded = [load_benchmark(n, paths.get(n), meta=meta.get(n)) for n in names]
         stops = [
             *(cfg.stop_phrases if cfg.stop_phrases is not None else DEFAULT_STOP_PHRASES),
             *cfg.extra_stop_phrases,
