@@ -115,7 +115,7 @@ def test_an_unknown_recipe_is_one_line_listing_the_shipped_names(tmp_path: Path)
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert done.stderr.startswith("error: recipe no-such-recipe: no such file and no shipped recipe")
-    assert "shipped: demo, openr1-math, students/r1-distill-llama-70b" in done.stderr
+    assert "shipped: demo, learn-check, openr1-math, students/r1-distill-llama-70b" in done.stderr
 
 
 def test_a_shipped_recipe_runs_by_name_from_an_empty_folder(tmp_path: Path) -> None:

@@ -95,6 +95,7 @@ def write_generated_problems(cfg: DemoProblems, run: RunDir) -> dict[str, Path]:
     from distill.demo.arithmetic import make_split, problems_jsonl
 
     train, held_out = make_split(cfg.train, cfg.held_out, seed=cfg.seed, level=cfg.level)
+    run.ensure()  # refuses a folder of the user's that is not a run, before anything is written into it
     files = {run.inputs / GENERATED: train, run.inputs / HELD_OUT: held_out}
     for path, problems in files.items():
         text = problems_jsonl(problems)
