@@ -49,6 +49,7 @@ _NEWUSER = 0x10000000
 _OPTIONAL = ("read-only", "proc")  # steps a host may refuse without losing the namespaces
 _NO_CGROUPS = Cgroups(None, None, None, False)
 _CGROUP_SLACK_MB = 64  # the launcher and init, charged to the program's cgroup too
+_CGROUP_PREFIX = "distill-sbx"  # a program's cgroup: PREFIX-PID-SANDBOX-SLOT (PID: the Sandbox's process)
 # The probe's own wall clock: a busy box must not pass for one that lacks a namespace or a cgroup.
 _PROBE_WALL_S = 60.0
 _logged: set[str] = set()  # isolation strings this process has logged already
@@ -124,6 +125,7 @@ class Sandbox:
         self._root = os.geteuid() == 0
         self._uids = SlotUids() if self._root else None
         self._cgroups = find_cgroups() if isolation != "rlimits" else _NO_CGROUPS
+        self._cgroups.remove_stale(_CGROUP_PREFIX)  # what Sandboxes of killed processes left
         self._unshare, self._have, self.isolation = 0, list[str](), ""
         self._locks: dict[int, threading.Lock] = {}
         self._locks_lock = threading.Lock()
@@ -294,7 +296,9 @@ class Sandbox:
                 for path in (work, *work.iterdir()):
                     os.chown(path, uid, uid)
             if self._cgroups.memory or self._cgroups.pids or self._cgroups.kill:
-                name = f"distill-sbx-{os.getpid()}-{id(self):x}-{slot}"  # unique while this Sandbox lives
+                name = (
+                    f"{_CGROUP_PREFIX}-{os.getpid()}-{id(self):x}-{slot}"  # unique while this Sandbox lives
+                )
                 cgroup = self._cgroups.start(name, self._cgroup_memory_mb * 1024**2, self.limits.nproc + 2)
             output = self._spawn_and_pump(
                 self._settings(work, uid, cgroup.procs if cgroup else [], want, entry), stdin, wall_s

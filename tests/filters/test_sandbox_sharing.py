@@ -103,6 +103,10 @@ def test_programs_die_when_the_process_that_owns_the_sandbox_is_killed(tmp_path:
         return not any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in pids)
 
     assert _wait_until(all_gone, deadline_s=10.0), [(p, _state(p)) for p in pids]
+    # its cgroups stayed behind (nobody was left to remove them): the next Sandbox does
+    with Sandbox(LIMITS) as sb:
+        parents = {p for p in (sb._cgroups.memory, sb._cgroups.pids, sb._cgroups.kill) if p is not None}
+    assert [d for parent in parents for d in parent.glob(f"distill-sbx-{owner.pid}-*")] == []
 
 
 def _state(pid: int) -> str:
