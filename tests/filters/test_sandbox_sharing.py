@@ -124,3 +124,34 @@ def test_a_tight_wall_clock_does_not_weaken_the_isolation() -> None:
         assert tight.isolation.replace("wall=0.001s", "") == normal.isolation.replace("wall=2s", "")
         result = tight.run_python("import time\ntime.sleep(10**6)")
         assert result.status == "timeout" and result.wall_s < 10
+
+
+def test_a_fork_the_server_cannot_make_fails_one_program_not_the_others() -> None:
+    # Launchers die with their fork server; a server that crashed on a failed fork (EAGAIN from a
+    # pids limit, ENOMEM) would take every running program of the Sandbox down with it.
+    with Sandbox(LIMITS) as sb:
+        if sb._cgroups.pids is None:
+            pytest.skip("this host gives no writable pids cgroup to starve the fork server with")
+        server = sb._server._proc  # type: ignore[union-attr]
+        assert server is not None
+        other: list = []
+        slow = threading.Thread(
+            target=lambda: other.append(sb.run_python("import time\ntime.sleep(1.5)\nprint('done')", slot=1))
+        )
+        slow.start()
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children")
+        assert _wait_until(lambda: children.read_text().split(), deadline_s=30.0)  # its launcher runs
+        starved = sb._cgroups.pids / f"distill-test-starved-{os.getpid()}"
+        starved.mkdir()
+        try:
+            (starved / "pids.max").write_text("1")
+            (starved / "cgroup.procs").write_text(str(server.pid))  # the server alone: no fork succeeds
+            refused = sb.run_python("print('never')")
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # (it died: the bug this test is for)
+                (sb._cgroups.pids / "cgroup.procs").write_text(str(server.pid))
+            starved.rmdir()
+        slow.join()
+        assert refused.status == "sandbox_error" and "cannot fork" in refused.detail
+        assert (other[0].status, other[0].stdout) == ("ok", "done\n")  # the running program was untouched
+        assert server.poll() is None and sb.run_python("print(1)").stdout == "1\n"
