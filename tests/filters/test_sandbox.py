@@ -283,9 +283,15 @@ def test_bad_programs_get_a_verdict_and_its_reason(code: str, status: str, reaso
 def test_without_root_the_sandbox_still_runs_and_says_what_it_lacks() -> None:
     if os.geteuid() != 0 or not Path("/usr/bin/setpriv").exists():
         pytest.skip("needs root to become another user (setpriv)")
+    import shutil
     import subprocess
+    import tempfile
 
-    filters = Path(__file__).resolve().parents[2] / "filters"
+    # The sandbox's modules where the other user can read them (CI's clone sits in a 0700 folder).
+    readable = Path(tempfile.mkdtemp(prefix="distill-nonroot-"))
+    readable.chmod(0o755)
+    filters = readable / "filters"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "filters", filters)
     token = f"distill-nonroot-{secrets.token_hex(6)}"
     script = """if True:
         import sys, types
@@ -314,6 +320,7 @@ def test_without_root_the_sandbox_still_runs_and_says_what_it_lacks() -> None:
     finally:
         for mode in ("auto", "rlimits"):
             Path("/tmp", f"{token}-{mode}").unlink(missing_ok=True)
+        shutil.rmtree(readable)
 
 
 def test_memory_spread_over_processes_is_capped_by_the_cgroup() -> None:
