@@ -469,6 +469,37 @@ def push(
     console().print(report.as_table())
 
 
+@app.command("view")
+def view(
+    run: Annotated[Path, typer.Argument(help="A run directory or an eval directory.", show_default=False)],
+    port: Annotated[int, typer.Option("--port", help="Port; 0 picks a free one.")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="Address to bind; anything but loopback shares the run.")
+                    ] = "127.0.0.1",
+    open_: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
+) -> None:
+    """Browse RUN's traces, verdicts and rejections in a local web page (read-only; Ctrl-C stops it).
+
+    [bold]Examples[/bold]
+
+    [cyan]distill view runs/demo[/cyan]  http://127.0.0.1:8765/
+
+    [cyan]distill view evals/student --port 0 --open[/cyan]  an eval directory, on a free port
+    """
+    from distill.viewer import Viewer, is_loopback
+
+    viewer = Viewer(run, host=host, port=port)
+    if not is_loopback(host):
+        print(f"warning: listening on {host}: anyone who can reach this machine can read every trace "
+              "(the viewer has no login)", file=sys.stderr)
+    for notice in viewer.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    print(f"distill view: {viewer.url}  (Ctrl-C to stop)", flush=True)
+    if open_:
+        __import__("webbrowser").open(viewer.url)
+    with viewer:
+        viewer.serve_forever()
+
+
 def main() -> None:
     """Console-script entry point: one-line errors for DistillError, exit 130 on Ctrl-C."""
     from typer.exceptions import TyperException

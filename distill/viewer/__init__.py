@@ -1,0 +1,16 @@
+"""`distill view RUN`: a private, local web viewer for a run's traces, verdicts and rejections.
+
+    distill view runs/demo                 # http://127.0.0.1:8765/
+    distill view evals/student --port 0    # an eval directory, on a free port
+
+The page reads the run in place and never writes to it; it binds loopback unless told otherwise,
+escapes every piece of model text, and its Content-Security-Policy allows no request beyond this
+server (KaTeX and the styles ship in `static/`). Layout: `_source` opens a run (index in memory, text
+on demand), `_query` reads filters from the URL, `_pages` builds each page's data, `_server` serves it.
+"""
+
+from __future__ import annotations
+
+from distill.viewer._server import DEFAULT_HOST, DEFAULT_PORT, Viewer, is_loopback
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "Viewer", "is_loopback"]

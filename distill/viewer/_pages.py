@@ -1,0 +1,321 @@
+"""One function per page: read the source, return the template's context. No HTML is built here.
+
+Every value handed to a template is plain data (strings, numbers, lists); the templates escape all of
+it. Only `_text.highlight` produces markup, from Pygments' escaping formatter.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from distill import schema
+from distill.viewer._query import CHOICE_FILTERS, FLAG_FILTERS, NONE, Query, sort_rows, tokens_column
+from distill.viewer._source import PREVIEW, ROW, TEXT_COLUMNS, EvalSource, RunSource
+from distill.viewer._text import segments, shared_spans
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["NotFound", "Pages"]
+
+VERIFIER_COLUMNS = (schema.CORRECT, schema.MATH_VERIFIED, schema.CODE_VERIFIED, schema.FORMAT_OK,
+                    schema.COMPLETE, schema.PASS_RATE, schema.VERIFY_DETAIL)
+FILTER_COLUMNS = (schema.KEEP, schema.REJECT_REASON, schema.DUP_OF, schema.CONTAMINATED_BY, schema.LANGUAGE,
+                  schema.LANGUAGE_SHARE, schema.ANSWER_LANGUAGE, schema.REPETITION)
+SHOWN_ELSEWHERE = {*TEXT_COLUMNS, *VERIFIER_COLUMNS, *FILTER_COLUMNS, schema.MESSAGES, schema.CODE_RESULTS,
+                   schema.PROMPT_ID, schema.SAMPLE, ROW}
+SEARCH_CACHE = 16
+MAX_CELL_CHARS = 4000
+
+
+class NotFound(Exception):
+    """The page names a sample, prompt or file that is not there (rendered as a 404 page)."""
+
+
+@dataclass
+class Pages:
+    """The viewer's pages over one opened run or eval directory."""
+
+    source: RunSource | EvalSource
+    _searches: OrderedDict[tuple[str, str], pl.Series] = field(default_factory=OrderedDict)
+
+    # ── which run ──────────────────────────────────────────────────────────
+    def pick(self, name: str) -> tuple[RunSource, list[str]]:
+        """The run a URL's `run=` names (an eval directory holds one per benchmark), with a notice if unknown."""
+        if isinstance(self.source, RunSource):
+            return self.source, ([f"ignored run={name[:40]!r}: this is a single run"] if name else [])
+        runs = self.source.runs
+        if name in runs:
+            return runs[name], []
+        first = next(iter(runs))
+        return runs[first], ([f"ignored run={name[:40]!r}: no such benchmark; showing {first}"] if name else [])
+
+    def run_names(self) -> list[str]:
+        return list(self.source.runs) if isinstance(self.source, EvalSource) else []
+
+    # ── overview ───────────────────────────────────────────────────────────
+    def overview(self, run_name: str) -> dict[str, Any]:
+        import polars as pl
+
+        if isinstance(self.source, EvalSource) and not run_name:
+            return {"eval": _eval_scores(self.source), "notices": list(self.source.notices)}
+        run, notices = self.pick(run_name)
+        index = run.index
+        by_rule: list[tuple[str, int]] = []
+        sources: list[str] = []
+        table: dict[str, dict[str, int]] = {}
+        if schema.REJECT_REASON in index.columns:
+            src = pl.col(schema.SOURCE).cast(pl.String).fill_null("(none)") if schema.SOURCE in index.columns \
+                else pl.lit("all")
+            counts = index.group_by(src.alias("s"), pl.col(schema.REJECT_REASON).alias("r")).len()
+            for s, r, n in counts.iter_rows():
+                table.setdefault(r or "", {})[s] = int(n)
+            sources = sorted({s for row in table.values() for s in row})
+            by_rule = sorted(((r, sum(v.values())) for r, v in table.items() if r), key=lambda x: -x[1])
+        return {
+            "run": run, "samples": run.size, "notices": [*run.notices, *notices],
+            "prompts": index[schema.PROMPT_ID].n_unique() if schema.PROMPT_ID in index.columns else None,
+            "kept": int(index[schema.KEEP].sum()) if schema.KEEP in index.columns else None,
+            "verdicts": _verdict_counts(index), "by_rule": by_rule, "sources": sources, "by_source": table,
+            "numbers": _card_numbers(run.stats), "plots": run.plots(),
+        }
+
+    # ── samples table ──────────────────────────────────────────────────────
+    def samples(self, q: Query) -> dict[str, Any]:
+        run, notices = self.pick(q.run)
+        frame = run.index
+        if q.text:
+            frame = frame.filter(frame[ROW].is_in(self._search(run, q.text).implode()))
+        matched = sort_rows(frame.filter(q.expression(run)), q, run)
+        pages = max(1, -(-matched.height // q.size))
+        if q.page > pages:
+            notices.append(f"page {q.page} is past the last page ({pages}); showing page {pages}")
+            q.page = pages
+        page = matched.slice((q.page - 1) * q.size, q.size)
+        facets = {c: self._facet(frame, q, run, c) for c in (*CHOICE_FILTERS, *FLAG_FILTERS) if run.has(c)}
+        return {
+            "run": run, "q": q, "notices": [*run.notices, *notices, *q.notices], "total": run.size,
+            "matched": matched.height, "pages": pages, "rows": page.to_dicts(), "facets": facets,
+            "tokens": tokens_column(run), "has": set(run.columns) | {PREVIEW},
+        }
+
+    def _facet(self, frame: pl.DataFrame, q: Query, run: RunSource, column: str) -> list[tuple[str, int]]:
+        """Values of `column` with their counts under every other filter (so the counts follow the filters)."""
+        import polars as pl
+
+        col = pl.col(column).cast(pl.String)
+        if column == schema.CONTAMINATED_BY:
+            col = col.str.split(":").list.first()
+        counts = frame.filter(q.expression(run, skip=column)).group_by(col.alias("v")).len().sort("len", descending=True)
+        missing = "null" if column in FLAG_FILTERS else NONE
+        return [(missing if v is None else str(v), int(n)) for v, n in counts.head(200).iter_rows()]
+
+    def _search(self, run: RunSource, text: str) -> pl.Series:
+        key = (run.label, text)
+        if key not in self._searches:
+            self._searches[key] = run.search(text)
+            while len(self._searches) > SEARCH_CACHE:
+                self._searches.popitem(last=False)
+        return self._searches[key]
+
+    # ── one sample and its evidence ────────────────────────────────────────
+    def sample(self, run_name: str, prompt_id: str, sample: str) -> dict[str, Any]:
+        run, notices = self.pick(run_name)
+        row = _find(run, prompt_id, sample)
+        gold_column = _gold_column(run)
+        results, results_error = _code_results(row.get(schema.CODE_RESULTS))
+        reasoning = row.get(schema.REASONING) or ""
+        other = [(k, _cell(v)) for k, v in row.items() if k not in SHOWN_ELSEWHERE and k != gold_column]
+        return {
+            "run": run, "row": row, "notices": [*run.notices, *notices],
+            "prompt": segments(row.get(schema.PROMPT)), "reasoning": segments(reasoning),
+            "reasoning_chars": len(reasoning), "answer": segments(row.get(schema.ANSWER_TEXT)),
+            "gold_column": gold_column, "gold": _cell(row.get(gold_column)) if gold_column in row else None,
+            "verifier": [(c, row[c]) for c in VERIFIER_COLUMNS if c in row],
+            "filters": [(c, row[c]) for c in FILTER_COLUMNS if c in row],
+            "code_results": results, "code_results_raw": results_error, "other": other,
+            "tokens": row.get(tokens_column(run)),
+        }
+
+    def prompt(self, run_name: str, prompt_id: str) -> dict[str, Any]:
+        import polars as pl
+
+        run, notices = self.pick(run_name)
+        if schema.PROMPT_ID not in run.index.columns:
+            raise NotFound("this run has no prompt_id column")
+        hits = run.index.filter(pl.col(schema.PROMPT_ID) == prompt_id).sort(schema.SAMPLE)
+        if not hits.height:
+            raise NotFound(f"no prompt {prompt_id!r} in this run")
+        rows = run.rows(hits[ROW].to_list(), [schema.PROMPT, schema.ANSWER_TEXT, schema.REASONING])
+        for row, short in zip(rows, hits.to_dicts(), strict=True):
+            row.update(short)
+            row["reasoning_chars"] = len(row.pop(schema.REASONING, None) or "")
+        correct = hits[schema.CORRECT] if schema.CORRECT in hits.columns else None
+        return {
+            "run": run, "notices": [*run.notices, *notices], "prompt_id": prompt_id, "rows": rows,
+            "prompt": segments(rows[0].get(schema.PROMPT)), "tokens": tokens_column(run),
+            "pass_rate": None if correct is None or correct.null_count() == len(correct) else float(correct.mean()),
+            "solved": None if correct is None else int(correct.sum()),
+        }
+
+    def duplicate(self, run_name: str, prompt_id: str, sample: str) -> dict[str, Any]:
+        run, notices = self.pick(run_name)
+        row = _find(run, prompt_id, sample)
+        target = row.get(schema.DUP_OF)
+        if not target:
+            raise NotFound("this sample is not marked as a duplicate (dup_of is empty)")
+        other_id, _, other_sample = str(target).partition("/")
+        if other_sample:  # a trace duplicate: "prompt_id/sample"
+            other, field_ = _find(run, other_id, other_sample), "trace"
+            left_text = _trace(row)
+            right_text = _trace(other)
+        else:  # a prompt duplicate: the prompt's first sample stands for it
+            other, field_ = self._first_of_prompt(run, other_id), "prompt"
+            left_text, right_text = row.get(schema.PROMPT) or "", other.get(schema.PROMPT) or ""
+        left, right = shared_spans(left_text, right_text)
+        return {"run": run, "notices": [*run.notices, *notices], "row": row, "other": other, "field": field_,
+                "left": left, "right": right, "target": target}
+
+    def contamination(self, run_name: str, prompt_id: str, sample: str) -> dict[str, Any]:
+        run, notices = self.pick(run_name)
+        row = _find(run, prompt_id, sample)
+        label = row.get(schema.CONTAMINATED_BY)
+        if not label:
+            raise NotFound("this sample is not marked as contaminated (contaminated_by is empty)")
+        bench, _, item_id = str(label).partition(":")
+        item, why = _benchmark_item(run, bench, item_id)
+        sides = []
+        if item is not None:
+            for column in TEXT_COLUMNS:
+                left, right = shared_spans(row.get(column) or "", item)
+                if any(shared for _, shared in left):
+                    sides.append((column, left, right))
+        examples = [e for e in run.stats.get("decontamination", {}).get("benchmarks", {}).get(bench, {})
+                    .get("examples", []) if str(e.get("row", "")).split("/")[0] == prompt_id]
+        return {"run": run, "notices": [*run.notices, *notices], "row": row, "label": label, "benchmark": bench,
+                "item_id": item_id, "item": item, "missing": why, "sides": sides, "examples": examples}
+
+    def _first_of_prompt(self, run: RunSource, prompt_id: str) -> dict[str, Any]:
+        import polars as pl
+
+        hits = run.index.filter(pl.col(schema.PROMPT_ID) == prompt_id)
+        if not hits.height:
+            raise NotFound(f"no prompt {prompt_id!r} in this run")
+        return run.rows([int(hits[ROW].min())])[0]
+
+    def plot(self, run_name: str, name: str) -> Path:
+        run, _ = self.pick(run_name)
+        if name not in run.plots():  # only names listed from the folder: no path reaches outside it
+            raise NotFound(f"no plot {name!r}")
+        return run.run.plots / name
+
+
+# ── helpers ────────────────────────────────────────────────────────────────
+def _find(run: RunSource, prompt_id: str, sample: str) -> dict[str, Any]:
+    if not sample.lstrip("-").isdigit():
+        raise NotFound(f"sample {sample[:40]!r} is not a number")
+    row = run.row(prompt_id, int(sample))
+    if row is None:
+        raise NotFound(f"no sample {prompt_id[:40]}/{sample} in this run")
+    return row
+
+
+def _trace(row: dict[str, Any]) -> str:
+    return "\n\n".join(t for t in (row.get(schema.REASONING), row.get(schema.ANSWER_TEXT)) if t)
+
+
+def _gold_column(run: RunSource) -> str:
+    from distill.verify import VerifyConfig
+
+    configured = run.run_settings().get("verify")
+    if isinstance(configured, dict) and isinstance(configured.get("gold_column"), str):
+        return configured["gold_column"]
+    return VerifyConfig.model_fields["gold_column"].default
+
+
+def _code_results(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """The sandbox's per-test results, or (None, the raw text) when they do not parse."""
+    if not raw:
+        return None, None
+    try:
+        data = json.loads(raw)
+    except (TypeError, ValueError):
+        return None, _cell(raw)
+    if not isinstance(data, dict):
+        return None, _cell(raw)
+    tests = data.get("tests")
+    data["tests"] = [t for t in tests if isinstance(t, dict)] if isinstance(tests, list) else []
+    return data, None
+
+
+def _benchmark_item(run: RunSource, bench: str, item_id: str) -> tuple[str | None, str | None]:
+    """The benchmark item's text from the local file the filter stage used, or why it cannot be shown."""
+    from distill.benchmarks import load_benchmark
+    from distill.errors import DistillError
+
+    settings = run.run_settings().get("filter")
+    paths = settings.get("benchmark_paths", {}) if isinstance(settings, dict) else {}
+    path = paths.get(bench) if isinstance(paths, dict) else None
+    if not path:
+        return None, f"run.yaml names no local file for {bench} (filter.benchmark_paths)"
+    candidates = [Path(path)] if Path(path).is_absolute() else [Path.cwd() / path, run.root / path]
+    file = next((c for c in candidates if c.is_file()), None)
+    if file is None:
+        return None, f"the benchmark file {path} is not here"
+    try:
+        items = load_benchmark(bench, file).rows
+    except DistillError as e:
+        return None, str(e)
+    import polars as pl
+
+    hit = items.filter(pl.col("id").cast(pl.String) == item_id)
+    if not hit.height:
+        return None, f"{file} has no item {item_id!r}"
+    answer = hit["answer"][0]
+    return str(hit["problem"][0]) + (f"\n\nAnswer: {answer}" if answer else ""), None
+
+
+def _cell(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= MAX_CELL_CHARS else text[:MAX_CELL_CHARS] + f"… ({len(text):,} chars)"
+
+
+def _verdict_counts(index: pl.DataFrame) -> list[tuple[str, int, int, int]]:
+    """(column, true, false, null) for each verdict column present."""
+    out = []
+    for column in FLAG_FILTERS:
+        if column in index.columns:
+            s = index[column]
+            out.append((column, int(s.sum()), int((~s).sum()), s.null_count()))
+    return out
+
+
+def _card_numbers(stats: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The scalar numbers of each stats.json section (what the card's tables show)."""
+    out = []
+    for section, values in stats.items():
+        if isinstance(values, dict):
+            scalars = [(k, _number(v)) for k, v in values.items() if isinstance(v, int | float | str | bool)]
+            if scalars:
+                out.append((section, scalars))
+    return out
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:,}" if isinstance(value, int) else f"{value:,.4g}"
+
+
+def _eval_scores(source: EvalSource) -> dict[str, Any]:
+    rows = []
+    for name, result in source.results.get("benchmarks", {}).items():
+        metrics = [(k, v) for k, v in result.items() if isinstance(v, dict) and "mean" in v]
+        rows.append({"name": name, "linked": name in source.runs, "samples": result.get("samples"),
+                     "problems": result.get("problems"), "k": result.get("k"),
+                     "metrics": [(k, _number(v["mean"] * 100), _number(v.get("stderr", 0) * 100)) for k, v in metrics]})
+    return {"model": source.results.get("model"), "rows": rows, "root": source.root}

@@ -1,0 +1,47 @@
+// distill view: render math, keep the filter URL short. No network access: the page's
+// Content-Security-Policy allows only this server's own files.
+"use strict";
+
+function renderMath() {
+  if (typeof renderMathInElement !== "function") return;
+  for (const el of document.querySelectorAll(".math")) {
+    // auto-render walks text nodes only: model text is never parsed as HTML.
+    renderMathInElement(el, {
+      delimiters: [
+        { left: "$$", right: "$$", display: true },
+        { left: "\\[", right: "\\]", display: true },
+        { left: "\\(", right: "\\)", display: false },
+        { left: "$", right: "$", display: false },
+      ],
+      throwOnError: false,
+      trust: false,
+      strict: "ignore",
+      maxExpand: 1000,
+      maxSize: 50,
+    });
+  }
+  document.body.dataset.math = "rendered";
+}
+
+function tidyFilters() {
+  const form = document.getElementById("filters");
+  if (!form) return;
+  // Empty fields stay out of the URL, so a shared link names only the filters in use.
+  form.addEventListener("submit", () => {
+    for (const field of form.elements) {
+      if (field.name && field.value === "") field.disabled = true;
+    }
+  });
+  for (const select of form.querySelectorAll("select[data-autosubmit]")) {
+    select.addEventListener("change", () => form.requestSubmit());
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  tidyFilters();
+  renderMath();
+});
+// A page restored from the back-forward cache keeps disabled fields: enable them again.
+window.addEventListener("pageshow", () => {
+  for (const field of document.querySelectorAll("#filters [disabled]")) field.disabled = false;
+});
