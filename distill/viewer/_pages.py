@@ -22,12 +22,35 @@ if TYPE_CHECKING:
 
 __all__ = ["NotFound", "Pages"]
 
-VERIFIER_COLUMNS = (schema.CORRECT, schema.MATH_VERIFIED, schema.CODE_VERIFIED, schema.FORMAT_OK,
-                    schema.COMPLETE, schema.PASS_RATE, schema.VERIFY_DETAIL)
-FILTER_COLUMNS = (schema.KEEP, schema.REJECT_REASON, schema.DUP_OF, schema.CONTAMINATED_BY, schema.LANGUAGE,
-                  schema.LANGUAGE_SHARE, schema.ANSWER_LANGUAGE, schema.REPETITION)
-SHOWN_ELSEWHERE = {*TEXT_COLUMNS, *VERIFIER_COLUMNS, *FILTER_COLUMNS, schema.MESSAGES, schema.CODE_RESULTS,
-                   schema.PROMPT_ID, schema.SAMPLE, ROW}
+VERIFIER_COLUMNS = (
+    schema.CORRECT,
+    schema.MATH_VERIFIED,
+    schema.CODE_VERIFIED,
+    schema.FORMAT_OK,
+    schema.COMPLETE,
+    schema.PASS_RATE,
+    schema.VERIFY_DETAIL,
+)
+FILTER_COLUMNS = (
+    schema.KEEP,
+    schema.REJECT_REASON,
+    schema.DUP_OF,
+    schema.CONTAMINATED_BY,
+    schema.LANGUAGE,
+    schema.LANGUAGE_SHARE,
+    schema.ANSWER_LANGUAGE,
+    schema.REPETITION,
+)
+SHOWN_ELSEWHERE = {
+    *TEXT_COLUMNS,
+    *VERIFIER_COLUMNS,
+    *FILTER_COLUMNS,
+    schema.MESSAGES,
+    schema.CODE_RESULTS,
+    schema.PROMPT_ID,
+    schema.SAMPLE,
+    ROW,
+}
 SEARCH_CACHE = 16
 MAX_CELL_CHARS = 4000
 
@@ -52,7 +75,9 @@ class Pages:
         if name in runs:
             return runs[name], []
         first = next(iter(runs))
-        return runs[first], ([f"ignored run={name[:40]!r}: no such benchmark; showing {first}"] if name else [])
+        return runs[first], (
+            [f"ignored run={name[:40]!r}: no such benchmark; showing {first}"] if name else []
+        )
 
     def run_names(self) -> list[str]:
         return list(self.source.runs) if isinstance(self.source, EvalSource) else []
@@ -69,19 +94,28 @@ class Pages:
         sources: list[str] = []
         table: dict[str, dict[str, int]] = {}
         if schema.REJECT_REASON in index.columns:
-            src = pl.col(schema.SOURCE).cast(pl.String).fill_null("(none)") if schema.SOURCE in index.columns \
+            src = (
+                pl.col(schema.SOURCE).cast(pl.String).fill_null("(none)")
+                if schema.SOURCE in index.columns
                 else pl.lit("all")
+            )
             counts = index.group_by(src.alias("s"), pl.col(schema.REJECT_REASON).alias("r")).len()
             for s, r, n in counts.iter_rows():
                 table.setdefault(r or "", {})[s] = int(n)
             sources = sorted({s for row in table.values() for s in row})
             by_rule = sorted(((r, sum(v.values())) for r, v in table.items() if r), key=lambda x: -x[1])
         return {
-            "run": run, "samples": run.size, "notices": [*run.notices, *notices],
+            "run": run,
+            "samples": run.size,
+            "notices": [*run.notices, *notices],
             "prompts": index[schema.PROMPT_ID].n_unique() if schema.PROMPT_ID in index.columns else None,
             "kept": int(index[schema.KEEP].sum()) if schema.KEEP in index.columns else None,
-            "verdicts": _verdict_counts(index), "by_rule": by_rule, "sources": sources, "by_source": table,
-            "numbers": _card_numbers(run.stats), "plots": run.plots(),
+            "verdicts": _verdict_counts(index),
+            "by_rule": by_rule,
+            "sources": sources,
+            "by_source": table,
+            "numbers": _card_numbers(run.stats),
+            "plots": run.plots(),
         }
 
     # ── samples table ──────────────────────────────────────────────────────
@@ -98,9 +132,16 @@ class Pages:
         page = matched.slice((q.page - 1) * q.size, q.size)
         facets = {c: self._facet(frame, q, run, c) for c in (*CHOICE_FILTERS, *FLAG_FILTERS) if run.has(c)}
         return {
-            "run": run, "q": q, "notices": [*run.notices, *notices, *q.notices], "total": run.size,
-            "matched": matched.height, "pages": pages, "rows": page.to_dicts(), "facets": facets,
-            "tokens": tokens_column(run), "has": set(run.columns) | {PREVIEW},
+            "run": run,
+            "q": q,
+            "notices": [*run.notices, *notices, *q.notices],
+            "total": run.size,
+            "matched": matched.height,
+            "pages": pages,
+            "rows": page.to_dicts(),
+            "facets": facets,
+            "tokens": tokens_column(run),
+            "has": set(run.columns) | {PREVIEW},
         }
 
     def _facet(self, frame: pl.DataFrame, q: Query, run: RunSource, column: str) -> list[tuple[str, int]]:
@@ -110,7 +151,12 @@ class Pages:
         col = pl.col(column).cast(pl.String)
         if column == schema.CONTAMINATED_BY:
             col = col.str.split(":").list.first()
-        counts = frame.filter(q.expression(run, skip=column)).group_by(col.alias("v")).len().sort("len", descending=True)
+        counts = (
+            frame.filter(q.expression(run, skip=column))
+            .group_by(col.alias("v"))
+            .len()
+            .sort("len", descending=True)
+        )
         missing = "null" if column in FLAG_FILTERS else NONE
         return [(missing if v is None else str(v), int(n)) for v, n in counts.head(200).iter_rows()]
 
@@ -131,13 +177,20 @@ class Pages:
         reasoning = row.get(schema.REASONING) or ""
         other = [(k, _cell(v)) for k, v in row.items() if k not in SHOWN_ELSEWHERE and k != gold_column]
         return {
-            "run": run, "row": row, "notices": [*run.notices, *notices],
-            "prompt": segments(row.get(schema.PROMPT)), "reasoning": segments(reasoning),
-            "reasoning_chars": len(reasoning), "answer": segments(row.get(schema.ANSWER_TEXT)),
-            "gold_column": gold_column, "gold": _cell(row.get(gold_column)) if gold_column in row else None,
+            "run": run,
+            "row": row,
+            "notices": [*run.notices, *notices],
+            "prompt": segments(row.get(schema.PROMPT)),
+            "reasoning": segments(reasoning),
+            "reasoning_chars": len(reasoning),
+            "answer": segments(row.get(schema.ANSWER_TEXT)),
+            "gold_column": gold_column,
+            "gold": _cell(row.get(gold_column)) if gold_column in row else None,
             "verifier": [(c, row[c]) for c in VERIFIER_COLUMNS if c in row],
             "filters": [(c, row[c]) for c in FILTER_COLUMNS if c in row],
-            "code_results": results, "code_results_raw": results_error, "other": other,
+            "code_results": results,
+            "code_results_raw": results_error,
+            "other": other,
             "tokens": row.get(tokens_column(run)),
         }
 
@@ -156,9 +209,15 @@ class Pages:
             row["reasoning_chars"] = len(row.pop(schema.REASONING, None) or "")
         correct = hits[schema.CORRECT] if schema.CORRECT in hits.columns else None
         return {
-            "run": run, "notices": [*run.notices, *notices], "prompt_id": prompt_id, "rows": rows,
-            "prompt": segments(rows[0].get(schema.PROMPT)), "tokens": tokens_column(run),
-            "pass_rate": None if correct is None or correct.null_count() == len(correct) else float(correct.mean()),
+            "run": run,
+            "notices": [*run.notices, *notices],
+            "prompt_id": prompt_id,
+            "rows": rows,
+            "prompt": segments(rows[0].get(schema.PROMPT)),
+            "tokens": tokens_column(run),
+            "pass_rate": None
+            if correct is None or correct.null_count() == len(correct)
+            else float(correct.mean()),
             "solved": None if correct is None else int(correct.sum()),
         }
 
@@ -177,8 +236,16 @@ class Pages:
             other, field_ = self._first_of_prompt(run, other_id), "prompt"
             left_text, right_text = row.get(schema.PROMPT) or "", other.get(schema.PROMPT) or ""
         left, right = shared_spans(left_text, right_text)
-        return {"run": run, "notices": [*run.notices, *notices], "row": row, "other": other, "field": field_,
-                "left": left, "right": right, "target": target}
+        return {
+            "run": run,
+            "notices": [*run.notices, *notices],
+            "row": row,
+            "other": other,
+            "field": field_,
+            "left": left,
+            "right": right,
+            "target": target,
+        }
 
     def contamination(self, run_name: str, prompt_id: str, sample: str) -> dict[str, Any]:
         run, notices = self.pick(run_name)
@@ -194,10 +261,26 @@ class Pages:
                 left, right = shared_spans(row.get(column) or "", item)
                 if any(shared for _, shared in left):
                     sides.append((column, left, right))
-        examples = [e for e in run.stats.get("decontamination", {}).get("benchmarks", {}).get(bench, {})
-                    .get("examples", []) if str(e.get("row", "")).split("/")[0] == prompt_id]
-        return {"run": run, "notices": [*run.notices, *notices], "row": row, "label": label, "benchmark": bench,
-                "item_id": item_id, "item": item, "missing": why, "sides": sides, "examples": examples}
+        examples = [
+            e
+            for e in run.stats.get("decontamination", {})
+            .get("benchmarks", {})
+            .get(bench, {})
+            .get("examples", [])
+            if str(e.get("row", "")).split("/")[0] == prompt_id
+        ]
+        return {
+            "run": run,
+            "notices": [*run.notices, *notices],
+            "row": row,
+            "label": label,
+            "benchmark": bench,
+            "item_id": item_id,
+            "item": item,
+            "missing": why,
+            "sides": sides,
+            "examples": examples,
+        }
 
     def _first_of_prompt(self, run: RunSource, prompt_id: str) -> dict[str, Any]:
         import polars as pl
@@ -315,7 +398,16 @@ def _eval_scores(source: EvalSource) -> dict[str, Any]:
     rows = []
     for name, result in source.results.get("benchmarks", {}).items():
         metrics = [(k, v) for k, v in result.items() if isinstance(v, dict) and "mean" in v]
-        rows.append({"name": name, "linked": name in source.runs, "samples": result.get("samples"),
-                     "problems": result.get("problems"), "k": result.get("k"),
-                     "metrics": [(k, _number(v["mean"] * 100), _number(v.get("stderr", 0) * 100)) for k, v in metrics]})
+        rows.append(
+            {
+                "name": name,
+                "linked": name in source.runs,
+                "samples": result.get("samples"),
+                "problems": result.get("problems"),
+                "k": result.get("k"),
+                "metrics": [
+                    (k, _number(v["mean"] * 100), _number(v.get("stderr", 0) * 100)) for k, v in metrics
+                ],
+            }
+        )
     return {"model": source.results.get("model"), "rows": rows, "root": source.root}

@@ -21,19 +21,31 @@ __all__ = ["CHOICE_FILTERS", "FLAG_FILTERS", "Query", "parse_query"]
 
 # string columns filtered by value; "(none)" matches null, "(any)" any non-null value
 CHOICE_FILTERS = (
-    schema.SOURCE, schema.TEACHER, schema.REJECT_REASON, schema.LANGUAGE, schema.FINISH_REASON,
+    schema.SOURCE,
+    schema.TEACHER,
+    schema.REJECT_REASON,
+    schema.LANGUAGE,
+    schema.FINISH_REASON,
     schema.CONTAMINATED_BY,
 )
 # verdicts: true / false / null
 FLAG_FILTERS = (
-    schema.CORRECT, schema.MATH_VERIFIED, schema.CODE_VERIFIED, schema.FORMAT_OK, schema.COMPLETE, schema.KEEP,
+    schema.CORRECT,
+    schema.MATH_VERIFIED,
+    schema.CODE_VERIFIED,
+    schema.FORMAT_OK,
+    schema.COMPLETE,
+    schema.KEEP,
 )
 NONE, ANY = "(none)", "(any)"
 PAGE_SIZES = (10, 25, 50, 100, 200)
 SORTS = ("", "tokens", "-tokens", "pass_rate", "-pass_rate")
-RANGES = {"pass_min": (schema.PASS_RATE, float), "pass_max": (schema.PASS_RATE, float),
-          "tok_min": ("tokens", int), "tok_max": ("tokens", int)}
-OTHER_KEYS = ("q", "page", "size", "sort", "run")
+RANGES = {
+    "pass_min": (schema.PASS_RATE, float),
+    "pass_max": (schema.PASS_RATE, float),
+    "tok_min": ("tokens", int),
+    "tok_max": ("tokens", int),
+}
 
 
 @dataclass

@@ -36,9 +36,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
-       "img-src 'self'; font-src 'self'; connect-src 'none'; form-action 'self'; base-uri 'none'; "
-       "frame-ancestors 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; "
+    "img-src 'self'; font-src 'self'; connect-src 'none'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -76,7 +78,9 @@ class Viewer:
             self.server = ThreadingHTTPServer((host, port), handler, bind_and_activate=True)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
-                raise ConfigError(f"port {port} on {host} is in use: pass --port 0 to pick a free port") from e
+                raise ConfigError(
+                    f"port {port} on {host} is in use: pass --port 0 to pick a free port"
+                ) from e
             raise ConfigError(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
         self.server.daemon_threads = True
         self.host, self.port = host, int(self.server.server_address[1])
@@ -125,7 +129,7 @@ class Viewer:
         query = parse_qs(parts.query, keep_blank_values=True)
         path = parts.path
         if path.startswith("/static/"):
-            return self._static(path[len("/static/"):])
+            return self._static(path[len("/static/") :])
         run = _one(query, "run")
         try:
             if path == "/plot":
@@ -148,7 +152,9 @@ class Viewer:
         except NotFound as e:
             return self._page("error.html", {"message": str(e), "notices": []}, run, status=404)
 
-    def _page(self, name: str, context: dict[str, Any], run: str, status: int = 200) -> tuple[int, str, bytes]:
+    def _page(
+        self, name: str, context: dict[str, Any], run: str, status: int = 200
+    ) -> tuple[int, str, bytes]:
         runs = self.pages.run_names()
         current = run if run in runs else (runs[0] if runs and name != "overview.html" else "")
 
@@ -158,8 +164,14 @@ class Viewer:
             return f"{path}?{urlencode(clean)}" if clean else path
 
         html = self.templates.get_template(name).render(
-            **context, link=link, runs=runs, current_run=current, root=self.root.name or str(self.root),
-            page_sizes=PAGE_SIZES, sorts=SORTS)
+            **context,
+            link=link,
+            runs=runs,
+            current_run=current,
+            root=self.root.name or str(self.root),
+            page_sizes=PAGE_SIZES,
+            sorts=SORTS,
+        )
         return status, "text/html; charset=utf-8", html.encode()
 
     def _static(self, name: str) -> tuple[int, str, bytes]:
@@ -169,8 +181,11 @@ class Viewer:
         if path is None:
             return 404, "text/plain; charset=utf-8", b"not found"
         kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return 200, kind + ("; charset=utf-8" if kind.startswith("text/") or kind.endswith("javascript") else ""), \
-            path.read_bytes()
+        return (
+            200,
+            kind + ("; charset=utf-8" if kind.startswith("text/") or kind.endswith("javascript") else ""),
+            path.read_bytes(),
+        )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -185,7 +200,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(body=False)
 
     def _refuse(self) -> None:
-        self._send(HTTPStatus.METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", b"the viewer is read-only", True)
+        self._send(
+            HTTPStatus.METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", b"the viewer is read-only", True
+        )
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _refuse  # noqa: N815
 

@@ -35,10 +35,25 @@ PREVIEW_CHARS = 160
 TEXT_COLUMNS = (schema.PROMPT, schema.REASONING, schema.ANSWER_TEXT)
 # Short columns kept in memory: everything a filter, a facet or the samples table needs.
 INDEX_COLUMNS = (
-    schema.PROMPT_ID, schema.SAMPLE, schema.SOURCE, schema.TEACHER, schema.FINISH_REASON, schema.ERROR,
-    schema.COMPLETE, schema.CORRECT, schema.MATH_VERIFIED, schema.CODE_VERIFIED, schema.FORMAT_OK,
-    schema.PASS_RATE, schema.KEEP, schema.REJECT_REASON, schema.LANGUAGE, schema.CONTAMINATED_BY,
-    schema.DUP_OF, schema.NUM_TOKENS, schema.COMPLETION_TOKENS,
+    schema.PROMPT_ID,
+    schema.SAMPLE,
+    schema.SOURCE,
+    schema.TEACHER,
+    schema.FINISH_REASON,
+    schema.ERROR,
+    schema.COMPLETE,
+    schema.CORRECT,
+    schema.MATH_VERIFIED,
+    schema.CODE_VERIFIED,
+    schema.FORMAT_OK,
+    schema.PASS_RATE,
+    schema.KEEP,
+    schema.REJECT_REASON,
+    schema.LANGUAGE,
+    schema.CONTAMINATED_BY,
+    schema.DUP_OF,
+    schema.NUM_TOKENS,
+    schema.COMPLETION_TOKENS,
 )
 
 
@@ -78,7 +93,9 @@ class RunSource:
             shards.append(_Shard(path, start, tuple(groups)))
             start += meta.num_rows
         if not shards:
-            raise StageError(f"{self.root} is not a readable run: no shard of {run.config_dir('all')} can be read")
+            raise StageError(
+                f"{self.root} is not a readable run: no shard of {run.config_dir('all')} can be read"
+            )
         self.shards = shards
         self.columns: list[str] = pq.read_schema(shards[0].path).names
         wanted = [c for c in INDEX_COLUMNS if c in self.columns]
@@ -104,14 +121,18 @@ class RunSource:
         files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
         if not files:
             if run.store.exists():
-                raise StageError(f"{self.root}: generation has not written data/all yet (samples are still in "
-                                 f"{run.store.relative_to(self.root)}); wait for the generate stage to finish")
+                raise StageError(
+                    f"{self.root}: generation has not written data/all yet (samples are still in "
+                    f"{run.store.relative_to(self.root)}); wait for the generate stage to finish"
+                )
             raise StageError(f"{self.root} is not a run: {folder} holds no Parquet shards")
         if any(run.data.glob(".all.new-*")):
             self.notices.append("a stage is writing this run: showing the last complete shards of data/all")
         elif run.store.exists() and run.store.stat().st_mtime > max(f.stat().st_mtime for f in files):
-            self.notices.append("generations/ is newer than data/all (a stage may still be running): "
-                                "showing the last complete shards")
+            self.notices.append(
+                "generations/ is newer than data/all (a stage may still be running): "
+                "showing the last complete shards"
+            )
         return files
 
     # ── reading ────────────────────────────────────────────────────────────
@@ -166,7 +187,9 @@ class RunSource:
         present = [c for c in TEXT_COLUMNS if c in self.columns]
         if not present:
             return pl.Series(ROW, [], dtype=pl.UInt32)
-        hit = pl.any_horizontal([pl.col(c).cast(pl.String).str.contains(pattern).fill_null(False) for c in present])
+        hit = pl.any_horizontal(
+            [pl.col(c).cast(pl.String).str.contains(pattern).fill_null(False) for c in present]
+        )
         return (
             pl.scan_parquet([str(s.path) for s in self.shards], row_index_name=ROW)
             .filter(hit)
@@ -216,8 +239,10 @@ def open_source(root: Path) -> RunSource | EvalSource:
             except StageError as e:
                 notices.append(f"{name}: {e}")
         if not runs:
-            raise StageError(f"{root} is an eval directory with no readable benchmark runs "
-                             f"(expected {root}/<benchmark>/data/all/*.parquet)")
+            raise StageError(
+                f"{root} is an eval directory with no readable benchmark runs "
+                f"(expected {root}/<benchmark>/data/all/*.parquet)"
+            )
         return EvalSource(root, data, runs, notices)
     if not (root / "data").is_dir():
         raise StageError(f"{root} is not a run: it has no data/all/ (nor results.json of an eval directory)")

@@ -89,8 +89,9 @@ def _grams(words: list[re.Match[str]], k: int) -> list[tuple[str, ...]]:
     return [tuple(lowered[i : i + k]) for i in range(len(lowered) - k + 1)]
 
 
-def _pieces(text: str, words: list[re.Match[str]], grams: list[tuple[str, ...]], common: set, k: int
-            ) -> list[tuple[str, bool]]:
+def _pieces(
+    text: str, words: list[re.Match[str]], grams: list[tuple[str, ...]], common: set, k: int
+) -> list[tuple[str, bool]]:
     covered = [False] * len(words)
     for i, gram in enumerate(grams):
         if gram in common:
