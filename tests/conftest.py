@@ -9,7 +9,9 @@ import pytest
 
 from distill.run import RunDir
 
-pytest_plugins = ["tests.plugins.network", "tests.plugins.teacher", "tests.plugins.models", "tests.plugins.hub"]
+pytest_plugins = [
+    "tests.plugins.network", "tests.plugins.teacher", "tests.plugins.models", "tests.plugins.hub", "tests.plugins.viewer",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("DISTILL_SHARED_DATA", ROOT.parent / "shared" / "data"))
