@@ -27,9 +27,10 @@ from distill import schema
 from distill.card import CardConfig, write_card
 from distill.dataset import build_dataset
 from distill.run import RunDir
+from tests.datafiles import data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DISTILL_SHARED_DATA", ROOT.parent / "shared" / "data"))
+SHARED = data_dir()  # tests/data unpacked, or $DISTILL_TEST_DATA (a fuller copy, same layout)
 
 
 def baseline_write(frame: pl.DataFrame, folder: Path, shard_bytes: int, group_bytes: int) -> list[Path]:

@@ -5,7 +5,7 @@
     python -m bench.filter_throughput --rows 20000 --check
 
 Measures, in the same run: the whole `apply_filters` pass (every rule on, decontamination against
-MATH-500, AIME 2024, AMC 2023 and GSM8K from ../shared/data) in rows/s and MB/s of reasoning; MinHash
+MATH-500, AIME 2024, AMC 2023 and GSM8K from tests/data) in rows/s and MB/s of reasoning; MinHash
 signatures + LSH of ours (rensa over numpy shingles) against a datasketch baseline on the same texts;
 and the peak resident memory of the process.
 """
@@ -29,9 +29,9 @@ import polars as pl
 from distill import schema
 from distill.filtering import FilterConfig, apply_filters
 from distill.run import RunDir
+from tests.datafiles import data_dir
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("DISTILL_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATA = data_dir()  # tests/data unpacked, or $DISTILL_TEST_DATA (a fuller copy, same layout)
 TARGET_ROWS_PER_S = 100_000 / 600  # the issue: 100k traces in minutes, not hours (≤ 10 min)
 TARGET_MINHASH_RATIO = 5.0
 

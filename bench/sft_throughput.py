@@ -2,7 +2,8 @@
 
 Random-weight Qwen2.5-1.5B-shaped model (and a 7B-shaped one), synthetic pre-tokenised samples whose
 lengths follow reasoning traces (lognormal, median ~4k, 256..16k; prompt tokens masked), identical to
-`../shared/bench/trl_sft_baseline.py`, whose `naive` variant (no packing, batch 1, SDPA, full
+the peer baseline script `trl_sft_baseline.py` (not in the repository: pass it with --baseline PATH or
+$DISTILL_SFT_BASELINE), whose `naive` variant (no packing, batch 1, SDPA, full
 checkpointing: TRL's defaults) runs first as the baseline. Each variant runs in its own process.
 Tokens are real (non-pad) tokens; MFU = Σ_docs (6·N·s + 6·L·d·s²) / (time · 989 TFLOP/s).
 
@@ -549,7 +550,9 @@ def main() -> None:
     )
     p.add_argument("--variant", help="run one variant in this process")
     p.add_argument(
-        "--baseline", default=str(Path(__file__).resolve().parents[2] / "shared/bench/trl_sft_baseline.py")
+        "--baseline",
+        default=os.environ.get("DISTILL_SFT_BASELINE"),
+        help="the peer TRL baseline script (trl_sft_baseline.py); needed for the `naive` variant",
     )
     p.add_argument("--out", default=os.environ.get("OUT", "/tmp/sft_bench"))
     p.add_argument("--scratch", default="/tmp/sft_bench_scratch")
@@ -572,13 +575,14 @@ def main() -> None:
     p.add_argument(
         "--extra-runs", default="", help="with --loss-curve: also zero3, zero3_sp2, zero3_32k, zero3_sp2_32k on 2 GPUs (DeepSpeed)"
     )
-    p.add_argument(
-        "--traces",
-        default=str(
-            Path(__file__).resolve().parents[2] / "shared/data/traces/skyt1_27b_math500_outputs.jsonl"
-        ),
-    )
+    p.add_argument("--traces", help="a traces JSONL (default: tests/data's Sky-T1 27B MATH-500 outputs)")
     a = p.parse_args()
+    if a.traces is None:
+        from tests.datafiles import data_dir
+
+        a.traces = str(data_dir() / "traces" / "skyt1_27b_math500_outputs.jsonl")
+    if "naive" in a.variants.split(",") and not a.variant and not a.loss_curve and not a.baseline:
+        p.error("the naive variant runs the TRL baseline: pass --baseline PATH (or set $DISTILL_SFT_BASELINE)")
     if a.quick and "--timed-s" not in sys.argv:
         a.timed_s, a.n_samples, a.median, a.lo, a.hi = 3.0, 120, 100, 32, 256
         if "--variants" not in sys.argv:

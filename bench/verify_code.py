@@ -27,9 +27,9 @@ import polars as pl
 
 from distill import schema
 from distill.verify import VerifyConfig, verify_frame
+from tests.datafiles import data_dir
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("DISTILL_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATA = data_dir()  # tests/data unpacked, or $DISTILL_TEST_DATA (a fuller copy, same layout)
 TARGET = 1.0  # isolation must not cost throughput: parallel slots pay for the namespaces
 
 

@@ -1,7 +1,7 @@
 """Math verification throughput on the real traces: our stage vs a plain math_verify.verify loop.
 
     python -m bench.verify_math --quick          # 400 rows, < 1 min
-    python -m bench.verify_math                  # every response in ../shared/data/traces (1,672)
+    python -m bench.verify_math                  # every response in tests/data/traces (1,672)
     python -m bench.verify_math --check          # exit 1 below 1.8x or with any row over its limit
 
 Baseline: one process, `verify(parse(gold), parse(response_after_thoughts))` per row, the way most
@@ -20,16 +20,15 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
 import polars as pl
 
 from distill import schema
 from distill.reasoning import normalise
 from distill.verify import VerifyConfig, build_report, verify_frame
+from tests.datafiles import data_dir
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("DISTILL_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DATA = data_dir()  # tests/data unpacked, or $DISTILL_TEST_DATA (a fuller copy, same layout)
 TARGET = 1.8
 
 

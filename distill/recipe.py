@@ -51,11 +51,11 @@ class DemoConfig(StageConfig):
     student_max_tokens: int = Field(
         48, ge=1, description="Tokens the tiny student may generate per eval answer."
     )
-    benchmarks_dir: Path = Field(
-        Path("../shared/data/benchmarks"),
+    benchmarks_dir: Path | None = Field(
+        None,
         description=(
-            "Decontaminate against MATH-500 and GSM8K from this folder when it exists; else against the two "
-            "benchmark items shipped in distill/demo/benchmark_*.jsonl."
+            "A folder holding math500_test.jsonl and gsm8k_test.jsonl: decontaminate against (and evaluate on) "
+            "those; by default the demo uses the two benchmark items and four eval problems it ships."
         ),
     )
 

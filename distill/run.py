@@ -8,6 +8,7 @@
       data/sft/           kept rows only, TRL-ready
       README.md           the data card
       stats.json, plots/  numbers and pictures behind the card
+      judge/              the crash-safe stores of LLM-judge verdicts
       logs/               server and stage logs
 
 Every write is atomic (temporary file, then `os.replace`), so a crash never leaves a file that looks
@@ -80,6 +81,11 @@ class RunDir:
     @property
     def plots(self) -> Path:
         return self.root / "plots"
+
+    @property
+    def judge(self) -> Path:
+        """Stores of LLM-judge requests, one folder per judge prompt (distill/judge.py)."""
+        return self.root / "judge"
 
     @property
     def logs(self) -> Path:

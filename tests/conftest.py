@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from distill.run import RunDir
+from tests.datafiles import data_dir
 
 pytest_plugins = [
-    "tests.plugins.network", "tests.plugins.teacher", "tests.plugins.models", "tests.plugins.hub", "tests.plugins.viewer",
+    "tests.plugins.network",
+    "tests.plugins.teacher",
+    "tests.plugins.models",
+    "tests.plugins.hub",
+    "tests.plugins.viewer",
 ]
-
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("DISTILL_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """../shared/data: real benchmarks, traces and labelled verifier pairs."""
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"{SHARED_DATA} is missing: tests need ../shared/data beside the checkout")
-    return SHARED_DATA
+    """tests/data as plain files: real benchmarks, traces and labelled verifier pairs (tests/data/SOURCES.md)."""
+    return data_dir()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """SFT: targets token by token, document masking, training behaviour, resume, recipes and bad inputs.
 
 Tiny random Qwen2 and Llama students with locally trained tokenizers (distill/sft/tiny.py), real
-reasoning traces from ../shared/data/traces, CPU only.
+reasoning traces from tests/data/traces, CPU only.
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 problems.jsonl    52 simple math word problems with gold answers (written for this demo; two of
                   them are lightly edited MATH-500 / GSM8K items so decontamination visibly fires)
-eval.jsonl        4 held-out problems (GSM8K format) the tiny student is evaluated on when
-                  ../shared/data/benchmarks is not there
+eval.jsonl        4 held-out problems (GSM8K format) the tiny student is evaluated on unless
+                  the recipe's demo.benchmarks_dir names a folder with gsm8k_test.jsonl
 benchmark_math500.jsonl, benchmark_gsm8k.jsonl
                   the two original benchmark items (MATH-500 test/algebra/2214.json and GSM8K
-                  test row 0, both MIT licensed), used for decontamination when
-                  ../shared/data/benchmarks is not there
+                  test row 0, both MIT licensed), used for decontamination unless demo.benchmarks_dir
+                  names a folder with math500_test.jsonl and gsm8k_test.jsonl
 """
 
 from __future__ import annotations

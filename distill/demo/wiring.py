@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 TEACHER_PLACEHOLDER = "http://demo-teacher.local/v1"  # replaced by the live server's URL at run time
 STUDENT_PLACEHOLDER = "http://demo-student.local/v1"
 STUDENT_MODEL = "distill-demo-student"
-# Benchmarks the demo decontaminates against / evaluates on, and their files in ../shared/data/benchmarks.
+# Benchmarks the demo decontaminates against / evaluates on, and their files in `demo.benchmarks_dir`.
 SHARED_FILES = {"math500": "math500_test.jsonl", "gsm8k": "gsm8k_test.jsonl"}
 
 
@@ -59,16 +59,17 @@ def demo_recipe(recipe: Recipe, run: RunDir) -> Recipe:
     return recipe.model_copy(update=update)
 
 
-def decontamination_files(benchmarks_dir: Path) -> dict[str, Path]:
-    """MATH-500 and GSM8K from the shared folder when it is there, else the two shipped originals."""
-    if all((benchmarks_dir / f).is_file() for f in SHARED_FILES.values()):
+def decontamination_files(benchmarks_dir: Path | None) -> dict[str, Path]:
+    """MATH-500 and GSM8K from `benchmarks_dir` when it holds them, else the two shipped originals."""
+    if benchmarks_dir is not None and all((benchmarks_dir / f).is_file() for f in SHARED_FILES.values()):
         return {name: benchmarks_dir / f for name, f in SHARED_FILES.items()}
     return dict(BENCHMARK_ITEMS)
 
 
-def eval_files(benchmarks_dir: Path, names: list[str]) -> dict[str, Path]:
-    """Local files for the eval benchmarks: the shared copies when present, else (gsm8k) the demo's own problems."""
-    files = {n: benchmarks_dir / f for n, f in SHARED_FILES.items() if (benchmarks_dir / f).is_file()}
+def eval_files(benchmarks_dir: Path | None, names: list[str]) -> dict[str, Path]:
+    """Local files for the eval benchmarks: those in `benchmarks_dir`, else (gsm8k) the demo's own problems."""
+    found = {} if benchmarks_dir is None else {n: benchmarks_dir / f for n, f in SHARED_FILES.items()}
+    files = {n: path for n, path in found.items() if path.is_file()}
     files.setdefault("gsm8k", EVAL_PROBLEMS)  # GSM8K-format: `#### answer`
     return {n: files[n] for n in names if n in files}
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the filter tests: real traces and benchmark problems from ../shared/data."""
+"""Helpers shared by the filter tests: real traces and benchmark problems from tests/data."""
 
 from __future__ import annotations
 
