@@ -39,6 +39,7 @@ FLAG_FILTERS = (
 )
 NONE, ANY = "(none)", "(any)"
 PAGE_SIZES = (10, 25, 50, 100, 200)
+DEFAULT_SIZE = 50
 SORTS = ("", "tokens", "-tokens", "pass_rate", "-pass_rate")
 RANGES = {
     "pass_min": (schema.PASS_RATE, float),
@@ -57,7 +58,7 @@ class Query:
     ranges: dict[str, float] = field(default_factory=dict)
     text: str = ""
     page: int = 1
-    size: int = 50
+    size: int = DEFAULT_SIZE
     sort: str = ""
     run: str = ""
     notices: list[str] = field(default_factory=list)
@@ -72,7 +73,7 @@ class Query:
             out["q"] = self.text
         if self.sort:
             out["sort"] = self.sort
-        if self.size != 50:
+        if self.size != DEFAULT_SIZE:
             out["size"] = str(self.size)
         if self.page != 1:
             out["page"] = str(self.page)

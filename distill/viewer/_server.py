@@ -26,7 +26,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from distill.errors import ConfigError
 from distill.viewer._pages import NotFound, Pages
-from distill.viewer._query import PAGE_SIZES, SORTS, parse_query
+from distill.viewer._query import DEFAULT_SIZE, PAGE_SIZES, SORTS, parse_query
 from distill.viewer._source import EvalSource, open_source
 from distill.viewer._text import pygments_css
 
@@ -128,6 +128,8 @@ class Viewer:
         parts = urlsplit(target)
         query = parse_qs(parts.query, keep_blank_values=True)
         path = parts.path
+        if path == "/favicon.ico":  # browsers ask for it; answering 204 keeps their console clean
+            return 204, "image/x-icon", b""
         if path.startswith("/static/"):
             return self._static(path[len("/static/") :])
         run = _one(query, "run")
@@ -170,6 +172,7 @@ class Viewer:
             current_run=current,
             root=self.root.name or str(self.root),
             page_sizes=PAGE_SIZES,
+            default_size=DEFAULT_SIZE,
             sorts=SORTS,
         )
         return status, "text/html; charset=utf-8", html.encode()

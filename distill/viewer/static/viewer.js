@@ -26,10 +26,10 @@ function renderMath() {
 function tidyFilters() {
   const form = document.getElementById("filters");
   if (!form) return;
-  // Empty fields stay out of the URL, so a shared link names only the filters in use.
+  // Empty and default fields stay out of the URL, so a shared link names only the filters in use.
   form.addEventListener("submit", () => {
     for (const field of form.elements) {
-      if (field.name && field.value === "") field.disabled = true;
+      if (field.name && (field.value === "" || field.value === field.dataset.default)) field.disabled = true;
     }
   });
   for (const select of form.querySelectorAll("select[data-autosubmit]")) {
