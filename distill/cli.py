@@ -8,6 +8,7 @@ here: no loops over rows, no defaults repeated from the config models.
 from __future__ import annotations
 
 import logging
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -115,6 +116,8 @@ def run_(
     console().print(report.as_table())
     for line in report.where():
         console().print(f"  {line}", markup=False, highlight=False)
+    console().print(f"  {'browse':<10} distill view {shlex.quote(str(report.run_dir))}", markup=False, highlight=False,
+                    soft_wrap=True)
     console().print(f"done in {report.seconds:.0f}s; rerun the same command to resume or update", highlight=False)
 
 

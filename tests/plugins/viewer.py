@@ -54,7 +54,6 @@ def build_demo_run(out: Path) -> Path:
             str(ROOT / "recipes" / "demo.yaml"),
             "--out",
             str(out),
-            "-q",
         ],
         cwd=ROOT,
         env=env,
@@ -63,6 +62,7 @@ def build_demo_run(out: Path) -> Path:
         timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert f"browse     distill view {out}" in done.stdout  # the summary says how to look at the run
     return out
 
 
