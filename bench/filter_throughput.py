@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 
 from distill import schema
-from distill.filtering import FilterConfig, apply_filters
+from distill.filtering.stage import FilterConfig, apply_filters
 from distill.run import RunDir
 from tests.datafiles import data_dir
 

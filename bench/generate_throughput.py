@@ -107,7 +107,7 @@ def _scenario(
     skip_openai: bool = False,
     stat: str = "min",
 ) -> dict:
-    from distill.teachers.local_server import SizedResponder, TeacherServer
+    from distill.testing.local_server import SizedResponder, TeacherServer
 
     prompts = work / f"prompts-{requests}.jsonl"
     prompts.write_text(

@@ -8,7 +8,7 @@ Same teacher (the demo teacher behind the local OpenAI-compatible server: per-pr
 0.95 / 0.9 / 0.75 / 0.35 and 21% flawed replies), same generation engine, same verifier, in one run:
 - baseline: every prompt gets M samples (the fixed budget needed to give hard prompts a chance);
 - fixed n=first round: every prompt gets generate.n samples (cheap, but hard prompts fall short);
-- ours: `until_correct: K`, `max_samples: M` (distill.sampling).
+- ours: `until_correct: K`, `max_samples: M` (distill.generation.sampling).
 Coverage = prompts with at least K verified-correct samples. Also reports wall time per strategy.
 """
 
@@ -26,11 +26,11 @@ import polars as pl
 
 from distill import schema
 from distill.demo.teacher import DEMO_MODEL, DemoTeacher
-from distill.generate import GenerateConfig, generate
+from distill.generation.sampling import sample_until_correct
+from distill.generation.stage import GenerateConfig, generate
 from distill.run import RunDir
-from distill.sampling import sample_until_correct
-from distill.teachers.local_server import TeacherServer
-from distill.verify import VerifyConfig, verify_frame
+from distill.testing.local_server import TeacherServer
+from distill.verification.stage import VerifyConfig, verify_frame
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.5  # ours may spend at most this share of the baseline's samples

@@ -97,10 +97,10 @@ def run_ours(name: str, a: argparse.Namespace) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config, TrainerCallback
 
-    from distill.sft.config import HardwarePlan, SFTConfig
-    from distill.sft.estimate import ModelShape, choose_checkpointing, memory_per_gpu
-    from distill.sft.tiny import build_tokenizer
-    from distill.sft.train import build_trainer, prepare_attention, prepare_model, resolve_loss
+    from distill.training.config import HardwarePlan, SFTConfig
+    from distill.training.estimate import ModelShape, choose_checkpointing, memory_per_gpu
+    from distill.training.tiny import build_tokenizer
+    from distill.training.train import build_trainer, prepare_attention, prepare_model, resolve_loss
 
     shape, ckpt_mode, ga, max_len, warmup = OURS[name]
     on_gpu = torch.cuda.is_available()
@@ -156,7 +156,7 @@ def run_ours(name: str, a: argparse.Namespace) -> dict:
     rate, mfu = meter.steady_rate(skip=warmup)
     steps = len(meter.marks) - 1 - warmup
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    from distill.sft.attention import best_kernel
+    from distill.training.attention import best_kernel
 
     return dict(
         variant=name,
@@ -187,7 +187,7 @@ def run_attention_check(a: argparse.Namespace) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from distill.sft.attention import document_attention
+    from distill.training.attention import document_attention
 
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     dt = torch.bfloat16 if dev == "cuda" else torch.float32
@@ -278,7 +278,7 @@ def loss_curve(a: argparse.Namespace) -> dict:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from distill.sft.tiny import build_tokenizer
+    from distill.training.tiny import build_tokenizer
 
     work = Path(a.scratch) / "loss_curve"
     work.mkdir(parents=True, exist_ok=True)

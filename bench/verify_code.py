@@ -5,7 +5,7 @@
     python -m bench.verify_code --check          # exit 1 if a canonical solution fails or ours < 1.0x
 
 Baseline: one `subprocess.run([python, file])` per program (program + test + `check(entry_point)`),
-one after the other, no isolation. Ours: `distill.verify.verify_frame` with the code verifier: the
+one after the other, no isolation. Ours: `distill.verification.stage.verify_frame` with the code verifier: the
 last fenced block of each answer, run in the sandbox (namespaces, separate uid, rlimits, scrubbed
 environment, empty directory), one slot per core, with per-test results.
 """
@@ -26,7 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from distill import schema
-from distill.verify import VerifyConfig, verify_frame
+from distill.verification.stage import VerifyConfig, verify_frame
 from tests.datafiles import data_dir
 
 DATA = data_dir()  # tests/data unpacked, or $DISTILL_TEST_DATA (a fuller copy, same layout)

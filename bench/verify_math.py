@@ -5,7 +5,7 @@
     python -m bench.verify_math --check          # exit 1 below 1.8x or with any row over its limit
 
 Baseline: one process, `verify(parse(gold), parse(response_after_thoughts))` per row, the way most
-scripts use math-verify. Ours: `distill.verify.verify_frame` (math only) on the same rows, first with
+scripts use math-verify. Ours: `distill.verification.stage.verify_frame` (math only) on the same rows, first with
 every core, including the start of its worker pool (the headline ratio), then with one worker from
 the already started pool. Both see the same gold ($-wrapped) and the same answer text. Ours verifies
 each distinct (gold, last boxed answer) once per run: samples of one prompt often agree.
@@ -25,7 +25,7 @@ import polars as pl
 
 from distill import schema
 from distill.reasoning import normalise
-from distill.verify import VerifyConfig, build_report, verify_frame
+from distill.verification.stage import VerifyConfig, build_report, verify_frame
 from tests.datafiles import data_dir
 
 DATA = data_dir()  # tests/data unpacked, or $DISTILL_TEST_DATA (a fuller copy, same layout)

@@ -6,49 +6,76 @@
 Each stage is also a function taking its own settings and a `RunDir`:
 generate → verify → apply_filters → build_dataset / write_card → push → sft → evaluate.
 Importing this package stays light (pydantic, no torch): heavy libraries load inside the stages.
-Note: the functions `generate`, `verify`, `push`, `sft` and `evaluate` share their names with the
-modules that define them; import settings as `from distill.generate import GenerateConfig`.
+
+The map, bottom floor first (a module imports only from its own floor's owners or from floors below):
+
+- `errors.py`, `schema.py`: the error tree every message comes from, and the column names of a run's rows.
+- `config.py`, `run.py`, `progress.py`, `reasoning.py`: the shared ground. `StageConfig` and the override
+  syntax; `RunDir`, the only code that knows where a run's files live; the progress protocol; the one
+  normaliser of the shapes teachers return reasoning in.
+- `teachers/`: the client seam. `base.py` holds the `Teacher` protocol and request/completion types,
+  `openai.py` an OpenAI-compatible endpoint over aiohttp, `pool.py` several endpoints as one,
+  `vllm_server.py` a `vllm serve` subprocess with its `VllmConfig`.
+- `generation/`: prompts → teacher samples. `stage.py` is `generate()` and its config; `inputs.py` reads
+  prompt files; `engine.py` is the worker pool; `ratelimit.py` paces it; `store.py` is the crash-safe SQLite
+  store; `export.py` turns the store into data/all; `sampling.py` is verification in the loop; `merge.py`
+  joins shard runs.
+- `verification/`: `verify()` scores every sample with the verifiers of `filters/` (`stage.py`); `report.py`
+  counts the verdicts.
+- `filtering/`: `apply_filters()` and its settings (`stage.py`); `rules.py` computes every rule's column
+  in one batched pass over data/all.
+- `publishing/`: the dataset (`dataset.py`), its card (`card.py`, with the numbers in `card_stats.py` and
+  the pictures in `card_plots.py`) and the Hub upload (`push.py`).
+- `training/`: `sft()` (`train.py`), its config, data, chat templates, attention kernels, memory estimate,
+  throughput meter, multi-GPU launcher and model upload; `tiny.py` builds the tiny local students.
+- `evaluation/`: `evaluate()` (`stage.py`), the benchmark registry (`benchmarks.py`), each benchmark's
+  prompts (`prompts.py`), the scores (`metrics.py`) and the report (`report.py`).
+- `pipeline/`: `run_pipeline()` behind `distill run` (`run.py`): the stage runners (`stages.py`) and the
+  dry-run plan (`plan.py`).
+- `recipe.py`, `reference.py`, `cli.py`: the top floor. A recipe composes every stage's config; the
+  reference documents it; the CLI is one thin command per stage.
+- `demo/`: the offline demo's problems, teacher and tiny student; `testing/`: a local OpenAI-compatible
+  server on 127.0.0.1 for the tests, the demo and the benchmarks. Neither is on a stage's import path.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below load on first access (`distill.generate(...)`), not on `import distill`
-    from distill.card import write_card
-    from distill.dataset import build_dataset
     from distill.errors import DistillError
-    from distill.evaluate import evaluate
-    from distill.filtering import apply_filters
-    from distill.generate import generate
-    from distill.pipeline import run_pipeline
-    from distill.push import push
+    from distill.evaluation.stage import evaluate
+    from distill.filtering.stage import apply_filters
+    from distill.generation.stage import generate
+    from distill.pipeline.run import run_pipeline
+    from distill.publishing.card import write_card
+    from distill.publishing.dataset import build_dataset
+    from distill.publishing.push import push
     from distill.recipe import Recipe, load_recipe
     from distill.run import RunDir
-    from distill.sft.train import sft
-    from distill.verify import verify
+    from distill.training.train import sft
+    from distill.verification.stage import verify
 
 __version__ = "0.1.0"
 
 # Exported name → the module defining it. Importing every stage eagerly cost every `distill` command
 # ~0.2 s CPU of start-up (pydantic models, rich, yaml of all stages); see bench/RESULTS.md "Generation".
+# No exported name is also a submodule's name, so importing a submodule never shadows a function.
 _LAZY = {
     "DistillError": "distill.errors",
     "Recipe": "distill.recipe",
     "RunDir": "distill.run",
-    "apply_filters": "distill.filtering",
-    "build_dataset": "distill.dataset",
-    "evaluate": "distill.evaluate",
-    "generate": "distill.generate",
+    "apply_filters": "distill.filtering.stage",
+    "build_dataset": "distill.publishing.dataset",
+    "evaluate": "distill.evaluation.stage",
+    "generate": "distill.generation.stage",
     "load_recipe": "distill.recipe",
-    "push": "distill.push",
-    "run_pipeline": "distill.pipeline",
-    "sft": "distill.sft.train",
-    "verify": "distill.verify",
-    "write_card": "distill.card",
+    "push": "distill.publishing.push",
+    "run_pipeline": "distill.pipeline.run",
+    "sft": "distill.training.train",
+    "verify": "distill.verification.stage",
+    "write_card": "distill.publishing.card",
 }
 
 __all__ = [
@@ -81,20 +108,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
-
-class _Package(types.ModuleType):
-    """Keeps `distill.generate` (and verify, push, evaluate, sft) the function, as with eager imports.
-
-    Importing the submodule `distill.generate` makes the import system set the package attribute
-    `generate` to the module; the exported function of the same name must win, so that assignment
-    is skipped and the name resolves through `__getattr__`.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and value.__name__ == f"{__name__}.{name}" and name in _LAZY:
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

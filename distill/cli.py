@@ -14,10 +14,40 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from distill.errors import DistillError
 
+
+class _PlainHelp(TyperGroup):
+    """Help that shows `--flag` alone and `--n INTEGER`, not typer's Python types (`<bool>`, `<list[str]>`)."""
+
+    WORDS = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "Path": "PATH"}
+
+    def get_command(self, ctx, name):  # noqa: ANN001, ANN201 - click's signature
+        command = super().get_command(ctx, name)
+        if command is not None:
+            self._plain(command.get_params(ctx))
+        return command
+
+    def get_params(self, ctx):  # noqa: ANN001, ANN201
+        return self._plain(super().get_params(ctx))
+
+    def _plain(self, params):  # noqa: ANN001, ANN202
+        for param in params:
+            if param.metavar is not None or not hasattr(param, "bare_type"):
+                continue
+            if param.param_type_name == "argument":  # its name is shown already; no type beside it
+                param.display_type_rich = lambda ctx: None
+                continue
+            bare = param.bare_type().removeprefix("list[").removesuffix("]")
+            is_flag = getattr(param, "is_flag", False) or bool(getattr(param, "secondary_opts", None))
+            param.metavar = "" if is_flag or bare == "bool" else self.WORDS.get(bare, bare.upper())
+        return params
+
+
 app = typer.Typer(
+    cls=_PlainHelp,
     name="distill",
     help="Distil reasoning data: generate → verify → filter → card/push → sft → eval.",
     no_args_is_help=True,
@@ -37,22 +67,32 @@ _state = {"debug": False}
 
 
 @app.callback()
-def _root(debug: Annotated[bool, typer.Option("--debug", help="Verbose logs and full tracebacks.")] = False) -> None:
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Debug logs and full tracebacks.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show info logs beside the progress.")] = False,
+) -> None:
     _state["debug"] = debug
-    _configure_logging(debug)
+    _configure_logging(debug, verbose, training=ctx.invoked_subcommand == "sft")
 
 
-def _configure_logging(debug: bool) -> None:
+def _configure_logging(debug: bool, verbose: bool = False, training: bool = False) -> None:
+    """Warnings only by default: the live progress and the final tables are the output, not log lines.
+
+    `distill sft` is the exception: its step lines (loss, tokens/s, MFU) are its progress display.
+    """
     from rich.logging import RichHandler
 
     logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO,
+        level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
         handlers=[RichHandler(console=console(stderr=True), show_path=debug, rich_tracebacks=debug, markup=False)],
         force=True,
     )
     for noisy in ("httpx", "httpcore", "urllib3", "filelock", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if training and not debug:
+        logging.getLogger("distill.sft").setLevel(logging.INFO)
 
 
 def console(stderr: bool = False):  # noqa: ANN201 - rich is imported lazily
@@ -96,7 +136,7 @@ def run_(
 
     [cyan]distill run recipes/openr1-math.yaml --stages sft,eval --out runs/openr1-math[/cyan]  only train and evaluate
     """
-    from distill.pipeline import run_pipeline
+    from distill.pipeline.run import run_pipeline
     from distill.progress import RichProgress
     from distill.recipe import load_recipe
 
@@ -160,8 +200,8 @@ def generate_(
 
       distill generate math.jsonl --out runs/qwq --vllm Qwen/QwQ-32B --tensor-parallel 4 --n 8
     """
-    from distill.generate import GenerateConfig, generate
-    from distill.inputs import read_template
+    from distill.generation.inputs import read_template
+    from distill.generation.stage import GenerateConfig, generate
     from distill.progress import RichProgress
     from distill.run import RunDir
 
@@ -216,7 +256,7 @@ def sft_(
     [cyan]sbatch --nodes=4 recipes/slurm/sft.slurm recipes/students/r1-distill-llama-70b.yaml --dataset ORG/DATA[/cyan]
     """
     from distill.recipe import load_recipe
-    from distill.sft.train import sft
+    from distill.training.train import sft
 
     keyed = [o if o.startswith("sft.") or "=" not in o else f"sft.{o}" for o in (overrides or ())]
     loaded = load_recipe(recipe, overrides=[*keyed, *(set_ or ())])
@@ -250,7 +290,7 @@ def merge_(
 
     [cyan]distill merge runs/qwq/shard-* --out runs/qwq/all[/cyan]  once every task of `sbatch --array=0-7 recipes/slurm/generate.slurm prompts.jsonl Qwen/QwQ-32B runs/qwq` has finished
     """
-    from distill.merge import merge
+    from distill.generation.merge import merge
     from distill.run import RunDir
 
     report = merge([RunDir(r) for r in runs], RunDir(out))
@@ -294,8 +334,8 @@ def eval_(
 
     [cyan]distill eval --rescore --out evals/student[/cyan]  re-verify and re-score, generating nothing
     """
-    from distill.benchmarks import parse_benchmark_option
-    from distill.evaluate import EvalConfig, evaluate, read_settings, rescore_run
+    from distill.evaluation.benchmarks import parse_benchmark_option
+    from distill.evaluation.stage import EvalConfig, evaluate, read_settings, rescore_run
     from distill.progress import RichProgress
     from distill.recipe import load_recipe
 
@@ -368,8 +408,8 @@ def verify(
     """
     from distill.progress import NullProgress, RichProgress
     from distill.run import RunDir
-    from distill.verify import VerifyConfig, build_report
-    from distill.verify import verify as verify_run
+    from distill.verification.stage import VerifyConfig, build_report
+    from distill.verification.stage import verify as verify_run
 
     run_dir = RunDir(run)
     if report:
@@ -403,8 +443,8 @@ def filter_(
 
       distill filter runs/math --set filter.k=4 --set filter.ngram=10 --set filter.max_paragraph_chars=3000
     """
-    from distill.benchmarks import parse_benchmark_option
-    from distill.filtering import FilterConfig, apply_filters
+    from distill.evaluation.benchmarks import parse_benchmark_option
+    from distill.filtering.stage import FilterConfig, apply_filters
     from distill.progress import NullProgress, RichProgress
     from distill.run import RunDir
 
@@ -419,7 +459,12 @@ def filter_(
 
 
 @app.command("card")
-def card(run: RunArg, recipe: RecipeOpt = None, set_: SetOpt = None) -> None:
+def card(
+    run: RunArg,
+    recipe: RecipeOpt = None,
+    set_: SetOpt = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite a README.md edited by hand.")] = False,
+) -> None:
     """Build the sft config and write RUN/README.md (Hub metadata, stats, plots) from a template.
 
     Settings come from --recipe's `card` section, else from RUN/run.yaml; e.g. --set card.license=apache-2.0 --set card.tokenizer=PATH (exact token counts).
@@ -430,14 +475,14 @@ def card(run: RunArg, recipe: RecipeOpt = None, set_: SetOpt = None) -> None:
 
     [cyan]distill card runs/r1 --set card.pretty_name="R1 math traces" --set card.license=mit --set card.tokenizer=models/student[/cyan]
     """
-    from distill.card import CardConfig, write_card
-    from distill.dataset import build_dataset
+    from distill.publishing.card import CardConfig, write_card
+    from distill.publishing.dataset import build_dataset
     from distill.run import RunDir
 
     cfg = _stage_config(CardConfig, "card", run, recipe, set_)
     report = build_dataset(RunDir(run), cfg)
     console().print(report.as_table())
-    console().print(f"card: {write_card(cfg, RunDir(run))}")
+    console().print(f"card: {write_card(cfg, RunDir(run), force=force)}")
 
 
 @app.command("push")
@@ -448,6 +493,11 @@ def push(
         "--private/--public", help="Repo visibility; private unless --public.", show_default=False)] = None,
     revision: Annotated[str | None, typer.Option("--revision", help="Branch to commit to (default main).",
                                                     show_default=False)] = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="List every file, its size and where it goes, the visibility and the card's "
+        "metadata; send nothing.")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace a repo that holds another dataset.")] = False,
     recipe: RecipeOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -460,15 +510,26 @@ def push(
     [cyan]distill push runs/r1 --repo my-org/r1-math-traces[/cyan]  private
 
     [cyan]distill push runs/r1 --repo my-org/r1-math-traces --public --revision v2[/cyan]
+
+    [cyan]distill push runs/r1 --repo my-org/r1-math-traces --dry-run[/cyan]  what would go up
     """
-    from distill.card import CardConfig
-    from distill.push import PushConfig
-    from distill.push import push as push_run
+    from distill.publishing.card import CardConfig
+    from distill.publishing.push import PushConfig, plan_push
+    from distill.publishing.push import push as push_run
     from distill.run import RunDir
 
     card_cfg = _stage_config(CardConfig, "card", run, recipe, [o for o in set_ or () if o.startswith("card.")])
     base = _stage_config(PushConfig, "push", run, recipe, [o for o in set_ or () if not o.startswith("card.")])
-    report = push_run(base.with_flags(repo=repo, private=private, revision=revision), RunDir(run), card=card_cfg)
+    cfg = base.with_flags(repo=repo, private=private, revision=revision)
+    if dry_run:
+        plan = plan_push(cfg, RunDir(run), card=card_cfg)
+        console().print(plan.as_table())
+        console().print(plan.metadata_table())
+        for leak in plan.leaks:
+            console(stderr=True).print(f"warning: {leak} would be published (the push will refuse it)")
+        console().print(plan.summary())
+        return
+    report = push_run(cfg, RunDir(run), card=card_cfg, force=force)
     console().print(report.as_table())
 
 

@@ -34,7 +34,7 @@ from pydantic import Field
 from distill import schema
 from distill.config import StageConfig
 from distill.errors import ConfigError, TeacherError
-from distill.generate import GenerateConfig, Prices
+from distill.generation.stage import GenerateConfig, Prices
 
 if TYPE_CHECKING:
     from distill.progress import Progress
@@ -221,8 +221,8 @@ def preflight(cfg: JudgeConfig, *, teacher: Teacher | None = None) -> str:
 
 
 async def _resolve(cfg: JudgeConfig, teacher: Teacher | None) -> str:
-    from distill.engine import resolve_model
-    from distill.generate import _serving
+    from distill.generation.engine import resolve_model
+    from distill.generation.stage import _serving
 
     gen = cfg.generate_config(cfg.model, None)
     with _serving(gen, None, teacher, time.monotonic) as chosen:  # type: ignore[arg-type]
@@ -252,9 +252,9 @@ def judge(
     Checks the endpoint first (nothing is sent if it is down). A request that keeps failing gets
     `verdict=None` with the error; a rerun asks it again.
     """
-    from distill.engine import Engine, jobs_for
-    from distill.generate import _serving
-    from distill.store import Store
+    from distill.generation.engine import Engine, jobs_for
+    from distill.generation.stage import _serving
+    from distill.generation.store import Store
 
     started = clock()
     model = preflight(cfg, teacher=teacher)

@@ -22,14 +22,14 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from distill.card import CardConfig
 from distill.config import StageConfig, load_config
-from distill.evaluate import EvalConfig
-from distill.filtering import FilterConfig
-from distill.generate import GenerateConfig
-from distill.push import PushConfig
-from distill.sft.config import SFTConfig
-from distill.verify import VerifyConfig
+from distill.evaluation.stage import EvalConfig
+from distill.filtering.stage import FilterConfig
+from distill.generation.stage import GenerateConfig
+from distill.publishing.card import CardConfig
+from distill.publishing.push import PushConfig
+from distill.training.config import SFTConfig
+from distill.verification.stage import VerifyConfig
 
 STAGES = ("generate", "verify", "filter", "card", "push", "sft", "eval")
 StageName = Literal["generate", "verify", "filter", "card", "push", "sft", "eval"]

@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -250,6 +251,16 @@ class RunDir:
             os.replace(old, final)
 
     # ── stages and stats ───────────────────────────────────────────────────
+    @property
+    def run_id(self) -> str:
+        """A random id given to the run on first use (kept in manifest.json); its card carries it, so a push
+        can tell the run's own Hub repo from one that holds another dataset."""
+        manifest = self.read_json(self.manifest)
+        if "run_id" not in manifest:
+            manifest["run_id"] = uuid.uuid4().hex[:16]
+            self.write_json(self.manifest, manifest)
+        return str(manifest["run_id"])
+
     def stage_record(self, stage: str) -> dict[str, Any] | None:
         return self.read_json(self.manifest).get("stages", {}).get(stage)
 

@@ -78,7 +78,7 @@ def build_index(
     max_item_frequency: int = 5,
     min_short_tokens: int = 3,
 ) -> BenchmarkIndex:
-    """Index benchmark problems (`distill.benchmarks.Benchmark` objects, or (name, version, frame) tuples)."""
+    """Index benchmark problems (`distill.evaluation.benchmarks.Benchmark` objects, or (name, version, frame) tuples)."""
     frames, meta = [], {}
     for b in benchmarks:
         name, version, rows = (b.spec.name, b.spec.version, b.rows) if hasattr(b, "spec") else b

@@ -252,7 +252,7 @@ def verify_math(answer_text: str | None, gold: Any, options: MathOptions = MathO
         return Verdict(None, "gold answer does not parse")
     # The last boxed value is what math-verify would pick first (boxed_match_priority=0); parsing just
     # that short string is much faster than scanning a long response, which is parsed only as a fallback.
-    # When there is one, the verdict depends on the boxed value alone (distill.verify relies on that to
+    # When there is one, the verdict depends on the boxed value alone (distill.verification.stage relies on that to
     # verify each distinct boxed answer of a prompt once).
     boxed = extract_boxed(answer_text)
     if boxed is not None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from distill.benchmarks import BENCHMARKS, file_checksum, load_benchmark, parse_benchmark_option
 from distill.errors import ConfigError, InputError
+from distill.evaluation.benchmarks import BENCHMARKS, file_checksum, load_benchmark, parse_benchmark_option
 
 FILES = {
     "math500": ("math500_test.jsonl", 500, "test/precalculus/807.json"),
@@ -92,7 +92,7 @@ def test_offline_without_a_cached_copy_tells_the_user_to_pass_a_file(tmp_path):
 
 
 def test_a_cached_hub_copy_is_used_offline(tmp_path, shared_data):
-    from distill.benchmarks import _cache_file
+    from distill.evaluation.benchmarks import _cache_file
 
     rows = load_benchmark("aime24", shared_data / "benchmarks" / "aime24_test.jsonl").rows
     rows.write_parquet(_cache_file(BENCHMARKS["aime24"], tmp_path))

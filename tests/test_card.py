@@ -9,8 +9,8 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from distill import schema
-from distill.card import CardConfig, write_card
 from distill.errors import ConfigError
+from distill.publishing.card import CardConfig, write_card
 from distill.run import RunDir
 from tests.plugins.runs import SECRET, make_run
 

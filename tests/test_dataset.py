@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from distill import schema
-from distill.dataset import SFT_COLUMNS, build_dataset, check_schema
 from distill.errors import InputError, StageError
+from distill.publishing.dataset import SFT_COLUMNS, build_dataset, check_schema
 from distill.run import RunDir
 from tests.plugins.runs import make_run
 
@@ -80,7 +80,7 @@ def _save_tokenizer(folder: Path, texts: list[str]) -> Path:
 def test_token_counts_use_a_local_tokenizer_else_an_approximation(tmp_path: Path, shared_data: Path) -> None:
     from transformers import AutoTokenizer
 
-    from distill.card import CardConfig
+    from distill.publishing.card import CardConfig
 
     run = make_run(tmp_path / "run", shared_data, usage=False)
     approx = build_dataset(run)

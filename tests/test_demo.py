@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 
 from distill import schema
-from distill.benchmarks import load_benchmark
 from distill.demo import BENCHMARK_ITEMS, EVAL_PROBLEMS, PROBLEMS
 from distill.demo.teacher import DemoTeacher, load_problems, wrong_answer
-from distill.teachers.local_server import TeacherServer
+from distill.evaluation.benchmarks import load_benchmark
+from distill.testing.local_server import TeacherServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,7 +84,7 @@ def _overlap(a: str, b: str) -> float:
 @pytest.mark.slow
 def test_demo_recipe_runs_every_stage(tmp_path):
     """The demo recipe, end to end: each stage visibly does its job, and a rerun skips everything."""
-    from distill.pipeline import run_pipeline
+    from distill.pipeline.run import run_pipeline
     from distill.recipe import load_recipe
     from distill.run import RunDir
 

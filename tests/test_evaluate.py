@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from distill.errors import ConfigError
-from distill.eval_report import load_reference, match_reference
-from distill.evaluate import EvalConfig, evaluate, read_settings, rescore_run
-from distill.teachers.local_server import Reply
+from distill.evaluation.report import load_reference, match_reference
+from distill.evaluation.stage import EvalConfig, evaluate, read_settings, rescore_run
+from distill.testing.local_server import Reply
 
 STUDENT = "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"  # so the report shows DeepSeek's published row
 K = 8
@@ -224,7 +224,7 @@ def test_cli_serves_a_checkpoint_and_reports_beside_its_reference(shared_data: P
     stand_in = json.dumps(
         {
             "vllm": {
-                "command": [sys.executable, "-m", "distill.teachers.local_server"],
+                "command": [sys.executable, "-m", "distill.testing.local_server"],
                 "startup_timeout_s": 60,
             }
         }
@@ -389,7 +389,7 @@ def test_livecodebench_stdin_and_leetcode_cases_are_run(make_teacher_server, tmp
 
     # The private cases are unpickled with every class and function refused: the data is not trusted.
     from distill.errors import InputError
-    from distill.eval_prompts import livecodebench_tests
+    from distill.evaluation.prompts import livecodebench_tests
 
     evil = base64.b64encode(zlib.compress(pickle.dumps(os.getcwd))).decode()
     with pytest.raises(InputError, match="refused to load"):

@@ -11,8 +11,8 @@ import pytest
 
 from distill import schema
 from distill.errors import ConfigError, InputError
-from distill.generate import DEFAULT_TEMPLATE
-from distill.inputs import load_prompts
+from distill.generation.inputs import load_prompts
+from distill.generation.stage import DEFAULT_TEMPLATE
 from distill.recipe import load_recipe
 
 ROWS = [
@@ -130,7 +130,7 @@ def test_missing_file_and_unknown_recipe_key(tmp_path: Path) -> None:
 
 
 def test_hub_ids_with_dots_are_hub_ids_and_missing_files_are_missing() -> None:
-    from distill.inputs import read_rows
+    from distill.generation.inputs import read_rows
 
     with pytest.raises(InputError, match="AI-MO/NuminaMath-1.5: cannot load this Hub dataset"):
         read_rows("AI-MO/NuminaMath-1.5")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from distill.errors import ConfigError, TeacherError
-from distill.generate import Prices
+from distill.generation.stage import Prices
 from distill.judge import JudgeConfig, JudgePrompt, JudgeRequest, judge, parse_verdict, preflight
-from distill.teachers.local_server import Faults, Reply
+from distill.testing.local_server import Faults, Reply
 
 PROMPT = JudgePrompt(
     name="same-value",

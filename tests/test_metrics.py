@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from distill.metrics import cons_at_k, majority_vote, pass_at_1, pass_at_k, pass_at_k_unbiased, t95
+from distill.evaluation.metrics import cons_at_k, majority_vote, pass_at_1, pass_at_k, pass_at_k_unbiased, t95
 
 
 def test_pass_at_k_estimator_equals_the_combinatorial_definition() -> None:

@@ -13,10 +13,10 @@ import pytest
 
 from distill import schema
 from distill.errors import ConfigError, StageError, TeacherError
-from distill.pipeline import Stages, run_pipeline
+from distill.generation.sampling import more_samples_needed
+from distill.pipeline.run import Stages, run_pipeline
 from distill.recipe import load_recipe
 from distill.run import RunDir
-from distill.sampling import more_samples_needed
 
 # The fake teacher is right on prompt i with probability RATES[i % 4] (decided by a hash per sample).
 RATES = (1.0, 0.5, 0.2, 0.0)
@@ -358,7 +358,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ids=lambda p: p.name,
 )
 def test_shipped_recipes_load(path, monkeypatch):
-    from distill.pipeline import with_template_file
+    from distill.pipeline.run import with_template_file
 
     monkeypatch.chdir(ROOT)  # recipes name templates relative to the repository root
 
@@ -368,7 +368,7 @@ def test_shipped_recipes_load(path, monkeypatch):
 
 
 def test_sft_resumes_only_checkpoints_of_the_same_settings(tmp_path):
-    from distill._pipeline_stages import drop_stale_checkpoints
+    from distill.pipeline.stages import drop_stale_checkpoints
 
     out = tmp_path / "student"
     drop_stale_checkpoints(out, "aaaa")

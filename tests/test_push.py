@@ -10,10 +10,10 @@ from huggingface_hub import DatasetCard
 from typer.testing import CliRunner
 
 from distill import schema
-from distill.card import CardConfig
 from distill.cli import app
 from distill.errors import ConfigError, HubError, StageError
-from distill.push import PushConfig, push
+from distill.publishing.card import CardConfig
+from distill.publishing.push import PushConfig, push
 from distill.run import RunDir
 from tests.plugins.hub import TOKEN, FakeHub, FakeRepo
 from tests.plugins.runs import SECRET

@@ -1,6 +1,6 @@
 """SFT: targets token by token, document masking, training behaviour, resume, recipes and bad inputs.
 
-Tiny random Qwen2 and Llama students with locally trained tokenizers (distill/sft/tiny.py), real
+Tiny random Qwen2 and Llama students with locally trained tokenizers (distill/training/tiny.py), real
 reasoning traces from tests/data/traces, CPU only.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from distill.errors import ConfigError, InputError
-from distill.sft.config import HardwarePlan, SFTConfig
-from distill.sft.data import IGNORE, load_conversations, tokenize_conversations
-from distill.sft.template import prepare_tokenizer
+from distill.training.config import HardwarePlan, SFTConfig
+from distill.training.data import IGNORE, load_conversations, tokenize_conversations
+from distill.training.template import prepare_tokenizer
 
 R1_DISTILL_TEMPLATE = (  # the part of DeepSeek-R1-Distill's template that drops the reasoning
     "{% for message in messages %}{% if message['role'] == 'assistant' %}{% set content = message['content'] %}"
@@ -69,7 +69,7 @@ def traces(shared_data: Path) -> list[list[dict]]:
 @pytest.fixture(scope="module")
 def trace_model(tmp_path_factory: pytest.TempPathFactory, traces: list[list[dict]]) -> Path:
     """A tiny Qwen2 student whose tokenizer was trained on the traces (realistic token counts)."""
-    from distill.sft.tiny import build_tiny_model
+    from distill.training.tiny import build_tiny_model
 
     texts = [t["content"] for conv in traces for t in conv]
     return build_tiny_model(tmp_path_factory.mktemp("trace-student"), "qwen2", texts, hidden=64)
@@ -175,7 +175,7 @@ def test_packed_and_unpacked_losses_agree(arch, tiny_model, tiny_llama_model, tr
     import torch
     from transformers import AutoModelForCausalLM
 
-    from distill.sft import attention
+    from distill.training import attention
 
     path = tiny_model if arch == "qwen2" else tiny_llama_model
     tok = _tokenizer(path)
@@ -228,8 +228,8 @@ def test_sequence_parallel_batches_split_evenly_and_keep_packed_samples_apart(
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from distill.sft.throughput import token_counts
-    from distill.sft.train import UlyssesBatch, prepare_attention, trainer_arguments
+    from distill.training.throughput import token_counts
+    from distill.training.train import UlyssesBatch, prepare_attention, trainer_arguments
 
     for mapping in (AttentionInterface._global_mapping, ALL_MASK_ATTENTION_FUNCTIONS._global_mapping):
         monkeypatch.setitem(mapping, "sdpa", mapping["sdpa"])  # restored after the test
@@ -274,7 +274,7 @@ def test_ulysses_loader_starts_every_epoch_afresh():
     Trainer reads len() micro-batches per epoch, so without FreshEpochs epoch 2 would start spent."""
     from collections import deque
 
-    from distill.sft.train import FreshEpochs
+    from distill.training.train import FreshEpochs
 
     class Rows(list):
         epochs: list[int] = []
@@ -324,7 +324,7 @@ def test_sequence_parallel_loss_is_the_token_mean_of_the_step(tmp_path):
     import torch
     import torch.distributed as dist
 
-    from distill.sft.train import UlyssesTokenMean
+    from distill.training.train import UlyssesTokenMean
 
     def shard(trained: int, length: int = 400) -> dict:
         labels = torch.full((1, length), -100)
@@ -355,7 +355,7 @@ def test_sequence_parallel_loss_is_the_token_mean_of_the_step(tmp_path):
 
 
 def test_loss_decreases_on_real_traces(trace_model, traces, tmp_path):
-    from distill.sft.train import sft
+    from distill.training.train import sft
 
     data = _write_jsonl(tmp_path / "traces.jsonl", traces)
     report = sft(_cfg(trace_model, tmp_path, max_steps=8, global_batch_size=2), dataset=data)
@@ -369,7 +369,7 @@ def test_overfit_student_stops_with_eos(tiny_model, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from distill.sft.train import sft
+    from distill.training.train import sft
 
     conv = [
         {"role": "user", "content": "What is 2+3?"},
@@ -405,7 +405,7 @@ def test_resume_after_interruption_continues_from_checkpoint(trace_model, traces
     from safetensors.torch import load_file
     from transformers import TrainerCallback
 
-    from distill.sft.train import sft
+    from distill.training.train import sft
 
     data = _write_jsonl(
         tmp_path / "t.jsonl", [[c[0], {**c[1], "content": c[1]["content"][:300]}] for c in traces[:8]]
@@ -443,7 +443,7 @@ def test_dry_run_reads_a_run_dir_and_prints_a_masked_example(trace_model, traces
     import polars as pl
 
     from distill import schema
-    from distill.sft.train import sft
+    from distill.training.train import sft
 
     run_dir.ensure()
     run_dir.write_rows(pl.DataFrame({schema.MESSAGES: traces[:6]}), config="sft")
@@ -462,8 +462,8 @@ def test_dry_run_reads_a_run_dir_and_prints_a_masked_example(trace_model, traces
 
 
 def test_rope_is_extended_when_the_model_is_shorter_than_max_length(tmp_path, traces):
-    from distill.sft.tiny import build_tiny_model
-    from distill.sft.train import sft
+    from distill.training.tiny import build_tiny_model
+    from distill.training.train import sft
 
     model = build_tiny_model(tmp_path / "m", "qwen2", max_positions=512)
     data = _write_jsonl(tmp_path / "d.jsonl", traces[:2])
@@ -515,20 +515,20 @@ def test_every_student_recipe_loads_and_computes_the_batch_it_claims():
 
 def test_launch_commands_follow_the_hardware_plan(tmp_path):
     from distill.recipe import load_recipe
-    from distill.sft.launch import accelerate_command
+    from distill.training.launch import accelerate_command
 
     cfg32 = load_recipe(Path("recipes/students/r1-distill-qwen-32b.yaml")).sft
     cmd = accelerate_command(cfg32, tmp_path / "c.json", env={})
     assert cmd[cmd.index("--num_processes") + 1] == "8"
     assert "--use_parallelism_config" not in cmd  # accelerate refuses it with DeepSpeed: set per rank instead
-    from distill.sft.train import trainer_arguments
+    from distill.training.train import trainer_arguments
 
     parallel = trainer_arguments(cfg32, on_gpu=False, checkpointing=True).parallelism_config
     assert (parallel.sp_backend, parallel.sp_size) == ("deepspeed", 8)
     assert parallel.sp_handler.sp_attn_implementation in ("sdpa", "flash_attention_2")
     assert cmd[cmd.index("--config_file") + 1].endswith("zero3.yaml") and cmd[-3:-1] == [
         "-m",
-        "distill.sft.launch",
+        "distill.training.launch",
     ]
     cfg70 = load_recipe(Path("recipes/students/r1-distill-llama-70b.yaml")).sft
     with pytest.raises(ConfigError, match="sbatch recipes/slurm/sft.slurm"):
@@ -542,7 +542,7 @@ def test_launch_commands_follow_the_hardware_plan(tmp_path):
 
 
 def test_bad_inputs_are_one_line_errors(tiny_model, tmp_path, traces):
-    from distill.sft.train import sft
+    from distill.training.train import sft
 
     no_messages = tmp_path / "nomsg.jsonl"
     no_messages.write_text(json.dumps({"problem": "x"}) + "\n")
@@ -565,8 +565,8 @@ def test_bad_inputs_are_one_line_errors(tiny_model, tmp_path, traces):
 def test_trained_student_is_pushed_to_the_hub_without_leaking_the_token(
     tiny_model, tmp_path, fake_hub, monkeypatch, caplog
 ):
-    from distill.sft.hub import push_model
-    from distill.sft.train import sft
+    from distill.training.hub import push_model
+    from distill.training.train import sft
     from tests.plugins.hub import TOKEN
 
     conv = [
@@ -597,8 +597,8 @@ def test_parallel_tokenization_keeps_rows_and_order(tiny_model):
 
 
 def test_several_gpus_are_launched_once_tokenized(tiny_model, tmp_path, traces):
-    from distill.sft.data import TokenizedData
-    from distill.sft.train import REPORT_FILE, TOKENIZED_DIR, sft
+    from distill.training.data import TokenizedData
+    from distill.training.train import REPORT_FILE, TOKENIZED_DIR, sft
 
     data = _write_jsonl(tmp_path / "d.jsonl", traces[:4])
     seen = {}

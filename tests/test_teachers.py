@@ -17,16 +17,16 @@ import pytest
 
 from distill import schema
 from distill.errors import ServerStartError
-from distill.generate import GenerateConfig, VllmConfig, generate
-from distill.merge import merge
-from distill.ratelimit import AdaptiveLimiter, TokenBucket
+from distill.generation.merge import merge
+from distill.generation.ratelimit import AdaptiveLimiter, TokenBucket
+from distill.generation.stage import GenerateConfig, generate
 from distill.run import RunDir
-from distill.teachers.vllm_server import VllmServer
+from distill.teachers.vllm_server import VllmConfig, VllmServer
 
 FAKE_VLLM = [
     sys.executable,
     "-m",
-    "distill.teachers.local_server",
+    "distill.testing.local_server",
 ]  # answers like `vllm serve`, ignores its flags
 
 
@@ -83,8 +83,7 @@ def test_a_server_that_dies_at_start_is_reported_with_its_log(tmp_path: Path) ->
 def test_no_orphan_server_when_the_generator_is_killed(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
-        "from distill.generate import VllmConfig\n"
-        "from distill.teachers.vllm_server import VllmServer\n"
+        "from distill.teachers.vllm_server import VllmConfig, VllmServer\n"
         f"s = VllmServer(VllmConfig(model='m', command={FAKE_VLLM!r}), log_dir=sys.argv[1], poll_s=0.05)\n"
         "s.start(); print(s.port, s._process.pid, flush=True); time.sleep(60)\n"
     )
@@ -209,7 +208,7 @@ def test_rpm_bucket_paces_in_virtual_time() -> None:
 
 def test_cli_vllm_flags_start_the_server(tmp_path: Path) -> None:
     run = RunDir(tmp_path / "run")
-    command = f"[{sys.executable}, -m, distill.teachers.local_server]"
+    command = f"[{sys.executable}, -m, distill.testing.local_server]"
     result = subprocess.run(
         [
             sys.executable,
@@ -252,7 +251,7 @@ def test_process_mode_server_dies_with_its_parent() -> None:
 
     code = (
         "import time\n"
-        "from distill.teachers.local_server import TeacherServer, default_responder\n"
+        "from distill.testing.local_server import TeacherServer, default_responder\n"
         "srv = TeacherServer(default_responder, mode='process').__enter__()\n"
         "print(srv.base_url, flush=True)\n"
         "time.sleep(120)\n"

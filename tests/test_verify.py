@@ -15,7 +15,7 @@ from distill import schema
 from distill.cli import app
 from distill.reasoning import build_messages, normalise
 from distill.run import RunDir
-from distill.verify import VerifyConfig, verify, verify_frame
+from distill.verification.stage import VerifyConfig, verify, verify_frame
 from filters._pool import run_pool
 
 
@@ -162,7 +162,7 @@ def test_a_pathological_row_times_out_and_the_run_goes_on() -> None:
     out = verify_frame(VerifyConfig(item_timeout_s=1.5, workers=2, format=False), frame)
     assert out[schema.MATH_VERIFIED].to_list() == [None] + [True] * 6
     assert "math: timeout" in out[schema.VERIFY_DETAIL][0]
-    from distill.verify import build_report
+    from distill.verification.stage import build_report
 
     assert build_report(out).counts["math"] == {"true": 6, "false": 0, "null": 0, "timeout": 1}
 

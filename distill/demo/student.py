@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distill.teachers.local_server import Reply
+from distill.testing.local_server import Reply
 
 
 @dataclass

@@ -21,7 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from distill.demo import PROBLEMS
-from distill.teachers.local_server import Reply
+from distill.testing.local_server import Reply
 
 DEMO_MODEL = "distill-demo-teacher"
 

@@ -88,7 +88,7 @@ def demo_services(
     if demo is None:
         yield DemoServices(recipe)
         return
-    from distill.teachers.local_server import TeacherServer
+    from distill.testing.local_server import TeacherServer
 
     update: dict[str, Any] = {}
     with ExitStack() as stack:
@@ -102,8 +102,8 @@ def demo_services(
         if student_base_needed and demo.student and recipe.sft is not None:
             build_student_base(Path(recipe.sft.model), run)
         if student_needed and demo.student and recipe.eval is not None:
-            from distill._pipeline_stages import student_dir
             from distill.demo.student import StudentResponder
+            from distill.pipeline.stages import student_dir
 
             responder = StudentResponder(student_dir(recipe, run), max_new_tokens=demo.student_max_tokens)
             responder.load()
@@ -118,7 +118,7 @@ def build_student_base(out_dir: Path, run: RunDir) -> Path:
         return out_dir
     from distill import schema
     from distill.demo.student import quiet_transformers
-    from distill.sft.tiny import build_tiny_model
+    from distill.training.tiny import build_tiny_model
 
     texts: list[str] = []
     if run.has_rows("sft"):

@@ -1,0 +1,1 @@
+"""Teachers: the `Teacher` protocol and the clients and servers behind it."""

@@ -3,7 +3,7 @@
 Why not the `openai` SDK on the hot path: measured here (bench/generate_throughput.py) it spends
 milliseconds of client CPU per request, which dominates at high concurrency; one pooled aiohttp
 session and `json` do the same work for a fraction. This module only moves bytes and classifies
-failures; retries, rate limits and concurrency live in the engine (`distill.generate`).
+failures; retries, rate limits and concurrency live in the engine (`distill.generation.engine`).
 """
 
 from __future__ import annotations

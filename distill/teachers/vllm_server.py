@@ -23,15 +23,34 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from pydantic import Field
+
+from distill.config import StageConfig
 from distill.errors import ServerStartError
 from distill.teachers.base import die_with_parent
 
-if TYPE_CHECKING:
-    from distill.generate import VllmConfig
-
 log = logging.getLogger(__name__)
+
+
+class VllmConfig(StageConfig):
+    """A `vllm serve` that generation starts, health-checks and stops itself."""
+
+    model: str | None = Field(None, description="Model path or Hub id given to `vllm serve` (required).")
+    tensor_parallel: int = Field(1, ge=1, description="--tensor-parallel-size.")
+    data_parallel: int = Field(1, ge=1, description="--data-parallel-size.")
+    reasoning_parser: str | None = Field(
+        "auto",
+        description="--reasoning-parser; auto: chosen from the model "
+        "name (deepseek_r1, qwen3, …); null: none.",
+    )
+    args: list[str] = Field(
+        default_factory=list, description="Extra `vllm serve` arguments, passed verbatim."
+    )
+    port: int = Field(0, ge=0, description="Port to serve on; 0 picks a free one.")
+    startup_timeout_s: float = Field(1800.0, gt=0, description="How long to wait for /health and /v1/models.")
+    command: list[str] = Field(default_factory=lambda: ["vllm", "serve"], description="The serve command.")
+
 
 # `--reasoning-parser` by model family (vLLM's parser names); the config can always name one itself.
 REASONING_PARSERS = (

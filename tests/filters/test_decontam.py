@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from distill.benchmarks import load_benchmark
+from distill.evaluation.benchmarks import load_benchmark
 from filters.decontam import build_index, find_matches, labels
 from filters.dedup import MinHashParams, NearDuplicateFinder
 from tests.filters._data import EDITS, traces

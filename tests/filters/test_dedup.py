@@ -7,7 +7,7 @@ import random
 import numpy as np
 import polars as pl
 
-from distill.benchmarks import load_benchmark
+from distill.evaluation.benchmarks import load_benchmark
 from filters.dedup import (
     MinHashParams,
     NearDuplicateFinder,

@@ -80,6 +80,8 @@ _ROUTES = [  # (method, kind, pattern) matched against the URL path
     ("GET", "info", r"/api/(?P<type>\w+)s/(?P<repo>[^/]+/[^/]+)(/revision/(?P<rev>[^/]+))?"),
     ("POST", "lfs-batch", r"/(?P<type>\w+)s/(?P<repo>[^/]+/[^/]+)\.git/info/lfs/objects/batch"),
     ("PUT", "lfs-upload", r"/_lfs/(?P<oid>[0-9a-f]{64})"),
+    ("HEAD", "resolve", r"/(?P<type>\w+)s/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)"),
+    ("GET", "resolve", r"/(?P<type>\w+)s/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)"),
     ("POST", "lfs-verify", r"/_lfs/(?P<oid>[0-9a-f]{64})/verify"),
 ]
 
@@ -100,6 +102,9 @@ def _make_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def do_PUT(self) -> None:
             self._dispatch("PUT")
 
+        def do_HEAD(self) -> None:
+            self._dispatch("HEAD")
+
         # ── plumbing ──
         def _body(self) -> bytes:
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -114,14 +119,16 @@ def _make_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
         def _send(self, status: int, payload: Any = None, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload if payload is not None else {}).encode()
+            raw = isinstance(payload, bytes)  # a file's bytes (resolve), else a JSON body
+            data = payload if raw else json.dumps(payload if payload is not None else {}).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "application/octet-stream" if raw else "application/json")
             self.send_header("Content-Length", str(len(data)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
         def _dispatch(self, method: str) -> None:
             url = urlsplit(self.path)
@@ -224,6 +231,16 @@ def _make_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 for p, c in sorted(repo.branches[rev].items())
             ]
             return 200, entries, None
+
+        def _resolve(self, groups: dict, query: dict, body: bytes) -> tuple:
+            repo = self._repo(groups)
+            rev = unquote(groups["rev"])
+            files = repo.branches.get(rev) if repo else None
+            if files is None or groups["file"] not in files:
+                return 404, {"error": "Entry not found"}, {"X-Error-Code": "EntryNotFound"}
+            content = files[groups["file"]]
+            etag = hashlib.sha1(content).hexdigest()
+            return 200, content, {"ETag": f'"{etag}"', "X-Repo-Commit": "0" * 40}
 
         def _validate_yaml(self, groups: dict, query: dict, body: bytes) -> tuple:
             from huggingface_hub import DatasetCard

@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Qwen2 model + local ChatML tokenizer (EOS <|im_end|>, pad <|endoftext|>)."""
-    from distill.sft.tiny import build_tiny_model
+    from distill.training.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen2"), "qwen2")
 
@@ -18,6 +18,6 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_llama_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random Llama model + local Llama-3-style tokenizer (EOS <|eot_id|>, pad distinct)."""
-    from distill.sft.tiny import build_tiny_model
+    from distill.training.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"), "llama")

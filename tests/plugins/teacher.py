@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from distill.teachers.local_server import TeacherServer, default_responder
+from distill.testing.local_server import TeacherServer, default_responder
 
 
 @pytest.fixture

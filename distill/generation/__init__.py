@@ -1,0 +1,1 @@
+"""Generation: prompts → teacher samples in a crash-safe store → data/all (`stage.generate`)."""

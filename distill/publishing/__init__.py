@@ -1,0 +1,1 @@
+"""Publishing: the dataset views, the data card and the Hub upload of a run."""

@@ -1,0 +1,466 @@
+"""Push a run to the Hugging Face Hub as a dataset repo: data/ (both configs), the card, plots, run.yaml, stats.json.
+
+Everything goes up in ONE commit (`create_commit`, not `upload_folder`, whose Xet pipeline may split
+a large folder into several commits), so a reader never sees a half-pushed dataset. Large files
+are uploaded first (Xet or LFS, as the library decides; both skip content the Hub already has, so a
+re-run after a failure resumes rather than restarts), then the commit is sent; both steps are retried
+with exponential backoff on 5xx, 429, timeouts and connection errors.
+
+The token comes only from `HF_TOKEN` or the library's login, and is never printed, logged or written.
+The repo is private unless `private: false` / `--public`; an existing repo whose visibility differs
+from what was asked is an error rather than a silent public (or hidden) push.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import Field, field_validator
+
+from distill.config import StageConfig
+from distill.errors import ConfigError, HubError, StageError
+from distill.publishing.disclosure import Leak, PublicView, find_leaks
+from distill.run import RunDir
+
+if TYPE_CHECKING:
+    from distill.publishing.card import CardConfig
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# What a pushed repo holds, relative to the run folder (generations/ and logs/ stay local).
+PUSHED_FILES = ("README.md", "run.yaml", "stats.json")
+PUSHED_FOLDERS = (("data/all", "*.parquet"), ("data/sft", "*.parquet"), ("plots", "*.png"))
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class PushConfig(StageConfig):
+    """Where and how the run's dataset is published."""
+
+    repo: str | None = Field(None, description="Dataset repo id, ORG/NAME (or NAME for your own namespace).")
+    private: bool = Field(True, description="Create the repo private (the default); false makes it public.")
+    revision: str | None = Field(
+        None, description="Branch to commit to (created from main if missing); default main."
+    )
+    commit_message: str | None = Field(None, description="Commit title; default names distill and the run.")
+    max_retries: int = Field(5, ge=0, description="Retries of each Hub step on 5xx/429/timeouts.")
+    backoff_s: float = Field(2.0, gt=0, description="First retry wait; doubles each retry (capped at 60 s).")
+
+    @field_validator("repo")
+    @classmethod
+    def _valid_repo_id(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_repo_id(value)
+        return value
+
+
+@dataclass
+class PushReport:
+    """What `push` published."""
+
+    repo_id: str
+    url: str
+    revision: str
+    private: bool
+    commit_url: str
+    files: list[str] = field(default_factory=list)
+    bytes: int = 0
+    retries: int = 0  # Hub steps repeated after a transient failure
+
+    @property
+    def visibility(self) -> str:
+        return "private" if self.private else "public"
+
+    def summary(self) -> str:
+        return (
+            f"pushed {len(self.files)} files ({self.bytes / 1e6:,.1f} MB) to {self.url} ({self.visibility}), "
+            f"revision {self.revision}"
+        )
+
+    def as_table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title="push", show_header=False)
+        table.add_row("repo", f"{self.repo_id} ({self.visibility})")
+        table.add_row("url", self.url)
+        table.add_row("revision", self.revision)
+        table.add_row("commit", self.commit_url)
+        table.add_row("files", f"{len(self.files)} ({self.bytes / 1e6:,.1f} MB)")
+        return table
+
+
+def check_repo_id(repo_id: str) -> None:
+    """Raise ConfigError unless `repo_id` is a valid Hub id (`NAME` or `ORG/NAME`); no network."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise ConfigError(
+            f"push.repo: {repo_id!r} is not a valid repo id; use ORG/NAME with letters, digits, "
+            f"'-', '_', '.' (at most 96 characters)"
+        ) from e
+
+
+@dataclass
+class PushPlan:
+    """What a push would send, computed without any network call (`distill push --dry-run`)."""
+
+    repo_id: str
+    url: str
+    revision: str
+    private: bool
+    files: dict[str, bytes | Path]  # path in the repo -> the bytes that go up (rewritten) or the file as it is
+    metadata: dict[str, Any]
+    leaks: list[Leak] = field(default_factory=list)
+
+    @property
+    def visibility(self) -> str:
+        return "private" if self.private else "public"
+
+    def size(self, name: str) -> int:
+        content = self.files[name]
+        return len(content) if isinstance(content, bytes) else content.stat().st_size
+
+    @property
+    def bytes(self) -> int:
+        return sum(self.size(name) for name in self.files)
+
+    def summary(self) -> str:
+        return (
+            f"dry run: would push {len(self.files)} files ({self.bytes / 1e6:,.1f} MB) to {self.url} "
+            f"({self.visibility}), revision {self.revision}; nothing was sent"
+        )
+
+    def as_table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title=f"push --dry-run → {self.url} ({self.visibility}, revision {self.revision})")
+        table.add_column("file in the run")
+        table.add_column("size", justify="right")
+        table.add_column("goes to (path in the repo)")
+        for name in sorted(self.files):
+            source = self.files[name]
+            local = name if isinstance(source, bytes) else source.name if "/" not in name else name
+            note = "  (its public view)" if isinstance(source, bytes) else ""
+            table.add_row(local, f"{self.size(name):,} B", f"{name}{note}")
+        return table
+
+    def metadata_table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(title="card metadata", show_header=False)
+        for key, value in self.metadata.items():
+            table.add_row(key, str(value))
+        return table
+
+
+def plan_push(
+    cfg: PushConfig, run: RunDir, *, card: CardConfig | None = None, endpoint: str | None = None
+) -> PushPlan:
+    """Every file a push would upload, as it would be uploaded, with no network call and no token.
+
+    `repo_id` stays `<your namespace>/NAME` when the repo id has no namespace (finding it needs the Hub).
+    """
+    from huggingface_hub import DatasetCard, constants
+
+    if not cfg.repo:
+        raise ConfigError("push.repo is not set: pass --repo ORG/NAME")
+    check_repo_id(cfg.repo)
+    view = (card or _card_settings(run)).view
+    files = _files_to_push(run, card)
+    repo_id = cfg.repo if "/" in cfg.repo else f"<your namespace>/{cfg.repo}"
+    endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    contents = _publishable(run, files, repo_id, view)
+    texts = {name: c.decode("utf-8") for name, c in contents.items() if isinstance(c, bytes)}
+    return PushPlan(
+        repo_id=repo_id,
+        url=f"{endpoint}/datasets/{repo_id}",
+        revision=cfg.revision or constants.DEFAULT_REVISION,
+        private=cfg.private,
+        files=contents,
+        metadata=DatasetCard(texts["README.md"]).data.to_dict(),
+        leaks=find_leaks(texts, show_paths=view.show_paths, show_endpoints=view.show_endpoints),
+    )
+
+
+def push(
+    cfg: PushConfig,
+    run: RunDir,
+    *,
+    card: CardConfig | None = None,
+    endpoint: str | None = None,
+    token: str | None = None,
+    force: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PushReport:
+    """Create the dataset repo if needed and upload the run in one commit; returns where it went.
+
+    With `card` settings, a missing or stale data card is (re)written first; without, it is an error.
+    A repo that already holds another dataset (another run's, or not made by distill) is refused
+    unless `force`, which replaces its files. `endpoint` defaults to $HF_ENDPOINT read now
+    (huggingface_hub reads it only at import).
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi, constants, get_token
+
+    if not cfg.repo:
+        raise ConfigError("push.repo is not set: pass --repo ORG/NAME")
+    check_repo_id(cfg.repo)
+    token = token or get_token()
+    if not token:
+        raise HubError(
+            "no Hugging Face token: set HF_TOKEN or run `hf auth login` (a token with write access)"
+        )
+    if constants.is_offline_mode():
+        raise HubError("HF_HUB_OFFLINE is set: unset it to push")
+    plan = plan_push(cfg, run, card=card, endpoint=endpoint)
+    if plan.leaks:
+        raise StageError(
+            f"{plan.leaks[0]} would be published ({len(plan.leaks)} such line(s)): remove it, or set "
+            f"card.show_paths / card.show_endpoints if it is meant to be public"
+        )
+    endpoint = plan.url.split("/datasets/")[0]
+    api = HfApi(endpoint=endpoint, token=token, library_name="distill")
+    retry = _Retry(cfg.max_retries, cfg.backoff_s, sleep)
+
+    repo_id = cfg.repo if "/" in cfg.repo else f"{retry(lambda: api.whoami(), 'whoami')['name']}/{cfg.repo}"
+    retry(
+        lambda: api.create_repo(repo_id, repo_type="dataset", private=cfg.private, exist_ok=True),
+        "create repo",
+    )
+    info = retry(lambda: api.dataset_info(repo_id), "read repo info")
+    if info.private is not None and bool(info.private) != cfg.private:
+        have, want = ("private", "public") if info.private else ("public", "private")
+        raise HubError(
+            f"{repo_id} already exists and is {have}, but a {want} push was asked: change its "
+            f"visibility on the Hub or pass --{have}"
+        )
+    revision = plan.revision
+    if revision != constants.DEFAULT_REVISION:
+        retry(
+            lambda: api.create_branch(repo_id, branch=revision, repo_type="dataset", exist_ok=True),
+            "create branch",
+        )
+
+    contents = _publishable(run, _files_to_push(run, None), repo_id, (card or _card_settings(run)).view)
+    operations = _operations(api, repo_id, revision, run, contents, retry, force=force)
+    message = cfg.commit_message or f"distill: publish run {run.root.resolve().name}"
+    description = f"Pushed by distill {_version()} from the run folder `{run.root.resolve().name}`."
+    additions = [op for op in operations if isinstance(op, CommitOperationAdd)]
+    retry(
+        lambda: api.preupload_lfs_files(
+            repo_id, additions=additions, repo_type="dataset", revision=revision, free_memory=False
+        ),
+        "upload files",
+    )
+    commit = retry(
+        lambda: api.create_commit(
+            repo_id,
+            operations=operations,
+            commit_message=message,
+            commit_description=description,
+            repo_type="dataset",
+            revision=revision,
+        ),
+        "commit",
+    )
+    log.info("pushed %d files to %s (%s)", len(contents), repo_id, "private" if cfg.private else "public")
+    return PushReport(
+        repo_id=repo_id,
+        url=f"{endpoint}/datasets/{repo_id}",
+        revision=revision,
+        private=cfg.private,
+        commit_url=commit.commit_url,
+        files=sorted(contents),
+        bytes=sum(len(c) if isinstance(c, bytes) else c.stat().st_size for c in contents.values()),
+        retries=retry.retries,
+    )
+
+
+# ── what goes up ──────────────────────────────────────────────────────────
+def _files_to_push(run: RunDir, card: CardConfig | None) -> dict[str, Path]:
+    """{path in repo: local path}; raises StageError when the run has nothing publishable yet."""
+    from distill.publishing.card import is_card_current, write_card
+
+    if not run.root.is_dir():
+        raise StageError(f"{run.root} is not a run folder")
+    if not run.has_rows("all"):
+        raise StageError(
+            f"{run.root} has no data/ to push: run `distill generate` (and `distill card`) first"
+        )
+    if card is not None and not is_card_current(run):
+        write_card(card, run)
+    if not run.card.exists():
+        raise StageError(f"{run.root} has no data card: run `distill card {run.root}` first")
+    if not is_card_current(run):
+        raise StageError(
+            f"{run.card} is older than the data it describes: run `distill card {run.root}` again"
+        )
+    files = {name: run.root / name for name in PUSHED_FILES if (run.root / name).is_file()}
+    for folder, pattern in PUSHED_FOLDERS:
+        for path in sorted((run.root / folder).glob(pattern)):
+            files[path.relative_to(run.root).as_posix()] = path
+    return files
+
+
+def _publishable(run: RunDir, files: dict[str, Path], repo_id: str, view: PublicView) -> dict[str, bytes | Path]:
+    """The files as they go up: the card with the real repo id, run.yaml and stats.json in their public view.
+
+    The local run.yaml keeps full values (a run resumes from it); the copy that leaves the machine shows
+    file names for paths and `local` / `private endpoint` for hosts, and is scrubbed of secrets again
+    (a hand-edited run.yaml must not leak a key). Every other file goes up as it is on disk.
+    """
+    import yaml
+
+    from distill.publishing.card import REPO_ID_PLACEHOLDER
+
+    out: dict[str, bytes | Path] = dict(files)
+    out["README.md"] = run.card.read_text(encoding="utf-8").replace(REPO_ID_PLACEHOLDER, repo_id).encode()
+    if "run.yaml" in files:
+        data = view.apply(yaml.safe_load(files["run.yaml"].read_text(encoding="utf-8")))
+        out["run.yaml"] = yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
+    if "stats.json" in files:
+        data = view.apply(run.read_json(files["stats.json"]))
+        out["stats.json"] = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+    return out
+
+
+def _card_settings(run: RunDir) -> CardConfig:
+    """The card section of the run's run.yaml (its show_paths / show_endpoints), or the defaults."""
+    import yaml
+
+    from distill.publishing.card import CardConfig
+
+    recipe = yaml.safe_load(run.run_yaml.read_text(encoding="utf-8")) if run.run_yaml.exists() else None
+    section = (recipe or {}).get("card") if isinstance(recipe, dict) else None
+    return CardConfig.model_validate(section) if isinstance(section, dict) else CardConfig()
+
+
+def _operations(
+    api: Any,
+    repo_id: str,
+    revision: str,
+    run: RunDir,
+    contents: dict[str, bytes | Path],
+    retry: _Retry,
+    *,
+    force: bool,
+) -> list[Any]:
+    """Adds for every file, plus deletes of what an earlier push left that this one replaces.
+
+    A repo holding files of another dataset (its card carries another run id, or none) is refused
+    unless `force`, which deletes everything of it but `.gitattributes`.
+    """
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete
+
+    remote = retry(lambda: api.list_repo_files(repo_id, repo_type="dataset", revision=revision), "list files")
+    theirs = [p for p in remote if p != ".gitattributes"]
+    if theirs and not force:
+        other = _remote_run_id(api, repo_id, revision, retry) if "README.md" in remote else None
+        if other != run.run_id:
+            what = f"the dataset of another run ({other})" if other else "a dataset not published from this run"
+            raise HubError(f"{repo_id} already holds {what}: pass --force to replace it, or choose another --repo")
+    stale = [p for p in theirs if p not in contents and (force or p.startswith(("data/", "plots/")))]
+    adds = [
+        CommitOperationAdd(path_in_repo=name, path_or_fileobj=c if isinstance(c, bytes) else str(c))
+        for name, c in contents.items()
+    ]
+    return [*(CommitOperationDelete(path_in_repo=p) for p in stale), *adds]
+
+
+def _remote_run_id(api: Any, repo_id: str, revision: str, retry: _Retry) -> str | None:
+    """The `distill_run_id` in the repo's card metadata, or None when it has none."""
+    import tempfile
+
+    from huggingface_hub import DatasetCard
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = retry(
+            lambda: api.hf_hub_download(
+                repo_id, "README.md", repo_type="dataset", revision=revision, cache_dir=tmp
+            ),
+            "read the repo's card",
+        )
+        try:
+            data = DatasetCard(Path(path).read_text(encoding="utf-8")).data.to_dict()
+        except ValueError:
+            return None
+    value = data.get("distill_run_id")
+    return str(value) if value else None
+
+
+# ── retries ───────────────────────────────────────────────────────────────
+class _Retry:
+    """Call a Hub step, retrying 5xx/429/timeouts with exponential backoff; other errors become HubError."""
+
+    def __init__(self, max_retries: int, backoff_s: float, sleep: Callable[[float], None]) -> None:
+        self.max_retries, self.backoff_s, self.sleep = max_retries, backoff_s, sleep
+        self.retries = 0
+
+    def __call__(self, step: Callable[[], T], what: str) -> T:
+        import httpx2
+        from huggingface_hub.errors import HfHubHTTPError
+
+        for attempt in range(self.max_retries + 1):
+            try:
+                return step()
+            except (HfHubHTTPError, httpx2.HTTPError, ValueError) as e:
+                status, retriable = _classify(e)
+                if status is None and not retriable:
+                    raise
+                if not retriable or attempt == self.max_retries:
+                    raise HubError(_describe(e, what, status, attempt + 1)) from e
+                wait = min(60.0, self.backoff_s * 2**attempt)
+                log.warning(
+                    "Hub %s failed (%s); retry %d/%d in %.0f s",
+                    what,
+                    status or type(e).__name__,
+                    attempt + 1,
+                    self.max_retries,
+                    wait,
+                )
+                self.retries += 1
+                self.sleep(wait)
+        raise AssertionError("unreachable")
+
+
+def _classify(error: Exception) -> tuple[int | None, bool]:
+    """(HTTP status or None, whether retrying may help) for an error raised by huggingface_hub."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(error, HfHubHTTPError):
+        status = error.response.status_code if error.response is not None else None
+        return status, status in RETRY_STATUS
+    if isinstance(error, (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)):
+        return None, True
+    if isinstance(error, ValueError) and "Invalid metadata in README.md" in str(error):
+        return 400, False
+    return None, False
+
+
+def _describe(error: Exception, what: str, status: int | None, tries: int) -> str:
+    hints = {
+        401: "the token was rejected: check HF_TOKEN or run `hf auth login`",
+        403: "the token may not write to this namespace (needs a write token and org membership)",
+        404: "not found: check the repo id and revision",
+        400: "the Hub refused the request",
+    }
+    first = (str(error).splitlines() or [type(error).__name__])[0][:200]
+    reason = hints.get(status or 0, first)
+    after = f" after {tries} tries" if tries > 1 else ""
+    return f"Hub {what} failed{after} ({status or type(error).__name__}): {reason}"
+
+
+def _version() -> str:
+    from distill import __version__
+
+    return __version__

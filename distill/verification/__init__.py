@@ -1,0 +1,1 @@
+"""Verification: every sample scored by the verifiers of `filters/` (`stage.verify`)."""

@@ -1,0 +1,401 @@
+"""Verification stage: runs the verifiers of filters/ over a run and adds verdict columns.
+
+    verify(cfg, run)         data/all gains math_verified, code_verified, format_ok, complete,
+                             verify_detail, code_results, correct, pass_rate (no row is ever dropped)
+    verify_frame(cfg, frame) the same columns on an in-memory frame (used by eval and the pipeline)
+
+Math runs in worker processes with a hard wall-clock limit per row (filters/_pool.py); code runs
+in sandboxed subprocesses, one slot per core (filters/sandbox.py); format checks are cheap and run
+here. Verdicts are true / false / null, null meaning "does not apply" (no gold, no tests) or
+"could not tell" (timeout, unparseable gold); `verify_detail` says which.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from queue import Queue
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from distill import schema
+from distill.config import StageConfig
+from distill.verification.report import VerifyReport, build_report, report_from_stats
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from distill.progress import Progress
+    from distill.run import RunDir
+
+__all__ = ["VerifyConfig", "VerifyReport", "build_report", "report_from_stats", "verify", "verify_frame"]
+
+log = logging.getLogger(__name__)
+STAGE = "verify"
+VERIFIERS = ("math", "code", "format")
+
+
+class VerifyConfig(StageConfig):
+    """Which verifiers run, where gold answers and tests come from, and the limits."""
+
+    fingerprint_exclude: ClassVar[frozenset[str]] = frozenset({"workers"})
+
+    math: bool = Field(True, description="Check final answers against gold answers (rows that have one).")
+    code: bool = Field(False, description="Run extracted programs against tests (rows that have them).")
+    format: bool = Field(True, description="Check think-block format, completeness and looping tails.")
+    gold_column: str = Field(
+        "answer", description="Column with the gold answer (GSM8K's `#### N` is understood)."
+    )
+    solution_column: str | None = Field(
+        "solution",
+        description="Worked solution whose last boxed value is the gold when gold_column is empty.",
+    )
+    answer_source: Literal["answer", "answer_or_boxed"] = Field(
+        "answer",
+        description="`answer`: only the text after </think>; `answer_or_boxed`: fall back to the "
+        "last \\boxed{} of the reasoning when the answer has none.",
+    )
+    float_rounding: int = Field(6, description="Decimal places math-verify rounds floats to.")
+    strict: bool = Field(True, description="math-verify strict mode (variable names matter).")
+    math_timeout_s: int = Field(5, description="math-verify's own parse/compare timeout per call.")
+    item_timeout_s: float = Field(30.0, description="Hard wall-clock limit per row: the worker is killed.")
+    math_memory_mb: int = Field(
+        4096, description="Address-space cap of each math worker (MemoryError beyond)."
+    )
+    workers: int | None = Field(
+        None, description="Processes for math and sandbox slots for code; default all cores."
+    )
+    tests_column: str = Field(
+        "tests", description="Tests as stdin/stdout cases, asserts, or a JSON string of either."
+    )
+    test_column: str = Field("test", description="HumanEval-style test code defining check(candidate).")
+    entry_point_column: str = Field("entry_point", description="HumanEval-style name passed to check().")
+    test_list_column: str = Field("test_list", description="MBPP-style list of assert lines.")
+    test_setup_column: str = Field("test_setup_code", description="MBPP-style code run before the asserts.")
+    code_prefix_column: str | None = Field(
+        None,
+        description="Column prepended to the program (HumanEval's `prompt` when answers hold only a body).",
+    )
+    float_tol: float | None = Field(None, description="Tolerance for numbers in stdin/stdout comparisons.")
+    code_cpu_s: int = Field(10, description="CPU seconds per program run.")
+    code_wall_s: float = Field(20.0, description="Wall-clock seconds per program run (process group killed).")
+    code_memory_mb: int = Field(2048, description="Address-space limit per program run.")
+    loop_min_tokens: int = Field(
+        64, description="A repeated tail must cover this many tokens to count as a loop."
+    )
+    loop_min_repeats: int = Field(4, description="…and repeat its chunk at least this many times.")
+
+
+# ── the stage ──────────────────────────────────────────────────────────────
+OUTPUT_COLUMNS = (
+    schema.MATH_VERIFIED,
+    schema.CODE_VERIFIED,
+    schema.FORMAT_OK,
+    schema.COMPLETE,
+    schema.VERIFY_DETAIL,
+    schema.CODE_RESULTS,
+    schema.CORRECT,
+    schema.PASS_RATE,
+)
+
+
+def verify(
+    cfg: VerifyConfig, run: RunDir, *, progress: Progress | None = None, force: bool = False
+) -> VerifyReport:
+    """Verify every row of the run's data/all and add the verdict columns (rows are never dropped).
+
+    A second call with the same settings on the same rows returns the recorded report (`force` reruns).
+    """
+    frame = run.read("all")
+    fingerprint = cfg.fingerprint()
+    record = run.stage_record(STAGE) or {}
+    if (
+        not force
+        and run.is_done(STAGE, fingerprint)
+        and record.get("rows") == frame.height
+        and schema.CORRECT in frame.columns
+    ):
+        return report_from_stats(run.read_json(run.stats).get(STAGE, {}), skipped=True)
+    start = time.monotonic()
+    verified, isolation = _verify(cfg, frame, progress)
+    produced = [c for c in OUTPUT_COLUMNS if c in verified.columns]
+    run.update_rows(verified.select(*schema.KEY, *produced))
+    report = build_report(
+        verified, seconds=time.monotonic() - start, workers=_workers(cfg), isolation=isolation
+    )
+    run.update_stats(STAGE, report.as_stats())
+    run.mark_done(STAGE, fingerprint, rows=frame.height)
+    log.info("%s in %.1fs", report.summary(), report.seconds)
+    return report
+
+
+def verify_frame(cfg: VerifyConfig, frame: pl.DataFrame, *, progress: Progress | None = None) -> pl.DataFrame:
+    """`frame` with the verdict columns added (or replaced); same rows, same order."""
+    return _verify(cfg, frame, progress)[0]
+
+
+def _verify(
+    cfg: VerifyConfig, frame: pl.DataFrame, progress: Progress | None
+) -> tuple[pl.DataFrame, str | None]:
+    import polars as pl
+
+    from distill.progress import NullProgress
+
+    progress = progress or NullProgress()
+    n = frame.height
+    answers = (
+        _column(frame, schema.ANSWER_TEXT)
+        if schema.ANSWER_TEXT in frame.columns
+        else _answers_from_messages(frame)
+    )
+    tests = _tests(cfg, frame) if cfg.code else [None] * n
+    golds = _golds(cfg, frame)
+    details: list[list[str]] = [[] for _ in range(n)]
+    math_v: list[bool | None] = [None] * n
+    code_v: list[bool | None] = [None] * n
+    code_json: list[str | None] = [None] * n
+    isolation = None
+    code_rows = sum(t is not None for t in tests)
+    progress.start("verify", total=code_rows + (n - code_rows if cfg.math else 0))
+    if cfg.code and any(t is not None for t in tests):
+        isolation = _run_code(
+            cfg, answers, tests, _prefixes(cfg, frame), code_v, code_json, details, progress
+        )
+    if cfg.math:
+        reasoning = _column(frame, schema.REASONING) if cfg.answer_source == "answer_or_boxed" else [None] * n
+        _run_math(cfg, answers, reasoning, golds, tests, math_v, details, progress)
+    columns: dict[str, tuple[list[Any], Any]] = {
+        schema.MATH_VERIFIED: (math_v, pl.Boolean),
+        schema.CODE_VERIFIED: (code_v, pl.Boolean),
+    }
+    if cfg.format:
+        fmt_ok, complete = _run_format(cfg, frame, answers, golds, tests, details)
+        columns[schema.FORMAT_OK] = (fmt_ok, pl.Boolean)
+        if schema.COMPLETE not in frame.columns:  # generation's value is the truth when it exists
+            columns[schema.COMPLETE] = (complete, pl.Boolean)
+    columns[schema.CODE_RESULTS] = (code_json, pl.String)
+    columns[schema.VERIFY_DETAIL] = (["; ".join(d) or None for d in details], pl.String)
+    progress.finish()
+    out = frame.with_columns(
+        [pl.Series(name, values, dtype=dtype) for name, (values, dtype) in columns.items()]
+    )
+    out = out.with_columns(pl.coalesce(schema.CODE_VERIFIED, schema.MATH_VERIFIED).alias(schema.CORRECT))
+    rate = pl.col(schema.CORRECT).cast(pl.Float64)
+    if schema.PROMPT_ID in out.columns:  # the mean over the prompt's samples that have a verdict
+        rate = rate.mean().over(schema.PROMPT_ID)
+    out = out.with_columns(rate.alias(schema.PASS_RATE))
+    return out, isolation
+
+
+# ── inputs ─────────────────────────────────────────────────────────────────
+def _column(frame: pl.DataFrame, name: str) -> list[Any]:
+    return frame[name].to_list() if name in frame.columns else [None] * frame.height
+
+
+def _assistant(messages: Any) -> str | None:
+    for message in reversed(messages or []):
+        if message and message.get("role") == "assistant":
+            return message.get("content")
+    return None
+
+
+def _answers_from_messages(frame: pl.DataFrame) -> list[str | None]:
+    from distill.reasoning import normalise
+
+    return [
+        None if (c := _assistant(m)) is None else normalise(c).answer_text
+        for m in _column(frame, schema.MESSAGES)
+    ]
+
+
+def _golds(cfg: VerifyConfig, frame: pl.DataFrame) -> list[Any]:
+    from filters.math import gold_from_solution
+
+    golds = _column(frame, cfg.gold_column)
+    if cfg.solution_column and cfg.solution_column in frame.columns:
+        solutions = frame[cfg.solution_column].to_list()
+        golds = [g if g is not None else gold_from_solution(s) for g, s in zip(golds, solutions, strict=True)]
+    return golds
+
+
+def _tests(cfg: VerifyConfig, frame: pl.DataFrame) -> list[Any]:
+    """Each row's tests in a shape filters.code.parse_tests understands, or None."""
+    plain = _column(frame, cfg.tests_column)
+    test, entry = _column(frame, cfg.test_column), _column(frame, cfg.entry_point_column)
+    tlist, setup = _column(frame, cfg.test_list_column), _column(frame, cfg.test_setup_column)
+    out: list[Any] = []
+    for i in range(frame.height):
+        if plain[i] is not None:
+            out.append(plain[i])
+        elif test[i] and entry[i]:
+            out.append({"test": test[i], "entry_point": entry[i]})
+        elif tlist[i] is not None:
+            out.append({"test_list": list(tlist[i]), "test_setup_code": setup[i] or ""})
+        else:
+            out.append(None)
+    return out
+
+
+def _prefixes(cfg: VerifyConfig, frame: pl.DataFrame) -> list[str | None]:
+    return _column(frame, cfg.code_prefix_column) if cfg.code_prefix_column else [None] * frame.height
+
+
+def _workers(cfg: VerifyConfig) -> int:
+    from filters._pool import default_workers
+
+    return cfg.workers if cfg.workers is not None else default_workers()
+
+
+# ── verifiers ──────────────────────────────────────────────────────────────
+def _math_task(task: tuple[str | None, Any, str | None, Any]) -> tuple[bool | None, str]:
+    """One row's math verdict (runs in a worker process)."""
+    from filters.math import extract_boxed, verify_math
+
+    answer, gold, reasoning, options = task
+    verdict = verify_math(answer, gold, options)
+    if verdict.ok is False and reasoning and not extract_boxed(answer or ""):
+        boxed = extract_boxed(reasoning)
+        if boxed is not None:
+            fallback = verify_math(f"\\boxed{{{boxed}}}", gold, options)
+            return fallback.ok, fallback.detail + " (from the reasoning's last boxed)"
+    return verdict.ok, verdict.detail
+
+
+def _run_math(
+    cfg: VerifyConfig,
+    answers: list[Any],
+    reasoning: list[Any],
+    golds: list[Any],
+    tests: list[Any],
+    out: list[bool | None],
+    details: list[list[str]],
+    progress: Progress,
+) -> None:
+    from filters._pool import ItemResult, run_pool
+    from filters.math import MathOptions
+
+    options = MathOptions(float_rounding=cfg.float_rounding, strict=cfg.strict, timeout_s=cfg.math_timeout_s)
+    todo = [i for i in range(len(answers)) if tests[i] is None]
+    for i in range(len(answers)):
+        if tests[i] is not None:
+            details[i].append("math: not applicable (code row)")
+
+    # Samples of one prompt often end in the same boxed answer: verify each distinct (gold, answer) once.
+    groups: dict[tuple[str, str, str | None], list[int]] = {}
+    for i in todo:
+        groups.setdefault(_math_key(answers[i], golds[i], reasoning[i]), []).append(i)
+    members = list(groups.values())
+
+    def done(result: ItemResult) -> None:
+        progress.advance(len(members[result.index]))
+
+    tasks = [(answers[rows[0]], golds[rows[0]], reasoning[rows[0]], options) for rows in members]
+    results = run_pool(
+        _math_task,
+        tasks,
+        workers=cfg.workers,
+        timeout_s=cfg.item_timeout_s,
+        memory_mb=cfg.math_memory_mb,
+        preload=("filters.math", "math_verify", __name__),
+        on_result=done,
+    )
+    for rows, result in zip(members, results, strict=True):
+        for i in rows:
+            if result.status == "ok":
+                out[i], detail = result.value
+                if detail:
+                    details[i].append(f"math: {detail}")
+            else:
+                details[i].append(f"math: {result.status} ({result.detail})")
+
+
+def _math_key(answer: str | None, gold: Any, reasoning: str | None) -> tuple[str, str, str | None]:
+    """What a math verdict depends on: the gold, the last boxed answer (else the whole answer), the fallback."""
+    from filters.math import extract_boxed
+
+    boxed = extract_boxed(answer or "")
+    fallback = extract_boxed(reasoning) if reasoning and boxed is None else None
+    return repr(gold), f"boxed:{boxed}" if boxed is not None else f"text:{answer}", fallback
+
+
+def _run_code(
+    cfg: VerifyConfig,
+    answers: list[Any],
+    tests: list[Any],
+    prefixes: list[Any],
+    out: list[bool | None],
+    results_json: list[str | None],
+    details: list[list[str]],
+    progress: Progress,
+) -> str:
+    from filters.code import extract_program, verify_code
+    from filters.sandbox import Limits, Sandbox
+
+    sandbox = Sandbox(Limits(cpu_s=cfg.code_cpu_s, wall_s=cfg.code_wall_s, memory_mb=cfg.code_memory_mb))
+    if "no network isolation" in sandbox.isolation:
+        log.warning("code sandbox without namespaces (unshare unavailable): %s", sandbox.isolation)
+    slots: Queue[int] = Queue()
+    for slot in range(max(1, _workers(cfg))):
+        slots.put(slot)
+
+    def one(i: int) -> None:
+        program = extract_program(answers[i])
+        if program is not None and prefixes[i]:
+            program = f"{prefixes[i]}\n{program}"
+        slot = slots.get()
+        try:
+            verdict = verify_code(
+                program, tests[i], sandbox=sandbox, slot=slot, float_tol=cfg.float_tol, extract=False
+            )
+        finally:
+            slots.put(slot)
+        out[i] = verdict.ok
+        results_json[i] = verdict.results_json()
+        if not verdict.ok:
+            details[i].append(f"code: {verdict.kind}: {verdict.detail}"[:300])
+        progress.advance(1)
+
+    rows = [i for i, t in enumerate(tests) if t is not None]
+    with ThreadPoolExecutor(max_workers=max(1, _workers(cfg))) as pool:
+        list(pool.map(one, rows))
+    return sandbox.isolation
+
+
+def _run_format(
+    cfg: VerifyConfig,
+    frame: pl.DataFrame,
+    answers: list[Any],
+    golds: list[Any],
+    tests: list[Any],
+    details: list[list[str]],
+) -> tuple[list[bool | None], list[bool | None]]:
+    from filters.format import check_format
+
+    messages = _column(frame, schema.MESSAGES)
+    reasoning = _column(frame, schema.REASONING)
+    finish = _column(frame, schema.FINISH_REASON)
+    fmt_ok: list[bool | None] = []
+    complete: list[bool | None] = []
+    for i in range(frame.height):
+        content = _assistant(messages[i])
+        if content is None and reasoning[i] is not None:
+            content = f"<think>\n{reasoning[i]}\n</think>\n\n{answers[i] or ''}"
+        if content is None:  # no trace to judge (e.g. a non-reasoning student's answer only)
+            fmt_ok.append(None)
+            complete.append(None)
+            continue
+        is_math = tests[i] is None and golds[i] is not None
+        verdict = check_format(
+            content,
+            finish_reason=finish[i],
+            math=is_math,
+            min_loop_tokens=cfg.loop_min_tokens,
+            min_loop_repeats=cfg.loop_min_repeats,
+        )
+        fmt_ok.append(verdict.format_ok)
+        complete.append(verdict.complete)
+        if verdict.problems:
+            details[i].append(f"format: {verdict.detail}")
+    return fmt_ok, complete
