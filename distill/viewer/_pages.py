@@ -312,7 +312,7 @@ def _trace(row: dict[str, Any]) -> str:
 
 
 def _gold_column(run: RunSource) -> str:
-    from distill.verify import VerifyConfig
+    from distill.verification.stage import VerifyConfig
 
     configured = run.run_settings().get("verify")
     if isinstance(configured, dict) and isinstance(configured.get("gold_column"), str):
@@ -337,7 +337,7 @@ def _code_results(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
 
 def _benchmark_item(run: RunSource, bench: str, item_id: str) -> tuple[str | None, str | None]:
     """The benchmark item's text from the local file the filter stage used, or why it cannot be shown."""
-    from distill.benchmarks import load_benchmark
+    from distill.evaluation.benchmarks import load_benchmark
     from distill.errors import DistillError
 
     settings = run.run_settings().get("filter")
