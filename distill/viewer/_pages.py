@@ -7,6 +7,7 @@ it. Only `_text.highlight` produces markup, from Pygments' escaping formatter.
 from __future__ import annotations
 
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +66,7 @@ class Pages:
 
     source: RunSource | EvalSource
     _searches: OrderedDict[tuple[str, str], pl.Series] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)  # the server answers from several threads
 
     # ── which run ──────────────────────────────────────────────────────────
     def pick(self, name: str) -> tuple[RunSource, list[str]]:
@@ -162,11 +164,15 @@ class Pages:
 
     def _search(self, run: RunSource, text: str) -> pl.Series:
         key = (run.label, text)
-        if key not in self._searches:
-            self._searches[key] = run.search(text)
-            while len(self._searches) > SEARCH_CACHE:
-                self._searches.popitem(last=False)
-        return self._searches[key]
+        with self._lock:
+            hit = self._searches.get(key)
+        if hit is None:
+            hit = run.search(text)
+            with self._lock:
+                self._searches[key] = hit
+                while len(self._searches) > SEARCH_CACHE:
+                    self._searches.popitem(last=False)
+        return hit
 
     # ── one sample and its evidence ────────────────────────────────────────
     def sample(self, run_name: str, prompt_id: str, sample: str) -> dict[str, Any]:
@@ -337,8 +343,8 @@ def _code_results(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
 
 def _benchmark_item(run: RunSource, bench: str, item_id: str) -> tuple[str | None, str | None]:
     """The benchmark item's text from the local file the filter stage used, or why it cannot be shown."""
-    from distill.evaluation.benchmarks import load_benchmark
     from distill.errors import DistillError
+    from distill.evaluation.benchmarks import load_benchmark
 
     settings = run.run_settings().get("filter")
     paths = settings.get("benchmark_paths", {}) if isinstance(settings, dict) else {}
