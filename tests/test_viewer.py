@@ -255,3 +255,16 @@ def test_cli_warns_off_loopback_and_fails_in_one_line(tmp_path: Path, demo_run: 
         _, err = done.communicate(timeout=60)
         assert done.returncode == 1
         assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_evidence_pages_on_the_demo_run(served: Viewer, demo_run: Path):
+    frame = RunDir(demo_run).read("all")
+    dups = frame.filter(pl.col(schema.DUP_OF).is_not_null())
+    contaminated = frame.filter(pl.col(schema.CONTAMINATED_BY).is_not_null())
+    assert dups.height and contaminated.height  # the demo's teacher repeats itself and knows GSM8K / MATH-500
+    for row in dups.iter_rows(named=True):
+        status, _, html = get(f"{served.url}dup?id={row[schema.PROMPT_ID]}&s={row[schema.SAMPLE]}")
+        assert status == 200 and html.count("<mark>") >= 2  # shared spans on both sides
+    for row in contaminated.iter_rows(named=True):
+        status, _, html = get(f"{served.url}contam?id={row[schema.PROMPT_ID]}&s={row[schema.SAMPLE]}")
+        assert status == 200 and html.count("<mark>") >= 2 and 'class="notice"' not in html
