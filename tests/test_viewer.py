@@ -268,3 +268,13 @@ def test_evidence_pages_on_the_demo_run(served: Viewer, demo_run: Path):
     for row in contaminated.iter_rows(named=True):
         status, _, html = get(f"{served.url}contam?id={row[schema.PROMPT_ID]}&s={row[schema.SAMPLE]}")
         assert status == 200 and html.count("<mark>") >= 2 and 'class="notice"' not in html
+
+
+def test_sorting_pages_through_the_filtered_rows(served: Viewer, demo_run: Path):
+    frame = RunDir(demo_run).read("all").filter(pl.col(schema.KEEP))
+    expected = frame.sort(schema.COMPLETION_TOKENS, descending=True, maintain_order=True)
+    shown = []
+    for page in (1, 2):
+        _, _, html = get(f"{served.url}samples?keep=true&sort=-tokens&size=25&page={page}")
+        shown += [(p, int(s)) for p, s in re.findall(r"/sample\?id=(\w+)&amp;s=(\d+)", html)]
+    assert shown == list(expected.select(schema.PROMPT_ID, schema.SAMPLE).head(50).iter_rows())

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distill import schema
-from distill.viewer._query import CHOICE_FILTERS, FLAG_FILTERS, NONE, Query, sort_rows, tokens_column
+from distill.viewer._query import CHOICE_FILTERS, FLAG_FILTERS, NONE, Query, page_rows, tokens_column
 from distill.viewer._source import PREVIEW, ROW, TEXT_COLUMNS, EvalSource, RunSource
 from distill.viewer._text import segments, shared_spans
 
@@ -126,13 +126,22 @@ class Pages:
         frame = run.index
         if q.text:
             frame = frame.filter(frame[ROW].is_in(self._search(run, q.text).implode()))
-        matched = sort_rows(frame.filter(q.expression(run)), q, run)
+        # Each filter's mask is computed once; a facet's counts use every mask but its own column's,
+        # so the counts beside an option say how many samples choosing it would leave.
+        terms = q.terms(run)
+        masks = frame.select(**terms) if terms else None
+        mask = _all(masks, skip=None)
+        matched = frame if mask is None else frame.filter(mask)
         pages = max(1, -(-matched.height // q.size))
         if q.page > pages:
             notices.append(f"page {q.page} is past the last page ({pages}); showing page {pages}")
             q.page = pages
-        page = matched.slice((q.page - 1) * q.size, q.size)
-        facets = {c: self._facet(frame, q, run, c) for c in (*CHOICE_FILTERS, *FLAG_FILTERS) if run.has(c)}
+        page = page_rows(matched, q, run)
+        facets = {
+            c: _facet(frame.get_column(c), _all(masks, skip=c))
+            for c in (*CHOICE_FILTERS, *FLAG_FILTERS)
+            if run.has(c)
+        }
         return {
             "run": run,
             "q": q,
@@ -145,22 +154,6 @@ class Pages:
             "tokens": tokens_column(run),
             "has": set(run.columns) | {PREVIEW},
         }
-
-    def _facet(self, frame: pl.DataFrame, q: Query, run: RunSource, column: str) -> list[tuple[str, int]]:
-        """Values of `column` with their counts under every other filter (so the counts follow the filters)."""
-        import polars as pl
-
-        col = pl.col(column).cast(pl.String)
-        if column == schema.CONTAMINATED_BY:
-            col = col.str.split(":").list.first()
-        counts = (
-            frame.filter(q.expression(run, skip=column))
-            .group_by(col.alias("v"))
-            .len()
-            .sort("len", descending=True)
-        )
-        missing = "null" if column in FLAG_FILTERS else NONE
-        return [(missing if v is None else str(v), int(n)) for v, n in counts.head(200).iter_rows()]
 
     def _search(self, run: RunSource, text: str) -> pl.Series:
         key = (run.label, text)
@@ -304,6 +297,29 @@ class Pages:
 
 
 # ── helpers ────────────────────────────────────────────────────────────────
+def _all(masks: pl.DataFrame | None, *, skip: str | None) -> pl.Series | None:
+    """The AND of the filter masks, leaving out `skip`'s; None when nothing is filtered."""
+    kept = [] if masks is None else [masks.get_column(k) for k in masks.columns if k != skip]
+    if not kept:
+        return None
+    out = kept[0]
+    for mask in kept[1:]:
+        out = out & mask
+    return out
+
+
+def _facet(column: pl.Series, mask: pl.Series | None) -> list[tuple[str, int]]:
+    """Values of `column` where `mask` holds, with their counts, most frequent first."""
+    import polars as pl
+
+    values = (column if mask is None else column.filter(mask)).cast(pl.String)
+    if column.name == schema.CONTAMINATED_BY:  # one option per benchmark, not per item
+        values = values.str.split(":").list.first()
+    counts = values.value_counts(sort=True, name="n").head(200)
+    missing = "null" if column.name in FLAG_FILTERS else NONE
+    return [(missing if v is None else str(v), int(n)) for v, n in counts.iter_rows()]
+
+
 def _find(run: RunSource, prompt_id: str, sample: str) -> dict[str, Any]:
     if not sample.lstrip("-").isdigit():
         raise NotFound(f"sample {sample[:40]!r} is not a number")

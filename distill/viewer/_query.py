@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from distill import schema
-from distill.viewer._source import ROW, RunSource
+from distill.viewer._source import RunSource
 
 if TYPE_CHECKING:
     import polars as pl
@@ -92,33 +92,29 @@ class Query:
         return bool(self.choices or self.flags or self.ranges or self.text)
 
     # ── applying it ────────────────────────────────────────────────────────
-    def expression(self, source: RunSource, *, skip: str | None = None) -> pl.Expr:
-        """The filters (all but `skip`, for that column's facet counts) as one polars predicate."""
+    def terms(self, source: RunSource) -> dict[str, pl.Expr]:
+        """One boolean polars expression per filter, keyed by its column (or range parameter)."""
         import polars as pl
 
-        parts: list[pl.Expr] = []
+        terms: dict[str, pl.Expr] = {}
         for column, value in self.choices.items():
-            if column == skip:
-                continue
             col = pl.col(column).cast(pl.String)
             if value == NONE:
-                parts.append(col.is_null())
+                terms[column] = col.is_null()
             elif value == ANY:
-                parts.append(col.is_not_null())
+                terms[column] = col.is_not_null()
             elif column == schema.CONTAMINATED_BY:  # a benchmark name matches all its items
-                parts.append((col == value) | col.str.starts_with(value + ":"))
+                terms[column] = ((col == value) | col.str.starts_with(value + ":")).fill_null(False)
             else:
-                parts.append(col == value)
+                terms[column] = (col == value).fill_null(False)
         for column, value in self.flags.items():
-            if column == skip:
-                continue
             col = pl.col(column)
-            parts.append(col.is_null() if value == "null" else col.eq(value == "true").fill_null(False))
+            terms[column] = col.is_null() if value == "null" else col.eq(value == "true").fill_null(False)
         for key, bound in self.ranges.items():
             column = tokens_column(source) if RANGES[key][0] == "tokens" else RANGES[key][0]
             col = pl.col(column)
-            parts.append((col >= bound if key.endswith("_min") else col <= bound).fill_null(False))
-        return pl.all_horizontal(parts) if parts else pl.lit(True)
+            terms[key] = (col >= bound if key.endswith("_min") else col <= bound).fill_null(False)
+        return terms
 
 
 def tokens_column(source: RunSource) -> str:
@@ -186,14 +182,22 @@ def _apply(q: Query, key: str, value: str, source: RunSource | None) -> str | No
     return None
 
 
-def sort_rows(frame: pl.DataFrame, q: Query, source: RunSource) -> pl.DataFrame:
-    """`frame` in the order the query asks for (run order by default, nulls last)."""
-    if not q.sort:
-        return frame
+def page_rows(frame: pl.DataFrame, q: Query, source: RunSource) -> pl.DataFrame:
+    """The rows of the query's page, in the order it asks for (run order by default, nulls last).
+
+    Sorting orders only the sort key, then gathers the page's rows: the text previews of 100,000
+    rows are never moved.
+    """
+    import polars as pl
+
+    start = (q.page - 1) * q.size
     column = tokens_column(source) if q.sort.lstrip("-") == "tokens" else schema.PASS_RATE
-    if column not in frame.columns:
-        return frame
-    return frame.sort([column, ROW], descending=[q.sort.startswith("-"), False], nulls_last=True)
+    if not q.sort or column not in frame.columns:
+        return frame.slice(start, q.size)
+    order = frame.select(  # stable: ties stay in run order
+        pl.arg_sort_by(column, descending=q.sort.startswith("-"), nulls_last=True, maintain_order=True)
+    ).to_series()
+    return frame[order.slice(start, q.size)]
 
 
 def _fmt(value: float) -> str:
