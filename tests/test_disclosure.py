@@ -52,7 +52,7 @@ def test_endpoints_show_only_a_public_providers_host(url: str, shown: str) -> No
     [
         (f"/home/{USER}/data/problems.jsonl", "problems.jsonl"),
         ("~/data/problems.jsonl", "problems.jsonl"),
-        ("../shared/bench/math500.jsonl", "math500.jsonl"),
+        ("../data/bench/math500.jsonl", "math500.jsonl"),
         ("C:\\Users\\zelda\\p.parquet", "p.parquet"),
         ("AI-MO/NuminaMath-1.5@rev", "AI-MO/NuminaMath-1.5@rev"),  # a Hub id is public
         ("deepseek-reasoner", "deepseek-reasoner"),
