@@ -536,9 +536,9 @@ def push(
 @app.command("view")
 def view(
     run: Annotated[Path, typer.Argument(help="A run directory or an eval directory.", show_default=False)],
-    port: Annotated[int, typer.Option("--port", help="Port; 0 picks a free one.")] = 8765,
-    host: Annotated[str, typer.Option("--host", help="Address to bind; anything but loopback shares the run.")
-                    ] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option("--port", help="Port (default 8765); 0 picks a free one.")] = None,
+    host: Annotated[str | None, typer.Option(
+        "--host", help="Address to bind (default 127.0.0.1); anything but loopback shares every trace.")] = None,
     open_: Annotated[bool, typer.Option("--open", help="Open the page in the default browser.")] = False,
 ) -> None:
     """Browse RUN's traces, verdicts and rejections in a local web page (read-only; Ctrl-C stops it).
@@ -549,9 +549,10 @@ def view(
 
     [cyan]distill view evals/student --port 0 --open[/cyan]  an eval directory, on a free port
     """
-    from distill.viewer import Viewer, is_loopback
+    from distill.viewer import DEFAULT_HOST, DEFAULT_PORT, Viewer, is_loopback
 
-    viewer = Viewer(run, host=host, port=port)
+    host = DEFAULT_HOST if host is None else host
+    viewer = Viewer(run, host=host, port=DEFAULT_PORT if port is None else port)
     if not is_loopback(host):
         print(f"warning: listening on {host}: anyone who can reach this machine can read every trace "
               "(the viewer has no login)", file=sys.stderr)
@@ -561,7 +562,10 @@ def view(
     if open_:
         __import__("webbrowser").open(viewer.url)
     with viewer:
-        viewer.serve_forever()
+        try:
+            viewer.serve_forever()
+        except KeyboardInterrupt:  # the usual way to stop a server: not an interruption to resume
+            print("distill view: stopped", file=sys.stderr)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -238,8 +239,11 @@ def test_cli_prints_the_url_and_serves(demo_run: Path):
         line = process.stdout.readline()
         url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
         assert get(url)[0] == 200
+        process.send_signal(signal.SIGINT)  # Ctrl-C stops the server cleanly
+        assert process.wait(timeout=30) == 0
+        assert "distill view: stopped" in process.stderr.read()
     finally:
-        process.terminate()
+        process.kill()
         process.wait(timeout=30)
 
 
