@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distill import schema
+from distill.viewer._overview import card_numbers, eval_scores, verdict_counts
 from distill.viewer._query import CHOICE_FILTERS, FLAG_FILTERS, NONE, Query, page_rows, tokens_column
 from distill.viewer._source import PREVIEW, ROW, TEXT_COLUMNS, EvalSource, RunSource
 from distill.viewer._text import segments, shared_spans
@@ -89,7 +90,7 @@ class Pages:
         import polars as pl
 
         if isinstance(self.source, EvalSource) and not run_name:
-            return {"eval": _eval_scores(self.source), "notices": list(self.source.notices)}
+            return {"eval": eval_scores(self.source), "notices": list(self.source.notices)}
         run, notices = self.pick(run_name)
         index = run.index
         by_rule: list[tuple[str, int]] = []
@@ -112,11 +113,11 @@ class Pages:
             "notices": [*run.notices, *notices],
             "prompts": index[schema.PROMPT_ID].n_unique() if schema.PROMPT_ID in index.columns else None,
             "kept": int(index[schema.KEEP].sum()) if schema.KEEP in index.columns else None,
-            "verdicts": _verdict_counts(index),
+            "verdicts": verdict_counts(index),
             "by_rule": by_rule,
             "sources": sources,
             "by_source": table,
-            "numbers": _card_numbers(run.stats),
+            "numbers": card_numbers(run.stats),
             "plots": run.plots(),
         }
 
@@ -216,7 +217,7 @@ class Pages:
             "tokens": tokens_column(run),
             "pass_rate": None
             if correct is None or correct.null_count() == len(correct)
-            else float(correct.mean()),
+            else correct.sum() / (len(correct) - correct.null_count()),
             "solved": None if correct is None else int(correct.sum()),
         }
 
@@ -287,7 +288,7 @@ class Pages:
         hits = run.index.filter(pl.col(schema.PROMPT_ID) == prompt_id)
         if not hits.height:
             raise NotFound(f"no prompt {prompt_id!r} in this run")
-        return run.rows([int(hits[ROW].min())])[0]
+        return run.rows([min(hits[ROW].to_list())])[0]
 
     def plot(self, run_name: str, name: str) -> Path:
         run, _ = self.pick(run_name)
@@ -387,49 +388,3 @@ def _benchmark_item(run: RunSource, bench: str, item_id: str) -> tuple[str | Non
 def _cell(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= MAX_CELL_CHARS else text[:MAX_CELL_CHARS] + f"… ({len(text):,} chars)"
-
-
-def _verdict_counts(index: pl.DataFrame) -> list[tuple[str, int, int, int]]:
-    """(column, true, false, null) for each verdict column present."""
-    out = []
-    for column in FLAG_FILTERS:
-        if column in index.columns:
-            s = index[column]
-            out.append((column, int(s.sum()), int((~s).sum()), s.null_count()))
-    return out
-
-
-def _card_numbers(stats: dict[str, Any]) -> list[tuple[str, list[tuple[str, str]]]]:
-    """The scalar numbers of each stats.json section (what the card's tables show)."""
-    out = []
-    for section, values in stats.items():
-        if isinstance(values, dict):
-            scalars = [(k, _number(v)) for k, v in values.items() if isinstance(v, int | float | str | bool)]
-            if scalars:
-                out.append((section, scalars))
-    return out
-
-
-def _number(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.4g}"
-
-
-def _eval_scores(source: EvalSource) -> dict[str, Any]:
-    rows = []
-    for name, result in source.results.get("benchmarks", {}).items():
-        metrics = [(k, v) for k, v in result.items() if isinstance(v, dict) and "mean" in v]
-        rows.append(
-            {
-                "name": name,
-                "linked": name in source.runs,
-                "samples": result.get("samples"),
-                "problems": result.get("problems"),
-                "k": result.get("k"),
-                "metrics": [
-                    (k, _number(v["mean"] * 100), _number(v.get("stderr", 0) * 100)) for k, v in metrics
-                ],
-            }
-        )
-    return {"model": source.results.get("model"), "rows": rows, "root": source.root}
