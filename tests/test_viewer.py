@@ -282,3 +282,14 @@ def test_sorting_pages_through_the_filtered_rows(served: Viewer, demo_run: Path)
         _, _, html = get(f"{served.url}samples?keep=true&sort=-tokens&size=25&page={page}")
         shown += [(p, int(s)) for p, s in re.findall(r"/sample\?id=(\w+)&amp;s=(\d+)", html)]
     assert shown == list(expected.select(schema.PROMPT_ID, schema.SAMPLE).head(50).iter_rows())
+
+
+def test_eval_directory_still_running_and_unsolved_prompts(tmp_path: Path, demo_run: Path):
+    evaldir = tmp_path / "eval"
+    shutil.copytree(demo_run / "eval" / "gsm8k", evaldir / "gsm8k")  # no results.json yet
+    with Viewer(evaldir, port=0).start() as viewer:
+        assert viewer.notices == ["results.json is not written yet (the evaluation may still be running)"]
+        _, _, html = get(viewer.url + "?run=gsm8k")
+        frame = RunDir(evaldir / "gsm8k").read("all").filter(pl.col(schema.PASS_RATE) == 0)
+        assert f"{frame[schema.PROMPT_ID].n_unique()} prompts never solved ({frame.height} samples)" in html
+        assert count_on_page(get(viewer.url + "samples?run=gsm8k&pass_max=0")[2]) == frame.height

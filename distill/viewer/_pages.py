@@ -114,6 +114,7 @@ class Pages:
             "prompts": index[schema.PROMPT_ID].n_unique() if schema.PROMPT_ID in index.columns else None,
             "kept": int(index[schema.KEEP].sum()) if schema.KEEP in index.columns else None,
             "verdicts": verdict_counts(index),
+            "unsolved": _unsolved(index),
             "by_rule": by_rule,
             "sources": sources,
             "by_source": table,
@@ -319,6 +320,16 @@ def _facet(column: pl.Series, mask: pl.Series | None) -> list[tuple[str, int]]:
     counts = values.value_counts(sort=True, name="n").head(200)
     missing = "null" if column.name in FLAG_FILTERS else NONE
     return [(missing if v is None else str(v), int(n)) for v, n in counts.iter_rows()]
+
+
+def _unsolved(index: pl.DataFrame) -> tuple[int, int] | None:
+    """(prompts, samples) of the prompts no sample of which was verified correct."""
+    import polars as pl
+
+    if schema.PASS_RATE not in index.columns:
+        return None
+    rows = index.filter(pl.col(schema.PASS_RATE) == 0)
+    return rows[schema.PROMPT_ID].n_unique(), rows.height
 
 
 def _find(run: RunSource, prompt_id: str, sample: str) -> dict[str, Any]:

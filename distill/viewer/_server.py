@@ -16,6 +16,7 @@ import errno
 import ipaddress
 import logging
 import mimetypes
+import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -75,7 +76,8 @@ class Viewer:
         self.static = _static_files()
         handler = type("Handler", (_Handler,), {"viewer": self})
         try:
-            self.server = ThreadingHTTPServer((host, port), handler, bind_and_activate=True)
+            server_class = _ThreadingHTTPServer6 if ":" in host else ThreadingHTTPServer
+            self.server = server_class((host.strip("[]"), port), handler, bind_and_activate=True)
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise ConfigError(
@@ -89,7 +91,8 @@ class Viewer:
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+        bound = self.host.strip("[]")
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(bound, bound)
         return f"http://{f'[{host}]' if ':' in host else host}:{self.port}/"
 
     @property
@@ -189,6 +192,10 @@ class Viewer:
             kind + ("; charset=utf-8" if kind.startswith("text/") or kind.endswith("javascript") else ""),
             path.read_bytes(),
         )
+
+
+class _ThreadingHTTPServer6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):

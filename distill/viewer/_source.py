@@ -228,25 +228,32 @@ def open_source(root: Path) -> RunSource | EvalSource:
     root = Path(root)
     if not root.is_dir():
         raise InputError("no such folder", path=root)
-    results = root / "results.json"
-    if results.is_file() and not (root / "data").is_dir():
-        data = _read_json(results)
-        runs: dict[str, RunSource] = {}
-        notices = []
-        for name in sorted(data.get("benchmarks", {})):
-            try:
-                runs[name] = RunSource(root / name, label=name)
-            except StageError as e:
-                notices.append(f"{name}: {e}")
-        if not runs:
-            raise StageError(
-                f"{root} is an eval directory with no readable benchmark runs "
-                f"(expected {root}/<benchmark>/data/all/*.parquet)"
-            )
-        return EvalSource(root, data, runs, notices)
     if not (root / "data").is_dir():
+        results = root / "results.json"
+        benchmarks = sorted(p.parent.parent.name for p in root.glob("*/data/all"))
+        if results.is_file() or benchmarks:
+            return _open_eval(root, results, benchmarks)
         raise StageError(f"{root} is not a run: it has no data/all/ (nor results.json of an eval directory)")
     return RunSource(root)
+
+
+def _open_eval(root: Path, results: Path, benchmarks: list[str]) -> EvalSource:
+    data = _read_json(results)
+    notices = (
+        [] if results.is_file() else ["results.json is not written yet (the evaluation may still be running)"]
+    )
+    runs: dict[str, RunSource] = {}
+    for name in sorted({*data.get("benchmarks", {}), *benchmarks}):
+        try:
+            runs[name] = RunSource(root / name, label=name)
+        except StageError as e:
+            notices.append(f"{name}: {e}")
+    if not runs:
+        raise StageError(
+            f"{root} is an eval directory with no readable benchmark runs "
+            f"(expected {root}/<benchmark>/data/all/*.parquet)"
+        )
+    return EvalSource(root, data, runs, notices)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
