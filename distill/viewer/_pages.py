@@ -268,7 +268,7 @@ class Pages:
             .get("benchmarks", {})
             .get(bench, {})
             .get("examples", [])
-            if str(e.get("row", "")).split("/")[0] == prompt_id
+            if str(e.get("row", "")) in (prompt_id, f"{prompt_id}/{sample}")
         ]
         return {
             "run": run,
