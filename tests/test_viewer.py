@@ -42,6 +42,11 @@ def served(demo_run: Path) -> Iterator[Viewer]:
         yield viewer
 
 
+def sample_links(html: str) -> list[tuple[str, str]]:
+    """(prompt_id, sample) of every sample link on a page, in order (links carry the list's filters)."""
+    return re.findall(r'href="/sample\?(?:[^"]*?&amp;)?id=(\w+)&amp;s=(\d+)"', html)
+
+
 def count_on_page(html: str) -> int:
     return int(re.search(r'id="count"><strong>([\d,]+)</strong>', html).group(1).replace(",", ""))
 
@@ -80,7 +85,7 @@ def test_paging_walks_every_row_once(served: Viewer, demo_run: Path):
     seen = []
     for page in range(1, -(-frame.height // 25) + 1):
         _, _, html = get(f"{served.url}samples?size=25&page={page}")
-        seen += re.findall(r"/sample\?id=(\w+)&amp;s=(\d+)", html)
+        seen += sample_links(html)
     assert len(seen) == frame.height
     assert set(seen) == {(p, str(s)) for p, s in frame.select(schema.PROMPT_ID, schema.SAMPLE).iter_rows()}
 
@@ -166,7 +171,7 @@ def test_never_writes_to_the_run(demo_run: Path):
     before = snapshot(demo_run)
     with Viewer(demo_run, port=0).start() as viewer:
         _, _, html = get(viewer.url + "samples?size=200")
-        for pid, s in set(re.findall(r"/sample\?id=(\w+)&amp;s=(\d+)", html)):
+        for pid, s in set(sample_links(html)):
             assert get(f"{viewer.url}sample?id={pid}&s={s}")[0] == 200
             get(f"{viewer.url}prompt?id={pid}")
             get(f"{viewer.url}dup?id={pid}&s={s}")
@@ -280,7 +285,7 @@ def test_sorting_pages_through_the_filtered_rows(served: Viewer, demo_run: Path)
     shown = []
     for page in (1, 2):
         _, _, html = get(f"{served.url}samples?keep=true&sort=-tokens&size=25&page={page}")
-        shown += [(p, int(s)) for p, s in re.findall(r"/sample\?id=(\w+)&amp;s=(\d+)", html)]
+        shown += [(p, int(s)) for p, s in sample_links(html)]
     assert shown == list(expected.select(schema.PROMPT_ID, schema.SAMPLE).head(50).iter_rows())
 
 
@@ -293,3 +298,24 @@ def test_eval_directory_still_running_and_unsolved_prompts(tmp_path: Path, demo_
         frame = RunDir(evaldir / "gsm8k").read("all").filter(pl.col(schema.PASS_RATE) == 0)
         assert f"{frame[schema.PROMPT_ID].n_unique()} prompts never solved ({frame.height} samples)" in html
         assert count_on_page(get(viewer.url + "samples?run=gsm8k&pass_max=0")[2]) == frame.height
+
+
+def test_a_sample_opened_from_a_list_steps_through_it(served: Viewer, demo_run: Path):
+    frame = RunDir(demo_run).read("all").filter(pl.col(schema.REJECT_REASON) == "incorrect")
+    expected = frame.sort(schema.COMPLETION_TOKENS, maintain_order=True)
+    keys = [(p, str(s)) for p, s in expected.select(schema.PROMPT_ID, schema.SAMPLE).iter_rows()]
+    _, _, html = get(f"{served.url}samples?reject_reason=incorrect&sort=tokens&size=10&page=2")
+    first = sample_links(html)[0]
+    assert first == keys[10]
+    link = re.search(r'href="(/sample\?[^"]*)"', html).group(1).replace("&amp;", "&")
+    walked = [first]
+    for _ in range(3):
+        _, _, page = get(served.url + link.lstrip("/"))
+        assert f'id="rank">{len(walked) + 10} of {len(keys)}<' in page
+        link = re.search(r'rel="next" href="([^"]*)"', page).group(1).replace("&amp;", "&")
+        walked.append(tuple(re.search(r"id=(\w+)&s=(\d+)$", link).groups()))
+    assert walked == keys[10:14]
+    assert (
+        'id="back-to-list" href="/samples?reject_reason=incorrect&amp;sort=tokens&amp;size=10&amp;page=2"'
+        in page
+    )

@@ -99,8 +99,10 @@ def test_browse_filter_go_back_and_read_a_sample(tab: Tab, demo_run: Path):
         pl.col(c).str.to_lowercase().str.contains("farmer", literal=True).fill_null(False)
         for c in (schema.PROMPT, schema.REASONING, schema.ANSWER_TEXT)
     )
-    assert tab.count() == frame.filter(text).height > 0
+    tab_count = tab.count()
+    assert tab_count == frame.filter(text).height > 1
 
+    second = page.get_attribute("#samples tr:nth-child(3) td:first-child a", "href")
     page.click("#samples tr:nth-child(2) td:first-child a")
     page.wait_for_url("**/sample?**")
     page.wait_for_selector("body[data-math=rendered]")
@@ -116,6 +118,16 @@ def test_browse_filter_go_back_and_read_a_sample(tab: Tab, demo_run: Path):
     page.click("#reasoning summary")
     assert page.locator("#reasoning details").get_attribute("open") is None  # collapsed
     tab.shot("sample")
+    assert page.inner_text("#rank") == f"1 of {tab_count}"
+    page.keyboard.press("j")  # the next sample of the searched list
+    page.wait_for_url(re.compile(re.escape(second.split("&id=")[1])))
+    assert page.inner_text("#rank") == f"2 of {tab_count}"
+    page.keyboard.press("k")
+    page.wait_for_url(re.compile(rf"id={pid}&s={sample}$"))
+    page.click("#back-to-list")
+    page.wait_for_url(re.compile(r"/samples\?q=farmer$"))
+    page.go_back()
+    page.wait_for_url("**/sample?**")
     page.click("#prompt-link")
     page.wait_for_url("**/prompt?**")
     assert "pass rate" in page.inner_text("#pass-rate")

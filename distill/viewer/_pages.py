@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 from distill import schema
 from distill.viewer._overview import card_numbers, eval_scores, verdict_counts
-from distill.viewer._query import CHOICE_FILTERS, FLAG_FILTERS, NONE, Query, page_rows, tokens_column
+from distill.viewer._query import (
+    CHOICE_FILTERS,
+    FLAG_FILTERS,
+    NONE,
+    Query,
+    display_order,
+    page_rows,
+    tokens_column,
+)
 from distill.viewer._source import PREVIEW, ROW, TEXT_COLUMNS, EvalSource, RunSource
 from distill.viewer._text import segments, shared_spans
 
@@ -125,15 +133,7 @@ class Pages:
     # ── samples table ──────────────────────────────────────────────────────
     def samples(self, q: Query) -> dict[str, Any]:
         run, notices = self.pick(q.run)
-        frame = run.index
-        if q.text:
-            frame = frame.filter(frame[ROW].is_in(self._search(run, q.text).implode()))
-        # Each filter's mask is computed once; a facet's counts use every mask but its own column's,
-        # so the counts beside an option say how many samples choosing it would leave.
-        terms = q.terms(run)
-        masks = frame.select(**terms) if terms else None
-        mask = _all(masks, skip=None)
-        matched = frame if mask is None else frame.filter(mask)
+        frame, masks, matched = self._match(run, q)
         pages = max(1, -(-matched.height // q.size))
         if q.page > pages:
             notices.append(f"page {q.page} is past the last page ({pages}); showing page {pages}")
@@ -157,6 +157,41 @@ class Pages:
             "has": set(run.columns) | {PREVIEW},
         }
 
+    def _match(self, run: RunSource, q: Query) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame]:
+        """(the searched index, one mask per filter, the matching rows)."""
+        frame = run.index
+        if q.text:
+            frame = frame.filter(frame[ROW].is_in(self._search(run, q.text).implode()))
+        # Each filter's mask is computed once; a facet's counts use every mask but its own column's,
+        # so the counts beside an option say how many samples choosing it would leave.
+        terms = q.terms(run)
+        masks = frame.select(**terms) if terms else None
+        mask = _all(masks, skip=None)
+        return frame, masks, frame if mask is None else frame.filter(mask)
+
+    def neighbours(self, run: RunSource, q: Query, position: int) -> dict[str, Any] | None:
+        """Where a sample sits in the list `q` describes: its rank, the previous and next samples, its page."""
+        _, _, matched = self._match(run, q)
+        order = display_order(matched, q, run)
+        rows = matched.select(ROW, schema.PROMPT_ID, schema.SAMPLE)
+        if order is not None:
+            rows = rows[order]
+        hits = (rows.get_column(ROW) == position).arg_true()
+        if not hits.len():
+            return None
+        at = int(hits[0])
+
+        def key(i: int) -> tuple[str, int] | None:
+            return (rows[schema.PROMPT_ID][i], int(rows[schema.SAMPLE][i])) if 0 <= i < rows.height else None
+
+        return {
+            "rank": at + 1,
+            "of": rows.height,
+            "prev": key(at - 1),
+            "next": key(at + 1),
+            "page": at // q.size + 1,
+        }
+
     def _search(self, run: RunSource, text: str) -> pl.Series:
         key = (run.label, text)
         with self._lock:
@@ -170,8 +205,9 @@ class Pages:
         return hit
 
     # ── one sample and its evidence ────────────────────────────────────────
-    def sample(self, run_name: str, prompt_id: str, sample: str) -> dict[str, Any]:
-        run, notices = self.pick(run_name)
+    def sample(self, q: Query, prompt_id: str, sample: str) -> dict[str, Any]:
+        """One sample; `q` is the list it was opened from (previous / next follow its filters and order)."""
+        run, notices = self.pick(q.run)
         row = _find(run, prompt_id, sample)
         gold_column = _gold_column(run)
         results, results_error = _code_results(row.get(schema.CODE_RESULTS))
@@ -180,7 +216,9 @@ class Pages:
         return {
             "run": run,
             "row": row,
-            "notices": [*run.notices, *notices],
+            "notices": [*run.notices, *notices, *q.notices],
+            "q": q,
+            "nav": self.neighbours(run, q, row[ROW]),
             "prompt": segments(row.get(schema.PROMPT)),
             "reasoning": segments(reasoning),
             "reasoning_chars": len(reasoning),

@@ -182,22 +182,26 @@ def _apply(q: Query, key: str, value: str, source: RunSource | None) -> str | No
     return None
 
 
-def page_rows(frame: pl.DataFrame, q: Query, source: RunSource) -> pl.DataFrame:
-    """The rows of the query's page, in the order it asks for (run order by default, nulls last).
+def display_order(frame: pl.DataFrame, q: Query, source: RunSource) -> pl.Series | None:
+    """Positions in `frame` in the order the query asks for; None for run order (nothing to sort).
 
-    Sorting orders only the sort key, then gathers the page's rows: the text previews of 100,000
-    rows are never moved.
+    Only the sort key is sorted (stably, nulls last): the text previews of 100,000 rows never move.
     """
     import polars as pl
 
-    start = (q.page - 1) * q.size
     column = tokens_column(source) if q.sort.lstrip("-") == "tokens" else schema.PASS_RATE
     if not q.sort or column not in frame.columns:
-        return frame.slice(start, q.size)
-    order = frame.select(  # stable: ties stay in run order
+        return None
+    return frame.select(
         pl.arg_sort_by(column, descending=q.sort.startswith("-"), nulls_last=True, maintain_order=True)
     ).to_series()
-    return frame[order.slice(start, q.size)]
+
+
+def page_rows(frame: pl.DataFrame, q: Query, source: RunSource) -> pl.DataFrame:
+    """The rows of the query's page, in its order."""
+    start = (q.page - 1) * q.size
+    order = display_order(frame, q, source)
+    return frame.slice(start, q.size) if order is None else frame[order.slice(start, q.size)]
 
 
 def _fmt(value: float) -> str:

@@ -136,17 +136,18 @@ class Viewer:
         if path.startswith("/static/"):
             return self._static(path[len("/static/") :])
         run = _one(query, "run")
+        source = self.pages.pick(run)[0]
         try:
             if path == "/plot":
                 return 200, "image/png", self.pages.plot(run, _one(query, "name")).read_bytes()
             if path == "/":
                 return self._page("overview.html", self.pages.overview(run), run)
             if path == "/samples":
-                source = self.pages.pick(run)[0]
                 return self._page("samples.html", self.pages.samples(parse_query(query, source)), run)
             ident, sample = _one(query, "id"), _one(query, "s")
-            if path == "/sample":
-                return self._page("sample.html", self.pages.sample(run, ident, sample), run)
+            if path == "/sample":  # the list it was opened from rides along in the URL
+                listing = parse_query({k: v for k, v in query.items() if k not in ("id", "s")}, source)
+                return self._page("sample.html", self.pages.sample(listing, ident, sample), run)
             if path == "/prompt":
                 return self._page("prompt.html", self.pages.prompt(run, ident), run)
             if path == "/dup":

@@ -37,7 +37,19 @@ function tidyFilters() {
   }
 }
 
+function walkWithKeys() {
+  // j / k (or the arrow keys) step through the list a sample was opened from.
+  document.addEventListener("keydown", (event) => {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    if (event.target.closest("input, select, textarea")) return;
+    const rel = { j: "next", ArrowRight: "next", k: "prev", ArrowLeft: "prev" }[event.key];
+    const link = rel && document.querySelector(`nav.walk a[rel=${rel}]`);
+    if (link) link.click();
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  walkWithKeys();
   tidyFilters();
   renderMath();
 });
