@@ -6,7 +6,8 @@
 The page reads the run in place and never writes to it; it binds loopback unless told otherwise,
 escapes every piece of model text, and its Content-Security-Policy allows no request beyond this
 server (KaTeX and the styles ship in `static/`). Layout: `_source` opens a run (index in memory, text
-on demand), `_query` reads filters from the URL, `_pages` builds each page's data, `_server` serves it.
+on demand), `_query` reads filters from the URL, `_pages` builds each page's data (with `_overview`,
+`_evidence` and `_text`), `_server` serves it through the Jinja templates in `templates/`.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distill import schema
+from distill.viewer._evidence import contamination_page, duplicate_page
 from distill.viewer._overview import card_numbers, eval_scores, verdict_counts
 from distill.viewer._query import (
     CHOICE_FILTERS,
@@ -24,13 +25,13 @@ from distill.viewer._query import (
     page_rows,
     tokens_column,
 )
-from distill.viewer._source import PREVIEW, ROW, TEXT_COLUMNS, EvalSource, RunSource
-from distill.viewer._text import segments, shared_spans
+from distill.viewer._source import PREVIEW, ROW, TEXT_COLUMNS, EvalSource, NotFound, RunSource, find_row
+from distill.viewer._text import segments
 
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["NotFound", "Pages"]
+__all__ = ["Pages"]
 
 VERIFIER_COLUMNS = (
     schema.CORRECT,
@@ -63,10 +64,6 @@ SHOWN_ELSEWHERE = {
 }
 SEARCH_CACHE = 16
 MAX_CELL_CHARS = 4000
-
-
-class NotFound(Exception):
-    """The page names a sample, prompt or file that is not there (rendered as a 404 page)."""
 
 
 @dataclass
@@ -208,7 +205,7 @@ class Pages:
     def sample(self, q: Query, prompt_id: str, sample: str) -> dict[str, Any]:
         """One sample; `q` is the list it was opened from (previous / next follow its filters and order)."""
         run, notices = self.pick(q.run)
-        row = _find(run, prompt_id, sample)
+        row = find_row(run, prompt_id, sample)
         gold_column = _gold_column(run)
         results, results_error = _code_results(row.get(schema.CODE_RESULTS))
         reasoning = row.get(schema.REASONING) or ""
@@ -262,72 +259,13 @@ class Pages:
 
     def duplicate(self, run_name: str, prompt_id: str, sample: str) -> dict[str, Any]:
         run, notices = self.pick(run_name)
-        row = _find(run, prompt_id, sample)
-        target = row.get(schema.DUP_OF)
-        if not target:
-            raise NotFound("this sample is not marked as a duplicate (dup_of is empty)")
-        other_id, _, other_sample = str(target).partition("/")
-        if other_sample:  # a trace duplicate: "prompt_id/sample"
-            other, field_ = _find(run, other_id, other_sample), "trace"
-            left_text = _trace(row)
-            right_text = _trace(other)
-        else:  # a prompt duplicate: the prompt's first sample stands for it
-            other, field_ = self._first_of_prompt(run, other_id), "prompt"
-            left_text, right_text = row.get(schema.PROMPT) or "", other.get(schema.PROMPT) or ""
-        left, right = shared_spans(left_text, right_text)
-        return {
-            "run": run,
-            "notices": [*run.notices, *notices],
-            "row": row,
-            "other": other,
-            "field": field_,
-            "left": left,
-            "right": right,
-            "target": target,
-        }
+        page = duplicate_page(run, prompt_id, sample)
+        return {**page, "notices": [*page["notices"], *notices]}
 
     def contamination(self, run_name: str, prompt_id: str, sample: str) -> dict[str, Any]:
         run, notices = self.pick(run_name)
-        row = _find(run, prompt_id, sample)
-        label = row.get(schema.CONTAMINATED_BY)
-        if not label:
-            raise NotFound("this sample is not marked as contaminated (contaminated_by is empty)")
-        bench, _, item_id = str(label).partition(":")
-        item, why = _benchmark_item(run, bench, item_id)
-        sides = []
-        if item is not None:
-            for column in TEXT_COLUMNS:
-                left, right = shared_spans(row.get(column) or "", item)
-                if any(shared for _, shared in left):
-                    sides.append((column, left, right))
-        examples = [
-            e
-            for e in run.stats.get("decontamination", {})
-            .get("benchmarks", {})
-            .get(bench, {})
-            .get("examples", [])
-            if str(e.get("row", "")) in (prompt_id, f"{prompt_id}/{sample}")
-        ]
-        return {
-            "run": run,
-            "notices": [*run.notices, *notices],
-            "row": row,
-            "label": label,
-            "benchmark": bench,
-            "item_id": item_id,
-            "item": item,
-            "missing": why,
-            "sides": sides,
-            "examples": examples,
-        }
-
-    def _first_of_prompt(self, run: RunSource, prompt_id: str) -> dict[str, Any]:
-        import polars as pl
-
-        hits = run.index.filter(pl.col(schema.PROMPT_ID) == prompt_id)
-        if not hits.height:
-            raise NotFound(f"no prompt {prompt_id!r} in this run")
-        return run.rows([min(hits[ROW].to_list())])[0]
+        page = contamination_page(run, prompt_id, sample)
+        return {**page, "notices": [*page["notices"], *notices]}
 
     def plot(self, run_name: str, name: str) -> Path:
         run, _ = self.pick(run_name)
@@ -370,19 +308,6 @@ def _unsolved(index: pl.DataFrame) -> tuple[int, int] | None:
     return rows[schema.PROMPT_ID].n_unique(), rows.height
 
 
-def _find(run: RunSource, prompt_id: str, sample: str) -> dict[str, Any]:
-    if not sample.lstrip("-").isdigit():
-        raise NotFound(f"sample {sample[:40]!r} is not a number")
-    row = run.row(prompt_id, int(sample))
-    if row is None:
-        raise NotFound(f"no sample {prompt_id[:40]}/{sample} in this run")
-    return row
-
-
-def _trace(row: dict[str, Any]) -> str:
-    return "\n\n".join(t for t in (row.get(schema.REASONING), row.get(schema.ANSWER_TEXT)) if t)
-
-
 def _gold_column(run: RunSource) -> str:
     from distill.verification.stage import VerifyConfig
 
@@ -405,33 +330,6 @@ def _code_results(raw: Any) -> tuple[dict[str, Any] | None, str | None]:
     tests = data.get("tests")
     data["tests"] = [t for t in tests if isinstance(t, dict)] if isinstance(tests, list) else []
     return data, None
-
-
-def _benchmark_item(run: RunSource, bench: str, item_id: str) -> tuple[str | None, str | None]:
-    """The benchmark item's text from the local file the filter stage used, or why it cannot be shown."""
-    from distill.errors import DistillError
-    from distill.evaluation.benchmarks import load_benchmark
-
-    settings = run.run_settings().get("filter")
-    paths = settings.get("benchmark_paths", {}) if isinstance(settings, dict) else {}
-    path = paths.get(bench) if isinstance(paths, dict) else None
-    if not path:
-        return None, f"run.yaml names no local file for {bench} (filter.benchmark_paths)"
-    candidates = [Path(path)] if Path(path).is_absolute() else [Path.cwd() / path, run.root / path]
-    file = next((c for c in candidates if c.is_file()), None)
-    if file is None:
-        return None, f"the benchmark file {path} is not here"
-    try:
-        items = load_benchmark(bench, file).rows
-    except DistillError as e:
-        return None, str(e)
-    import polars as pl
-
-    hit = items.filter(pl.col("id").cast(pl.String) == item_id)
-    if not hit.height:
-        return None, f"{file} has no item {item_id!r}"
-    answer = hit["answer"][0]
-    return str(hit["problem"][0]) + (f"\n\nAnswer: {answer}" if answer else ""), None
 
 
 def _cell(value: Any) -> str:

@@ -26,9 +26,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from distill.errors import ConfigError
-from distill.viewer._pages import NotFound, Pages
+from distill.viewer._pages import Pages
 from distill.viewer._query import DEFAULT_SIZE, PAGE_SIZES, SORTS, parse_query
-from distill.viewer._source import EvalSource, open_source
+from distill.viewer._source import EvalSource, NotFound, open_source
 from distill.viewer._text import pygments_css
 
 __all__ = ["CSP", "DEFAULT_HOST", "DEFAULT_PORT", "Viewer", "is_loopback"]

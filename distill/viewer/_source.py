@@ -25,7 +25,7 @@ from distill.run import RunDir
 if TYPE_CHECKING:
     import polars as pl
 
-__all__ = ["ROW", "EvalSource", "RunSource", "open_source"]
+__all__ = ["ROW", "EvalSource", "NotFound", "RunSource", "find_row", "open_source"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,10 @@ INDEX_COLUMNS = (
     schema.NUM_TOKENS,
     schema.COMPLETION_TOKENS,
 )
+
+
+class NotFound(Exception):
+    """The page names a sample, prompt or file that is not there (rendered as a 404 page)."""
 
 
 @dataclass(frozen=True)
@@ -254,6 +258,16 @@ def _open_eval(root: Path, results: Path, benchmarks: list[str]) -> EvalSource:
             f"(expected {root}/<benchmark>/data/all/*.parquet)"
         )
     return EvalSource(root, data, runs, notices)
+
+
+def find_row(run: RunSource, prompt_id: str, sample: str) -> dict[str, Any]:
+    """The full row of (prompt_id, sample), or NotFound (a 404 page, never an error)."""
+    if not sample.lstrip("-").isdigit():
+        raise NotFound(f"sample {sample[:40]!r} is not a number")
+    row = run.row(prompt_id, int(sample))
+    if row is None:
+        raise NotFound(f"no sample {prompt_id[:40]}/{sample} in this run")
+    return row
 
 
 def _read_json(path: Path) -> dict[str, Any]:
