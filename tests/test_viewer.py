@@ -319,3 +319,38 @@ def test_a_sample_opened_from_a_list_steps_through_it(served: Viewer, demo_run: 
         'id="back-to-list" href="/samples?reject_reason=incorrect&amp;sort=tokens&amp;size=10&amp;page=2"'
         in page
     )
+
+
+def test_odd_column_types_never_break_a_page(tmp_path: Path):
+    frame = pl.DataFrame(
+        {
+            schema.PROMPT_ID: ["a", "a", "b"],
+            schema.SAMPLE: [0, 1, 0],
+            schema.PROMPT: ["p1", "p1", None],
+            schema.REASONING: [None, "r", "r"],
+            schema.ANSWER_TEXT: ["$x$", None, "y"],
+            schema.SOURCE: pl.Series(["s", None, "t"], dtype=pl.Categorical),
+            schema.CODE_VERIFIED: pl.Series([None, None, None], dtype=pl.Null),
+            schema.CORRECT: [True, None, False],
+            schema.KEEP: pl.Series([None, None, None], dtype=pl.Null),
+            schema.PASS_RATE: pl.Series([None, None, None], dtype=pl.Float64),
+            schema.CODE_RESULTS: ['{"tests": "not a list"}', "not json", None],
+            schema.DUP_OF: ["b/0", "gone/7", None],
+        }
+    )
+    run = RunDir(tmp_path / "odd")
+    run.write_rows(frame, "all")
+    with Viewer(run.root, port=0).start() as viewer:
+        for path in (
+            "",
+            "samples",
+            "samples?source=s&code_verified=null&correct=true&sort=pass_rate&pass_max=1",
+            "samples?code_verified=true&source=(none)",
+            "sample?id=a&s=0",
+            "sample?id=a&s=1",
+            "sample?id=b&s=0",
+            "prompt?id=a",
+            "dup?id=a&s=0",
+        ):
+            assert get(viewer.url + path)[0] == 200, path
+        assert get(viewer.url + "dup?id=a&s=1")[0] == 404  # its dup_of names a sample that is not there

@@ -18,7 +18,7 @@ def verdict_counts(index: pl.DataFrame) -> list[tuple[str, int, int, int]]:
     out = []
     for column in FLAG_FILTERS:
         if column in index.columns:
-            s = index[column]
+            s = index[column]  # Boolean: RunSource casts the index's columns
             out.append((column, int(s.sum()), int((~s).sum()), s.null_count()))
     return out
 

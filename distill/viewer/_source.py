@@ -33,28 +33,37 @@ ROW = "_row"  # the sample's position in the run (shards in name order), the ind
 PREVIEW = "_preview"
 PREVIEW_CHARS = 160
 TEXT_COLUMNS = (schema.PROMPT, schema.REASONING, schema.ANSWER_TEXT)
-# Short columns kept in memory: everything a filter, a facet or the samples table needs.
-INDEX_COLUMNS = (
-    schema.PROMPT_ID,
-    schema.SAMPLE,
-    schema.SOURCE,
-    schema.TEACHER,
-    schema.FINISH_REASON,
-    schema.ERROR,
-    schema.COMPLETE,
-    schema.CORRECT,
-    schema.MATH_VERIFIED,
-    schema.CODE_VERIFIED,
-    schema.FORMAT_OK,
-    schema.PASS_RATE,
-    schema.KEEP,
-    schema.REJECT_REASON,
-    schema.LANGUAGE,
-    schema.CONTAMINATED_BY,
-    schema.DUP_OF,
-    schema.NUM_TOKENS,
-    schema.COMPLETION_TOKENS,
-)
+# Short columns kept in memory: everything a filter, a facet or the samples table needs, with the type
+# each is read as (a column that is null throughout may be stored as Null, a source as Categorical).
+INDEX_COLUMNS = {
+    **dict.fromkeys(
+        (
+            schema.PROMPT_ID,
+            schema.SOURCE,
+            schema.TEACHER,
+            schema.FINISH_REASON,
+            schema.ERROR,
+            schema.REJECT_REASON,
+            schema.LANGUAGE,
+            schema.CONTAMINATED_BY,
+            schema.DUP_OF,
+        ),
+        "str",
+    ),
+    **dict.fromkeys(
+        (
+            schema.COMPLETE,
+            schema.CORRECT,
+            schema.MATH_VERIFIED,
+            schema.CODE_VERIFIED,
+            schema.FORMAT_OK,
+            schema.KEEP,
+        ),
+        "bool",
+    ),
+    **dict.fromkeys((schema.SAMPLE, schema.NUM_TOKENS, schema.COMPLETION_TOKENS), "int"),
+    schema.PASS_RATE: "float",
+}
 
 
 class NotFound(Exception):
@@ -102,7 +111,10 @@ class RunSource:
             )
         self.shards = shards
         self.columns: list[str] = pq.read_schema(shards[0].path).names
-        wanted = [c for c in INDEX_COLUMNS if c in self.columns]
+        types = {"str": pl.String, "bool": pl.Boolean, "int": pl.Int64, "float": pl.Float64}
+        wanted = [
+            pl.col(c).cast(types[t], strict=False) for c, t in INDEX_COLUMNS.items() if c in self.columns
+        ]
         preview = (
             [pl.col(schema.PROMPT).cast(pl.String).str.slice(0, PREVIEW_CHARS).alias(PREVIEW)]
             if schema.PROMPT in self.columns
