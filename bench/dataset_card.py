@@ -24,7 +24,8 @@ from pathlib import Path
 import polars as pl
 
 from distill import schema
-from distill.publishing.card import CardConfig, write_card
+from distill.publishing.card import write_card
+from distill.publishing.config import CardConfig
 from distill.publishing.dataset import build_dataset
 from distill.run import RunDir
 from tests.datafiles import data_dir

@@ -26,8 +26,9 @@ import polars as pl
 
 from distill import schema
 from distill.demo.teacher import DEMO_MODEL, DemoTeacher
+from distill.generation.config import GenerateConfig
 from distill.generation.sampling import sample_until_correct
-from distill.generation.stage import GenerateConfig, generate
+from distill.generation.stage import generate
 from distill.run import RunDir
 from distill.testing.local_server import TeacherServer
 from distill.verification.stage import VerifyConfig, verify_frame

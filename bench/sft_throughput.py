@@ -97,10 +97,11 @@ def run_ours(name: str, a: argparse.Namespace) -> dict:
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config, TrainerCallback
 
+    from distill.training.arguments import resolve_loss
     from distill.training.config import HardwarePlan, SFTConfig
     from distill.training.estimate import ModelShape, choose_checkpointing, memory_per_gpu
     from distill.training.tiny import build_tokenizer
-    from distill.training.train import build_trainer, prepare_attention, prepare_model, resolve_loss
+    from distill.training.train import build_trainer, prepare_attention, prepare_model
 
     shape, ckpt_mode, ga, max_len, warmup = OURS[name]
     on_gpu = torch.cuda.is_available()

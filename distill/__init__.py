@@ -1,7 +1,7 @@
 """distill: distil reasoning data from a teacher, verify it, filter it, publish it, train and evaluate a student.
 
     from distill import load_recipe, run_pipeline
-    report = run_pipeline(load_recipe("recipes/demo.yaml"))
+    report = run_pipeline(load_recipe("recipes/openr1-math.yaml"))
 
 Each stage is also a function taking its own settings and a `RunDir`:
 generate → verify → apply_filters → build_dataset / write_card → push → sft → evaluate.

@@ -1,15 +1,20 @@
-"""Recipes: every stage's settings in one YAML file, validated by pydantic.
+"""Settings: the base of every stage's config, and the one way a command's settings are resolved.
 
-Precedence is written once, here: model default < recipe YAML < `key=value` overrides < contract
-flags of the CLI. Each stage's config class lives next to its stage (`GenerateConfig` in
-`generate.py`); this module only composes them into a `Recipe` and loads it.
+Precedence is written once, in `resolve()`, and every command uses it:
+
+    model defaults < the recipe (or, without one, the run's own run.yaml) < `key=value` overrides
+                   < the command's contract flags (--n, --base-url, …)
+
+An override names a key in full (`generate.temperature=0.6`); a command that works on one section also
+takes the key alone (`distill sft R.yaml learning_rate=5e-5`). Each stage's config class lives at the
+bottom of its package (`distill/generation/config.py`); `distill/recipe.py` composes them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, TypeVar
 
@@ -132,6 +137,46 @@ def load_config(model: type[C], path: Path | None = None, overrides: Sequence[st
         return model.model_validate(data)
     except ValidationError as e:
         raise ConfigError(describe_validation_error(e, str(path) if path else "overrides")) from e
+
+
+def resolve(
+    model: type[C],
+    source: Path | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    section: str | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> C:
+    """One command's settings: defaults < `source` < `key=value` overrides < contract `flags`.
+
+    With `section`, `source` is a whole recipe (or run.yaml) of which that section is read, and an
+    override may leave out the `section.` prefix. `flags` left as None keep what came before; a flag
+    given as a mapping sets keys of a nested section (`{"generate": {"n": 8}}`, `{"vllm": {...}}`).
+    """
+    if section is not None:
+        prefix = f"{section}."
+        overrides = [o[len(prefix) :] if o.startswith(prefix) else o for o in overrides]
+    cfg = load_config(model, source, overrides, section=section)
+    return _with_flags(cfg, flags or {})
+
+
+def _with_flags(cfg: C, flags: Mapping[str, Any]) -> C:
+    flags = {k: v for k, v in ((k, _given(v)) for k, v in flags.items()) if v is not None}
+    nested = {
+        k: v for k, v in flags.items() if isinstance(v, Mapping) and isinstance(getattr(cfg, k, None), StageConfig)
+    }
+    cfg = cfg.with_flags(**{k: v for k, v in flags.items() if k not in nested})
+    if not nested:
+        return cfg
+    return cfg.model_copy(update={k: _with_flags(getattr(cfg, k), v) for k, v in nested.items()})
+
+
+def _given(value: Any) -> Any:
+    """A flag's value without the parts left unset (None); None when nothing in it was set."""
+    if isinstance(value, Mapping):
+        kept = {k: v for k, v in ((k, _given(v)) for k, v in value.items()) if v is not None}
+        return kept or None
+    return value
 
 
 def redact(data: Any) -> Any:

@@ -40,7 +40,21 @@ class InputError(DistillError):
 
 
 class TeacherError(DistillError):
-    """The teacher cannot be used: unreachable, unauthorised, or it kept failing."""
+    """The teacher cannot be used: unreachable, unauthorised, or it kept failing.
+
+    `endpoint` is the base URL at fault (None: no single one), `status` the HTTP status it answered
+    (None: it never answered), so callers decide on facts, not on the message's words.
+    """
+
+    def __init__(self, message: str, *, endpoint: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.status = status
+
+    @property
+    def is_refused(self) -> bool:
+        """The endpoint answered and refused the credentials (401/403): no retry, no other endpoint helps."""
+        return self.status in (401, 403)
 
 
 class ServerStartError(TeacherError):

@@ -34,7 +34,7 @@ from pydantic import Field
 from distill import schema
 from distill.config import StageConfig
 from distill.errors import ConfigError, TeacherError
-from distill.generation.stage import GenerateConfig, Prices
+from distill.generation.config import GenerateConfig, Prices
 
 if TYPE_CHECKING:
     from distill.progress import Progress

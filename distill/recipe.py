@@ -23,16 +23,15 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from distill.config import StageConfig, load_config
-from distill.evaluation.stage import EvalConfig
-from distill.filtering.stage import FilterConfig
-from distill.generation.stage import GenerateConfig
-from distill.publishing.card import CardConfig
-from distill.publishing.push import PushConfig
+from distill.evaluation.config import EvalConfig
+from distill.filtering.config import FilterConfig
+from distill.generation.config import GenerateConfig
+from distill.publishing.config import CardConfig, PushConfig
 from distill.training.config import SFTConfig
-from distill.verification.stage import VerifyConfig
+from distill.verification.config import VerifyConfig
 
-STAGES = ("generate", "verify", "filter", "card", "push", "sft", "eval")
 StageName = Literal["generate", "verify", "filter", "card", "push", "sft", "eval"]
+STAGES: tuple[StageName, ...] = ("generate", "verify", "filter", "card", "push", "sft", "eval")
 
 
 class DemoConfig(StageConfig):

@@ -46,14 +46,20 @@ def _describe_model(model: type[StageConfig], prefix: str, lines: list[str], top
 
     lines += ["| key | default | description |", "|---|---|---|"]
     nested = []
+    sections = {m: name for name, f in Recipe.model_fields.items() if (m := _model_of(f.annotation))}
     for name, field in model.model_fields.items():
         sub = _model_of(field.annotation)
         if top and sub is not None:
             lines.append(f"| `{name}` | | see [`{name}`](#{name}) |")
             continue
+        if not top and sub is not None and sub in sections:  # another stage's settings (eval.engine): documented once, there
+            section = sections[sub]
+            description = (field.description or "").replace("|", "\\|")
+            lines.append(f"| `{prefix}{name}` | `{{}}` | {description} Keys: see [`{section}`](#{section}). |")
+            continue
         if sub is not None:
             nested.append((name, sub))
-        default = field.default_factory() if field.default_factory is not None else field.default
+        default = field.get_default(call_default_factory=True)
         shown = "required" if default is PydanticUndefined else _show(default)
         if sub is not None and default is not None and default is not PydanticUndefined:
             shown = "(section)"

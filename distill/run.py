@@ -93,6 +93,21 @@ class RunDir:
         return self.root / "logs"
 
     @property
+    def student(self) -> Path:
+        """The student `distill run` trains, unless the recipe's sft.output_dir puts it elsewhere."""
+        return self.root / "student"
+
+    @property
+    def student_base(self) -> Path:
+        """The demo's tiny random student before training."""
+        return self.root / "student-base"
+
+    @property
+    def evals(self) -> Path:
+        """Where `distill run` evaluates the student (an EVALDIR, one run folder per benchmark)."""
+        return self.root / "eval"
+
+    @property
     def lock(self) -> Path:
         """Held (flock) by the process running stages on this run, so two runs never interleave."""
         return self.root / ".lock"
@@ -125,6 +140,35 @@ class RunDir:
 
     def read_json(self, path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    # ── run.yaml: the settings the run was made with ────────────────────────
+    def read_settings(self) -> dict[str, Any]:
+        """RUN/run.yaml as a mapping of sections ({} when there is none)."""
+        import yaml
+
+        text = self.run_yaml.read_text(encoding="utf-8") if self.run_yaml.exists() else ""
+        data = yaml.safe_load(text) if text else None
+        return data if isinstance(data, dict) else {}
+
+    def write_settings(self, sections: dict[str, Any], *, keep: Iterable[str] | None = None) -> None:
+        """The one writer of RUN/run.yaml: `sections` (secrets stripped) replace theirs.
+
+        Of the sections already there, those named in `keep` stay as they are; with `keep` None, every
+        section not given stays. The file is rewritten only when its text changes.
+        """
+        import yaml
+
+        from distill.config import redact
+
+        old_text = self.run_yaml.read_text(encoding="utf-8") if self.run_yaml.exists() else ""
+        old = self.read_settings()
+        data = redact({**old, **sections} if keep is None else dict(sections))
+        for key in keep or ():
+            if key in old:
+                data[key] = old[key]
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        if text != old_text:
+            self.write_text(self.run_yaml, text)
 
     # ── the dataset ────────────────────────────────────────────────────────
     def has_rows(self, config: str = "all") -> bool:

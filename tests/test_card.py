@@ -10,7 +10,8 @@ from huggingface_hub import DatasetCard
 
 from distill import schema
 from distill.errors import ConfigError
-from distill.publishing.card import CardConfig, write_card
+from distill.publishing.card import write_card
+from distill.publishing.config import CardConfig
 from distill.run import RunDir
 from tests.plugins.runs import SECRET, make_run
 

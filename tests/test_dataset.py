@@ -80,7 +80,7 @@ def _save_tokenizer(folder: Path, texts: list[str]) -> Path:
 def test_token_counts_use_a_local_tokenizer_else_an_approximation(tmp_path: Path, shared_data: Path) -> None:
     from transformers import AutoTokenizer
 
-    from distill.publishing.card import CardConfig
+    from distill.publishing.config import CardConfig
 
     run = make_run(tmp_path / "run", shared_data, usage=False)
     approx = build_dataset(run)

@@ -13,6 +13,7 @@ import pytest
 from distill import schema
 from distill.demo import BENCHMARK_ITEMS, EVAL_PROBLEMS, PROBLEMS
 from distill.demo.teacher import DemoTeacher, load_problems, wrong_answer
+from distill.errors import ConfigError
 from distill.evaluation.benchmarks import load_benchmark
 from distill.testing.local_server import TeacherServer
 
@@ -84,6 +85,7 @@ def _overlap(a: str, b: str) -> float:
 @pytest.mark.slow
 def test_demo_recipe_runs_every_stage(tmp_path):
     """The demo recipe, end to end: each stage visibly does its job, and a rerun skips everything."""
+    from distill.demo.wiring import DemoServices
     from distill.pipeline.run import run_pipeline
     from distill.recipe import load_recipe
     from distill.run import RunDir
@@ -91,7 +93,7 @@ def test_demo_recipe_runs_every_stage(tmp_path):
     recipe = load_recipe(
         ROOT / "recipes" / "demo.yaml", [f"run_dir={tmp_path / 'demo'}", "sft.max_steps=2", "eval.limit=2"]
     )
-    report = run_pipeline(recipe)
+    report = run_pipeline(recipe, services=DemoServices())
     assert [r.stage for r in report.results if r.status == "ran"] == list(recipe.stages)
     run = RunDir(tmp_path / "demo")
     rows = run.read("all")
@@ -102,4 +104,6 @@ def test_demo_recipe_runs_every_stage(tmp_path):
     assert rows[schema.CONTAMINATED_BY].drop_nulls().len() > 0
     assert 0 < run.read("sft").height < rows.height
     assert {"dataset", "card", "plots", "checkpoint", "eval"} <= set(report.outputs)
-    assert all(r.status == "skipped" for r in run_pipeline(recipe).results)
+    assert all(r.status == "skipped" for r in run_pipeline(recipe, services=DemoServices()).results)
+    with pytest.raises(ConfigError, match="demo.*services="):  # the pipeline itself knows no demo
+        run_pipeline(recipe)

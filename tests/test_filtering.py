@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from distill import schema
 from distill.cli import app
-from distill.filtering.stage import RULES, FilterConfig, apply_filters
+from distill.filtering.config import RULES, FilterConfig
+from distill.filtering.stage import apply_filters
 from tests.filters._data import traces
 
 

@@ -11,8 +11,8 @@ import pytest
 
 from distill import schema
 from distill.errors import ConfigError, InputError
+from distill.generation.config import DEFAULT_TEMPLATE
 from distill.generation.inputs import load_prompts
-from distill.generation.stage import DEFAULT_TEMPLATE
 from distill.recipe import load_recipe
 
 ROWS = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from distill.errors import ConfigError, TeacherError
-from distill.generation.stage import Prices
+from distill.generation.config import Prices
 from distill.judge import JudgeConfig, JudgePrompt, JudgeRequest, judge, parse_verdict, preflight
 from distill.testing.local_server import Faults, Reply
 

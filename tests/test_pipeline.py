@@ -358,7 +358,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ids=lambda p: p.name,
 )
 def test_shipped_recipes_load(path, monkeypatch):
-    from distill.pipeline.run import with_template_file
+    from distill.pipeline.checks import with_template_file
 
     monkeypatch.chdir(ROOT)  # recipes name templates relative to the repository root
 

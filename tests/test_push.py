@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from distill import schema
 from distill.cli import app
 from distill.errors import ConfigError, HubError, StageError
-from distill.publishing.card import CardConfig
-from distill.publishing.push import PushConfig, push
+from distill.publishing.config import CardConfig, PushConfig
+from distill.publishing.push import push
 from distill.run import RunDir
 from tests.plugins.hub import TOKEN, FakeHub, FakeRepo
 from tests.plugins.runs import SECRET

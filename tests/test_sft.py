@@ -228,8 +228,10 @@ def test_sequence_parallel_batches_split_evenly_and_keep_packed_samples_apart(
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
+    from distill.training.arguments import trainer_arguments
     from distill.training.throughput import token_counts
-    from distill.training.train import UlyssesBatch, prepare_attention, trainer_arguments
+    from distill.training.train import prepare_attention
+    from distill.training.ulysses import UlyssesBatch
 
     for mapping in (AttentionInterface._global_mapping, ALL_MASK_ATTENTION_FUNCTIONS._global_mapping):
         monkeypatch.setitem(mapping, "sdpa", mapping["sdpa"])  # restored after the test
@@ -274,7 +276,7 @@ def test_ulysses_loader_starts_every_epoch_afresh():
     Trainer reads len() micro-batches per epoch, so without FreshEpochs epoch 2 would start spent."""
     from collections import deque
 
-    from distill.training.train import FreshEpochs
+    from distill.training.ulysses import FreshEpochs
 
     class Rows(list):
         epochs: list[int] = []
@@ -324,7 +326,7 @@ def test_sequence_parallel_loss_is_the_token_mean_of_the_step(tmp_path):
     import torch
     import torch.distributed as dist
 
-    from distill.training.train import UlyssesTokenMean
+    from distill.training.ulysses import UlyssesTokenMean
 
     def shard(trained: int, length: int = 400) -> dict:
         labels = torch.full((1, length), -100)
@@ -521,7 +523,7 @@ def test_launch_commands_follow_the_hardware_plan(tmp_path):
     cmd = accelerate_command(cfg32, tmp_path / "c.json", env={})
     assert cmd[cmd.index("--num_processes") + 1] == "8"
     assert "--use_parallelism_config" not in cmd  # accelerate refuses it with DeepSpeed: set per rank instead
-    from distill.training.train import trainer_arguments
+    from distill.training.arguments import trainer_arguments
 
     parallel = trainer_arguments(cfg32, on_gpu=False, checkpointing=True).parallelism_config
     assert (parallel.sp_backend, parallel.sp_size) == ("deepspeed", 8)

@@ -17,9 +17,10 @@ import pytest
 
 from distill import schema
 from distill.errors import ServerStartError
+from distill.generation.config import GenerateConfig
 from distill.generation.merge import merge
 from distill.generation.ratelimit import AdaptiveLimiter, TokenBucket
-from distill.generation.stage import GenerateConfig, generate
+from distill.generation.stage import generate
 from distill.run import RunDir
 from distill.teachers.vllm_server import VllmConfig, VllmServer
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +29,29 @@ STUDENT_MODEL = "distill-demo-student"
 SHARED_FILES = {"math500": "math500_test.jsonl", "gsm8k": "gsm8k_test.jsonl"}
 
 
-@dataclass
 class DemoServices:
-    """The recipe with live server URLs filled in."""
+    """The pipeline's `services=` for a recipe with `demo:` (what `distill run` passes): the demo's settings
+    filled in before the run, its teacher and student served while the stages that need them run."""
 
-    recipe: Recipe
+    def prepare(self, recipe: Recipe, run: RunDir) -> Recipe:
+        return demo_recipe(recipe, run)
+
+    def serve(
+        self,
+        recipe: Recipe,
+        run: RunDir,
+        *,
+        teacher_needed: bool = False,
+        student_needed: bool = False,
+        student_base_needed: bool = False,
+    ) -> AbstractContextManager[Recipe]:
+        return demo_services(
+            recipe,
+            run,
+            teacher_needed=teacher_needed,
+            student_needed=student_needed,
+            student_base_needed=student_base_needed,
+        )
 
 
 def demo_recipe(recipe: Recipe, run: RunDir) -> Recipe:
@@ -50,7 +67,7 @@ def demo_recipe(recipe: Recipe, run: RunDir) -> Recipe:
         update["generate"] = _with(recipe.generate, gen)
         update["filter"] = _with_benchmarks(recipe.filter, decontamination_files(demo.benchmarks_dir))
     if demo.student and recipe.sft is not None:
-        update["sft"] = _with(recipe.sft, {"model": str(run.root / "student-base")})
+        update["sft"] = _with(recipe.sft, {"model": str(run.student_base)})
     if demo.student and recipe.eval is not None:
         paths = {**eval_files(demo.benchmarks_dir, recipe.eval.benchmarks), **recipe.eval.benchmark_paths}
         update["eval"] = _with(
@@ -82,11 +99,11 @@ def demo_services(
     teacher_needed: bool = False,
     student_needed: bool = False,
     student_base_needed: bool = False,
-) -> Iterator[DemoServices]:
+) -> Iterator[Recipe]:
     """Start what the next stage needs (the demo teacher, the student server), and stop it afterwards."""
     demo = recipe.demo
     if demo is None:
-        yield DemoServices(recipe)
+        yield recipe
         return
     from distill.testing.local_server import TeacherServer
 
@@ -103,13 +120,13 @@ def demo_services(
             build_student_base(Path(recipe.sft.model), run)
         if student_needed and demo.student and recipe.eval is not None:
             from distill.demo.student import StudentResponder
-            from distill.pipeline.stages import student_dir
+            from distill.pipeline.graph import student_dir
 
             responder = StudentResponder(student_dir(recipe, run), max_new_tokens=demo.student_max_tokens)
             responder.load()
             server = stack.enter_context(TeacherServer(responder, model=STUDENT_MODEL, record=False))
             update["eval"] = _with(recipe.eval, {"base_url": server.base_url})
-        yield DemoServices(recipe.model_copy(update=update))
+        yield recipe.model_copy(update=update)
 
 
 def build_student_base(out_dir: Path, run: RunDir) -> Path:

@@ -1,5 +1,8 @@
 """The versioned registry of evaluation benchmarks: metadata only, never the data itself.
 
+The specs live one module per family (`math_benchmarks.py`, `code_benchmarks.py`, `choice_benchmarks.py`);
+this module finds a spec by name and loads its rows.
+
 A benchmark is read either from a local file that the user names (`--benchmark NAME=PATH`, the same
 option for `distill filter` and `distill eval`) or, where the network allows, from the Hub through
 `datasets`, normalised once into a local cache. Every loaded benchmark has the same columns:
@@ -22,9 +25,13 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from distill.errors import ConfigError, InputError
+from distill.evaluation.choice_benchmarks import CHOICE
+from distill.evaluation.code_benchmarks import CODE
+from distill.evaluation.math_benchmarks import MATH
+from distill.evaluation.spec import BenchmarkSpec
 
 if TYPE_CHECKING:
     import polars as pl
@@ -37,188 +44,8 @@ ANSWER_CANDIDATES = ("answer", "gt", "Correct Answer", "solution", "final_answer
 SUFFIXES = (".jsonl", ".jsonl.gz", ".ndjson", ".json", ".json.gz", ".parquet")
 
 
-@dataclass(frozen=True)
-class BenchmarkSpec:
-    """Where a benchmark lives and how to read it."""
-
-    name: str
-    version: str  # bump when the item set or its normalisation changes
-    hub_id: str | None
-    config: str | None
-    split: str
-    text_column: str
-    answer_column: str | None
-    kind: Literal["math", "code", "choice"]
-    default_k: int  # samples per problem for pass@k / avg@k
-    id_column: str | None = None
-    checksum: str | None = None  # "sha256:<first 16 hex>" of the reference local file, when known
-    passthrough: tuple[str, ...] = ()  # extra columns kept (code tests)
-    items: int | None = None  # expected number of items, when known
-    description: str = ""
-
-
-BENCHMARKS: dict[str, BenchmarkSpec] = {
-    spec.name: spec
-    for spec in (
-        BenchmarkSpec(
-            "math500",
-            "1",
-            "HuggingFaceH4/MATH-500",
-            None,
-            "test",
-            "problem",
-            "answer",
-            "math",
-            16,
-            id_column="unique_id",
-            checksum="sha256:35dc41080a368085",
-            items=500,
-            description="500 problems of the MATH test set chosen by OpenAI (PRM800K)",
-        ),
-        BenchmarkSpec(
-            "aime24",
-            "1",
-            "HuggingFaceH4/aime_2024",
-            None,
-            "train",
-            "problem",
-            "answer",
-            "math",
-            64,
-            id_column="id",
-            checksum="sha256:af2b8bd2aa911b63",
-            items=30,
-            description="AIME 2024 I and II",
-        ),
-        BenchmarkSpec(
-            "aime25",
-            "1",
-            "math-ai/aime25",
-            None,
-            "test",
-            "problem",
-            "answer",
-            "math",
-            64,
-            id_column="id",
-            checksum="sha256:6b7d0118988f9f23",
-            items=30,
-            description="AIME 2025 I and II",
-        ),
-        BenchmarkSpec(
-            "amc23",
-            "1",
-            "math-ai/amc23",
-            None,
-            "test",
-            "question",
-            "answer",
-            "math",
-            16,
-            id_column="id",
-            checksum="sha256:43707e1ca784602d",
-            items=40,
-            description="AMC 2023 (12A/12B), 40 problems with numeric answers",
-        ),
-        BenchmarkSpec(
-            "gsm8k",
-            "1",
-            "openai/gsm8k",
-            "main",
-            "test",
-            "question",
-            "answer",
-            "math",
-            1,
-            checksum="sha256:3730d312f6e34405",
-            items=1319,
-            description="GSM8K test; the gold answer is the number after '####'",
-        ),
-        BenchmarkSpec(
-            "math",
-            "1",
-            "HuggingFaceH4/MATH",
-            "all",
-            "test",
-            "problem",
-            "answer",
-            "math",
-            1,
-            id_column="index",
-            checksum="sha256:4061f7d8a6c9a49f",
-            items=5000,
-            description="the full 5,000-problem MATH test set (MATH-500 is a subset)",
-        ),
-        BenchmarkSpec(
-            "humaneval",
-            "1",
-            "openai/openai_humaneval",
-            None,
-            "test",
-            "prompt",
-            "canonical_solution",
-            "code",
-            4,
-            id_column="task_id",
-            checksum="sha256:b796127e635a67f9",
-            items=164,
-            passthrough=("prompt", "test", "entry_point"),
-            description="HumanEval: complete the function; `test` defines check(candidate)",
-        ),
-        BenchmarkSpec(
-            "mbpp",
-            "1",
-            "google-research-datasets/mbpp",
-            "full",
-            "test",
-            "text",
-            "code",
-            "code",
-            1,
-            id_column="task_id",
-            checksum="sha256:ccf64ceae9c5403b",
-            passthrough=("test_list", "test_setup_code", "challenge_test_list"),
-            description="MBPP: write a Python function; asserts in test_list",
-        ),
-        BenchmarkSpec(
-            "gpqa_diamond",
-            "1",
-            "Idavidrein/gpqa",
-            "gpqa_diamond",
-            "train",
-            "Question",
-            "Correct Answer",
-            "choice",
-            64,
-            id_column="Record ID",
-            items=198,
-            passthrough=("Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"),
-            description="GPQA Diamond (gated on the Hub: pass a local file with NAME=PATH)",
-        ),
-        BenchmarkSpec(
-            "livecodebench",
-            "1",
-            "livecodebench/code_generation_lite",
-            "release_v5",
-            "test",
-            "question_content",
-            None,
-            "code",
-            8,
-            id_column="question_id",
-            passthrough=(
-                "public_test_cases",
-                "private_test_cases",
-                "starter_code",
-                "platform",
-                "contest_date",
-                "difficulty",
-                "metadata",
-            ),
-            description="LiveCodeBench code generation (pass a local file with NAME=PATH)",
-        ),
-    )
-}
+# The registry: every family's specs, by name.
+BENCHMARKS: dict[str, BenchmarkSpec] = {spec.name: spec for spec in (*MATH, *CODE, *CHOICE)}
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from distill.errors import InputError
 
 if TYPE_CHECKING:
     from distill.evaluation.benchmarks import Benchmark
-    from distill.evaluation.stage import EvalConfig
+    from distill.evaluation.config import EvalConfig
 
 PROMPT_COLUMN = "eval_prompt"  # the rendered user turn in EVALDIR/<benchmark>/prompts.jsonl
 CODE_PREFIX_COLUMN = "code_prompt"  # HumanEval's stub (imports, signature), put before the answer's program
@@ -51,7 +51,7 @@ def prompt_rows(cfg: EvalConfig, bench: Benchmark) -> list[dict[str, Any]]:
     for row in bench.rows.iter_rows(named=True):
         if bench.spec.kind == "choice":
             row = _shuffle_choices(cfg, row)
-        if bench.spec.name == "livecodebench":
+        if bench.spec.prompt_style == "livecodebench":
             row = {**row, TESTS_COLUMN: livecodebench_tests(row)}
         row = {**row, PROMPT_COLUMN: render_prompt(cfg, bench, row), schema.SOURCE: bench.spec.name}
         row.pop("_choices", None)
@@ -64,7 +64,7 @@ def prompt_rows(cfg: EvalConfig, bench: Benchmark) -> list[dict[str, Any]]:
 def render_prompt(cfg: EvalConfig, bench: Benchmark, row: dict[str, Any]) -> str:
     """The user turn for one benchmark item."""
     kind, problem = bench.spec.kind, str(row["problem"])
-    if bench.spec.name == "livecodebench":
+    if bench.spec.prompt_style == "livecodebench":
         starter = (row.get("starter_code") or "").strip()
         tail = (
             f"{LCB_STARTER}\n```python\n{starter}\n```"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,6 +78,38 @@ class BenchmarkResult:
         if self.reference:
             out["reference"] = self.reference
         return _finite(out)
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> BenchmarkResult:
+        """One benchmark's scores again from its `as_dict()` (results.json, stats.json)."""
+
+        def estimate(value: Any) -> Estimate | None:
+            return Estimate(**value) if isinstance(value, dict) else None
+
+        cons = next((estimate(v) for key, v in data.items() if key.startswith("cons@")), None)
+        pass_k = {
+            int(key.split("@")[1]): e
+            for key, v in data.items()
+            if key.startswith("pass@") and key != "pass@1" and (e := estimate(v)) is not None
+        }
+        return cls(
+            name=name,
+            version=str(data.get("version") or ""),
+            kind=str(data.get("kind") or ""),
+            problems=int(data.get("problems") or 0),
+            k=int(data.get("k") or 0),
+            samples=int(data.get("samples") or 0),
+            pass_at_1=estimate(data.get("pass@1")) or Estimate(0.0, 0.0, 0.0, 0.0, 0),
+            cons_at_k=cons,
+            pass_at_k=pass_k,
+            mean_completion_tokens=data.get("mean_completion_tokens"),
+            truncated=int(data.get("truncated") or 0),
+            errors=int(data.get("errors") or 0),
+            unverified=int(data.get("unverified") or 0),
+            reasoning_closed_rate=data.get("reasoning_closed_rate"),
+            subset_of=data.get("subset_of"),
+            reference=dict(data.get("reference") or {}),
+        )
 
 
 def mark_scored(frame: pl.DataFrame) -> pl.DataFrame:
@@ -268,6 +301,39 @@ class EvalReport:
             else None,
             "benchmarks": {r.name: r.as_dict() for r in self.results},
         }
+
+    def summary(self) -> str:
+        scores = ", ".join(
+            f"{r.name} pass@1 {100 * r.pass_at_1.mean:.1f}% (k={r.k}, {r.problems} problems)"
+            for r in self.results
+        )
+        return f"{scores} → {self.results_md}"
+
+    def table_rows(self) -> list[tuple[str, str]]:
+        return [
+            (r.name, f"pass@1 {100 * r.pass_at_1.mean:.1f}% ± {100 * r.pass_at_1.stderr:.1f} (k={r.k})")
+            for r in self.results
+        ]
+
+    def to_stats(self) -> dict[str, Any]:
+        """What results.json holds."""
+        return self.as_dict()
+
+    @classmethod
+    def from_stats(cls, stats: Mapping[str, Any], out: Path | None = None) -> EvalReport:
+        """The report from results.json (`out`: the EVALDIR it lies in)."""
+        reference = stats.get("reference") or {}
+        root = Path(out) if out is not None else Path(".")
+        return cls(
+            out=root,
+            model=stats.get("model"),
+            results=[BenchmarkResult.from_dict(n, d) for n, d in (stats.get("benchmarks") or {}).items()],
+            settings=dict(stats.get("settings") or {}),
+            reference_model=reference.get("model"),
+            reference_source=reference.get("source"),
+            results_json=root / "results.json" if out is not None else None,
+            results_md=root / "results.md" if out is not None else None,
+        )
 
     def rows(self) -> tuple[list[str], list[list[str]]]:
         """Header and cells of the summary table (the same for markdown and the terminal)."""

@@ -25,12 +25,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import ValidationError
 
-from distill.config import NameList, StageConfig, describe_validation_error
+from distill.config import describe_validation_error
 from distill.errors import ConfigError, StageError
+from distill.evaluation.config import EvalConfig
 from distill.evaluation.prompts import CODE_PREFIX_COLUMN, PROMPT_COLUMN, prompt_rows
 
 if TYPE_CHECKING:
@@ -42,110 +43,6 @@ if TYPE_CHECKING:
     from distill.run import RunDir
 
 log = logging.getLogger(__name__)
-
-MATH_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
-CODE_INSTRUCTION = (
-    "Complete the following Python function. Reason step by step, then give the complete "
-    "function, with its imports, in one ```python code block."
-)
-CHOICE_INSTRUCTION = (
-    "Answer the following multiple choice question. Reason step by step, and put the letter "
-    "of your final answer (A, B, C or D) within \\boxed{}."
-)
-
-
-class EvalConfig(StageConfig):
-    """How to evaluate a student: which model, which benchmarks, and DeepSeek-R1's sampling protocol."""
-
-    model: str | None = Field(
-        None,
-        description="Model name served at base_url (also matched against DeepSeek's "
-        "reference table); with vllm, the served name.",
-    )
-    base_url: str | None = Field(
-        None, description="OpenAI-compatible endpoint of the student, e.g. http://localhost:8000/v1."
-    )
-    vllm: str | None = Field(
-        None,
-        description="A local checkpoint (or Hub id) to serve with `vllm serve` for the "
-        "evaluation, started and stopped by the generation engine.",
-    )
-    api_key_env: str | None = Field(None, description="Environment variable holding the endpoint's API key.")
-    benchmarks: NameList = Field(
-        ["aime24", "math500"], description="Registry names (distill/evaluation/benchmarks.py)."
-    )
-    benchmark_paths: dict[str, Path] = Field(
-        {},
-        description="Local copies by name (what --benchmark NAME=PATH "
-        "sets); other benchmarks come from the Hub cache.",
-    )
-    k: int | Literal["auto"] = Field(
-        "auto",
-        description="Samples per problem; auto = the registry's default_k "
-        "(AIME 64, MATH-500 16, GPQA 64, LiveCodeBench 8).",
-    )
-    k_by_benchmark: dict[str, int] = Field(
-        {}, description="Samples per problem for some benchmarks, over `k` (e.g. {aime24: 64, math500: 4})."
-    )
-    pass_k: list[int] = Field([], description="Also report unbiased pass@k for these k (each ≤ the samples).")
-    cons: bool = Field(True, description="Report cons@k (majority vote over normalised answers) for math.")
-    temperature: float = Field(0.6, ge=0.0, description="DeepSeek-R1 protocol: 0.6.")
-    top_p: float = Field(0.95, gt=0.0, le=1.0, description="DeepSeek-R1 protocol: 0.95.")
-    max_tokens: int = Field(32768, ge=1, description="DeepSeek-R1 protocol: 32,768 generated tokens.")
-    seed: int = Field(0, description="Base seed of the sampling (recorded per sample by the engine).")
-    system: str | None = Field(None, description="System prompt; DeepSeek-R1's protocol uses none.")
-    math_instruction: str = Field(MATH_INSTRUCTION, description="Appended to every math problem.")
-    code_instruction: str = Field(
-        CODE_INSTRUCTION, description="Put before every HumanEval-style function stub."
-    )
-    choice_instruction: str = Field(
-        CHOICE_INSTRUCTION, description="Put before every multiple-choice question."
-    )
-    limit: int | None = Field(
-        None,
-        ge=1,
-        description="Only the first N problems of each benchmark (a smoke "
-        "test; marked as a subset in the report).",
-    )
-    reference: str | None = Field(
-        "auto",
-        description="Reference row of recipes/eval/reference.yaml to show beside "
-        "the scores: auto (match the model id), a model name, or null.",
-    )
-    reference_table: Path | None = Field(None, description="Another reference table (same format).")
-    engine: dict[str, Any] = Field(
-        {},
-        description="More settings for the generation engine (GenerateConfig "
-        "fields such as concurrency, timeouts, vllm options).",
-    )
-    verifier: dict[str, Any] = Field({}, description="More settings for the verifiers (VerifyConfig fields).")
-
-    # How fast, not what: the endpoint and the engine's speed knobs do not change the scores.
-    fingerprint_exclude: ClassVar[frozenset[str]] = frozenset(
-        {"base_url", "api_key_env", "engine", "reference", "reference_table"}
-    )
-
-    @field_validator("pass_k")
-    @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(k < 1 for k in value):
-            raise ValueError("every pass@k needs k ≥ 1")
-        return sorted(set(value))
-
-    @field_validator("k", "k_by_benchmark")
-    @classmethod
-    def _at_least_one(cls, value: Any) -> Any:
-        values = value.values() if isinstance(value, dict) else [value]
-        if any(isinstance(v, int) and v < 1 for v in values):
-            raise ValueError("samples per problem must be at least 1")
-        return value
-
-    @property
-    def model_id(self) -> str | None:
-        """What the student is called: the model name, else the checkpoint's folder name."""
-        if self.model:
-            return self.model
-        return Path(self.vllm).name if self.vllm else None
 
 
 # ── the stage ────────────────────────────────────────────────────────────────
@@ -243,10 +140,10 @@ def _write_prompts(cfg: EvalConfig, bench: Benchmark, run: RunDir) -> Path:
 
 def generate_config(cfg: EvalConfig, prompts: Path, k: int, *, base_url: str | None = None) -> Any:
     """The generation engine's settings for one benchmark: the eval protocol over the `engine` extras."""
-    from distill.generation.stage import GenerateConfig
+    from distill.generation.config import GenerateConfig
 
     settings: dict[str, Any] = {
-        **cfg.engine,
+        **cfg.engine.model_dump(exclude_unset=True),
         "prompts": str(prompts),
         "prompt_column": PROMPT_COLUMN,
         "template": "{prompt}",
@@ -276,7 +173,7 @@ def generate_config(cfg: EvalConfig, prompts: Path, k: int, *, base_url: str | N
 
 def _served_name(cfg: EvalConfig) -> str | None:
     """The name `vllm serve` gives the checkpoint: --served-model-name when set, else the path as given."""
-    args = list((cfg.engine.get("vllm") or {}).get("args") or [])
+    args = list(cfg.engine.vllm.args if cfg.engine.vllm else [])
     for i, arg in enumerate(args):
         if arg.startswith("--served-model-name="):
             return arg.split("=", 1)[1]
@@ -289,10 +186,7 @@ def _vllm_server(cfg: EvalConfig, out: Path) -> Any:
     """A `vllm serve` of the checkpoint (the engine's server class), with the `engine.vllm` options."""
     from distill.teachers.vllm_server import VllmConfig, VllmServer
 
-    try:
-        vllm_cfg = VllmConfig.model_validate({**(cfg.engine.get("vllm") or {}), "model": cfg.vllm})
-    except ValidationError as e:
-        raise ConfigError(describe_validation_error(e, "eval.engine.vllm")) from e
+    vllm_cfg = (cfg.engine.vllm or VllmConfig()).model_copy(update={"model": cfg.vllm})
     return VllmServer(vllm_cfg, log_dir=out / "logs")
 
 
@@ -349,7 +243,8 @@ def _verify(
     settings: dict[str, Any] = (
         {"code_prefix_column": CODE_PREFIX_COLUMN} if CODE_PREFIX_COLUMN in frame.columns else {}
     )
-    settings = {**settings, **cfg.verifier, "math": not is_code, "code": is_code}
+    chosen = cfg.verifier.model_dump(exclude_unset=True)
+    settings = {**settings, **chosen, "math": not is_code, "code": is_code}
     try:
         verify_cfg = VerifyConfig.model_validate(settings)
     except ValidationError as e:
@@ -369,16 +264,21 @@ def _write_settings(cfg: EvalConfig, out: Path) -> None:
     RunDir(out).write_text(out / "eval.yaml", yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
-def read_settings(out: Path, overrides: Sequence[str] = ()) -> EvalConfig:
-    """The settings an evaluation in `out` ran with, with `eval.key=value` overrides applied."""
-    from distill.config import load_config
-
+def settings_file(out: Path) -> Path:
+    """EVALDIR/eval.yaml, the settings an evaluation in `out` ran with; StageError when there is none."""
     path = Path(out) / "eval.yaml"
     if not path.exists():
         raise StageError(
             f"{out} is not an evaluation folder (no eval.yaml): run `distill eval --out {out}` first"
         )
-    return load_config(EvalConfig, path, overrides, section="eval")
+    return path
+
+
+def read_settings(out: Path, overrides: Sequence[str] = ()) -> EvalConfig:
+    """The settings an evaluation in `out` ran with, with `eval.key=value` overrides applied."""
+    from distill.config import resolve
+
+    return resolve(EvalConfig, settings_file(out), overrides, section="eval")
 
 
 def _write_report(

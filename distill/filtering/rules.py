@@ -14,7 +14,8 @@ import numpy as np
 import polars as pl
 
 from distill import schema
-from distill.filtering.stage import RULES, FilterConfig, FilterReport, rule_columns
+from distill.filtering.config import RULES, FilterConfig
+from distill.filtering.report import FilterReport
 
 if TYPE_CHECKING:
     from distill.progress import Progress
@@ -448,3 +449,17 @@ def _is_code_expr(has: set[str]) -> pl.Expr:
     """A row is a code task when verify ran code on it or it carries tests."""
     signals = [pl.col(c).is_not_null() for c in (schema.CODE_VERIFIED, *CODE_TEST_COLUMNS) if c in has]
     return pl.any_horizontal(signals) if signals else pl.lit(False)
+
+
+def rule_columns() -> tuple[str, ...]:
+    """The columns this stage writes."""
+    return (
+        schema.KEEP,
+        schema.REJECT_REASON,
+        schema.DUP_OF,
+        schema.CONTAMINATED_BY,
+        schema.LANGUAGE,
+        schema.LANGUAGE_SHARE,
+        schema.ANSWER_LANGUAGE,
+        schema.REPETITION,
+    )

@@ -27,7 +27,7 @@ from distill.reasoning import normalise
 from distill.teachers.base import ChatRequest, RequestFailed
 
 if TYPE_CHECKING:
-    from distill.generation.stage import GenerateConfig
+    from distill.generation.config import GenerateConfig
     from distill.progress import Progress
     from distill.teachers.base import Completion, Teacher
 

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from distill import schema
+from distill import schema, sources
 from distill.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -196,13 +196,13 @@ def read_rows(
     source: Path | str, *, split: str = "train"
 ) -> tuple[list[dict[str, Any]] | None, pl.DataFrame | None]:
     """JSON/JSONL as Python rows (no polars needed), anything else as a polars DataFrame."""
-    path = Path(source)
-    if path.is_dir():
+    found = sources.resolve(source)
+    path = found.path
+    if found.kind in ("run", "folder"):
         return None, _read_folder(path, split)
-    if not path.exists():
-        # A Hub id may hold dots (AI-MO/NuminaMath-1.5); a missing data file has a data suffix.
-        if re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)) and path.suffix.lower() not in {*SUFFIXES, ".gz"}:
-            return None, _read_hub(str(source), split)
+    if found.kind == "hub":
+        return None, _read_hub(str(found.hub_id), split)
+    if found.kind == "missing":
         raise InputError("no such file", path=source)
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:

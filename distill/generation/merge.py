@@ -7,7 +7,6 @@ generation settings; where two shards hold the same sample, a success wins over 
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ class MergeReport:
     error_rows: int
     files: list[Path]
 
-    def summary_line(self) -> str:
+    def summary(self) -> str:
         return (
             f"merge: {self.runs} runs → {self.out}: {self.samples:,} samples "
             f"({self.error_rows:,} with errors)"
@@ -33,7 +32,6 @@ class MergeReport:
 
 def merge(runs: Sequence[RunDir], out: RunDir) -> MergeReport:
     """Merge the generation stores of `runs` into `out` and export its data/all."""
-    import json
 
     from distill.generation.export import export
     from distill.generation.store import Store
@@ -45,8 +43,7 @@ def merge(runs: Sequence[RunDir], out: RunDir) -> MergeReport:
         if not run.store.exists():
             raise StageError(f"{run.root} has no generations store: run `distill generate` into it first")
         with Store(run.generations) as store:
-            row = store.db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
-            fingerprints[run.root] = json.loads(row[0]) if row else {}
+            fingerprints[run.root] = store.recorded_settings()
     first = next(iter(fingerprints.values()))
     for root, meta in fingerprints.items():
         if meta.get("fingerprint") != first.get("fingerprint"):
@@ -65,7 +62,7 @@ def merge(runs: Sequence[RunDir], out: RunDir) -> MergeReport:
         files = export(target, out)
         counts = target.counts()
     if runs[0].run_yaml.exists() and not out.run_yaml.exists():
-        shutil.copyfile(runs[0].run_yaml, out.run_yaml)
+        out.write_settings(runs[0].read_settings())
     stats = runs[0].read_json(runs[0].stats).get("generate", {})
     samples = sum(counts.values()) - counts.get("dropped", 0)
     out.update_stats(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +45,21 @@ class SamplingReport:
     pass_rate_histogram: list[int] = field(default_factory=list)  # 10 bins over [0, 1]
     last: Any = field(default=None, repr=False)  # the last generate call's report
 
-    def as_stats(self) -> dict[str, Any]:
+    def to_stats(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "last"}
+
+    @classmethod
+    def from_stats(cls, stats: Mapping[str, Any]) -> SamplingReport:
+        known = {k: v for k, v in stats.items() if k in cls.__dataclass_fields__ and k != "last"}
+        return cls(**{"until_correct": 0, "max_samples": 0, **known})
+
+    def table_rows(self) -> list[tuple[str, str]]:
+        return [
+            ("rounds", f"{self.rounds} ({', '.join(str(n) for n in self.samples_per_round)} samples)"),
+            ("prompts", f"{self.reached}/{self.prompts} reached {self.until_correct} correct"),
+            ("exhausted", f"{self.exhausted} used max_samples={self.max_samples}"),
+            ("samples", f"{self.samples} ({self.correct} correct)"),
+        ]
 
     def summary(self) -> str:
         return (
@@ -122,7 +135,7 @@ def sample_until_correct(
     ).height
     rates = (per_prompt["correct"] / per_prompt["samples"]).to_list()
     report.pass_rate_histogram = [sum(1 for r in rates if min(int(r * 10), 9) == b) for b in range(10)]
-    run.update_stats("sampling", report.as_stats())
+    run.update_stats("sampling", report.to_stats())
     return report
 
 

@@ -20,14 +20,11 @@ import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any
 
-from pydantic import Field
-
-from distill.config import StageConfig
-from distill.teachers.vllm_server import VllmConfig
+from distill.generation.config import GenerateConfig
+from distill.generation.report import GenerateReport
 
 if TYPE_CHECKING:
     from distill.generation.engine import Engine
@@ -36,185 +33,6 @@ if TYPE_CHECKING:
     from distill.teachers.base import Teacher
 
 log = logging.getLogger(__name__)
-
-# DeepSeek-R1's usage advice: no system prompt; for math, ask for step-by-step reasoning and a boxed answer.
-DEFAULT_TEMPLATE = "{prompt}\nPlease reason step by step, and put your final answer within \\boxed{}."
-
-
-# ── settings ───────────────────────────────────────────────────────────────
-class Prices(StageConfig):
-    """USD per million tokens (e.g. DeepSeek-R1: input 0.55, output 2.19)."""
-
-    input_per_million: float = Field(0.0, ge=0, description="USD per million prompt tokens.")
-    output_per_million: float = Field(0.0, ge=0, description="USD per million completion tokens.")
-
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million) / 1e6
-
-
-class GenerateConfig(StageConfig):
-    """Settings of the generation stage."""
-
-    # what to send
-    prompts: str | None = Field(
-        None, description="Prompts file (.jsonl/.json/.csv/.parquet), dataset folder or Hub id."
-    )
-    split: str = Field("train", description="Split to read from a dataset folder or Hub id.")
-    prompt_column: str = Field("problem", description="Input column holding the prompt text.")
-    template: str = Field(
-        DEFAULT_TEMPLATE, description="User turn; {prompt} is the prompt column, {col} any column."
-    )
-    system: str | None = Field(None, description="System prompt (DeepSeek-R1 advises none).")
-    n: int = Field(4, ge=1, description="Samples per prompt.")
-    shard: str | None = Field(
-        None, description="I/N: only the I-th of N deterministic slices of the prompts."
-    )
-    # how to sample
-    model: str | None = Field(None, description="Model name at the endpoint; default: the one it serves.")
-    temperature: float = Field(
-        0.6, ge=0, description="Sampling temperature (DeepSeek-R1: 0.5–0.7, 0.6 advised)."
-    )
-    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling.")
-    max_tokens: int = Field(32768, ge=1, description="Completion budget per sample.")
-    seed: int | None = Field(None, description="Base seed; sample k is sent seed + k.")
-    extra_body: dict[str, Any] = Field(
-        default_factory=dict, description="Extra request fields (top_k, min_p, …)."
-    )
-    on_length: Literal["keep", "drop", "retry"] = Field(
-        "keep",
-        description="finish_reason=length: keep the row, drop it from data/all, or retry with 2× max_tokens.",
-    )
-    length_retry_max_tokens: int = Field(
-        131072, ge=1, description="Largest budget `on_length: retry` may ask for."
-    )
-    # where to send it
-    base_url: list[str] = Field(
-        default_factory=list, description="OpenAI-compatible base URLs (…/v1); several = pool."
-    )
-    api_key_env: str | None = Field(None, description="Environment variable holding the API key.")
-    vllm: VllmConfig | None = Field(
-        None, description="Start `vllm serve` for this model instead of using base_url."
-    )
-    stream: bool = Field(False, description="Stream responses (keeps long requests alive through proxies).")
-    samples_per_request: int = Field(
-        1, ge=1, description="Samples asked in one request (`n`); vLLM shares the prefill."
-    )
-    # pacing and faults
-    concurrency: int = Field(64, ge=1, description="Requests in flight at most.")
-    adaptive_concurrency: bool = Field(
-        True, description="Lower concurrency on 429s, raise it again on success."
-    )
-    rpm_limit: float | None = Field(None, gt=0, description="Requests per minute, at most.")
-    tpm_limit: float | None = Field(
-        None, gt=0, description="Tokens (prompt + completion) per minute, at most."
-    )
-    max_attempts: int = Field(8, ge=1, description="Tries per request before it is stored as an error row.")
-    retry_initial_s: float = Field(1.0, ge=0, description="First backoff; doubles each retry, plus jitter.")
-    retry_max_s: float = Field(60.0, ge=0, description="Longest wait between tries (Retry-After included).")
-    connect_timeout_s: float = Field(
-        10.0, gt=0, description="Connect timeout; an unreachable URL fails this fast."
-    )
-    read_timeout_s: float = Field(
-        3600.0, gt=0, description="Longest silence while reading (a 32k trace is slow)."
-    )
-    # money and durability
-    prices: Prices = Field(
-        default_factory=Prices, description="Per-million-token prices for cost accounting."
-    )
-    budget_usd: float | None = Field(
-        None, gt=0, description="Stop cleanly (resumable) once this much is spent."
-    )
-    durability: Literal["normal", "full"] = Field(
-        "normal", description="normal: every commit survives a process kill; full: also a power loss (fsync)."
-    )
-
-    fingerprint_exclude: ClassVar[frozenset[str]] = frozenset(
-        {
-            "prompts",
-            "split",
-            "n",
-            "shard",
-            "base_url",
-            "api_key_env",
-            "vllm",
-            "stream",
-            "samples_per_request",
-            "concurrency",
-            "adaptive_concurrency",
-            "rpm_limit",
-            "tpm_limit",
-            "max_attempts",
-            "retry_initial_s",
-            "retry_max_s",
-            "connect_timeout_s",
-            "read_timeout_s",
-            "prices",
-            "budget_usd",
-            "durability",
-        }
-    )
-
-    def teacher_model(self) -> str | None:
-        return self.model or (self.vllm.model if self.vllm else None)
-
-
-# ── the report ─────────────────────────────────────────────────────────────
-@dataclass
-class GenerateReport:
-    """What a generate call did (this call) and what the run holds (all calls)."""
-
-    run: Path
-    teacher: str
-    prompts: int
-    duplicates: int
-    requested: int
-    written: int
-    errors: int
-    retries: int
-    samples: int
-    error_rows: int
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    elapsed_s: float
-    stopped: str | None = None
-    finish_reasons: dict[str, int] = field(default_factory=dict)
-    files: list[Path] = field(default_factory=list)
-
-    def summary_line(self) -> str:
-        stop = f"; stopped: {self.stopped} (rerun to resume)" if self.stopped else ""
-        return (
-            f"generate: {self.written:,}/{self.requested:,} new samples ({self.errors:,} errors, "
-            f"{self.retries:,} retries) in {self.elapsed_s:.1f}s; run holds {self.samples:,} samples "
-            f"({self.error_rows:,} with errors); tokens in {self.prompt_tokens:,} out "
-            f"{self.completion_tokens:,}; cost ${self.cost_usd:,.4f}{stop} → {self.run}"
-        )
-
-    def as_table(self) -> Any:
-        from rich.table import Table
-
-        table = Table(title=f"generate → {self.run}", show_header=False)
-        rows = [
-            ("teacher", self.teacher),
-            ("prompts", f"{self.prompts:,} ({self.duplicates:,} duplicates dropped)"),
-            (
-                "this run",
-                f"{self.written:,}/{self.requested:,} samples, {self.errors:,} errors, "
-                f"{self.retries:,} retries, {self.elapsed_s:.1f}s",
-            ),
-            ("run total", f"{self.samples:,} samples, {self.error_rows:,} with errors"),
-            ("tokens", f"in {self.prompt_tokens:,}  out {self.completion_tokens:,}"),
-            ("cost", f"${self.cost_usd:,.4f}"),
-            (
-                "finish reasons",
-                ", ".join(f"{k} {v:,}" for k, v in sorted(self.finish_reasons.items())) or "-",
-            ),
-        ]
-        if self.stopped:
-            rows.append(("stopped", f"{self.stopped}: rerun the same command to resume"))
-        for key, value in rows:
-            table.add_row(key, value)
-        return table
 
 
 # ── the stage ──────────────────────────────────────────────────────────────
@@ -288,7 +106,7 @@ def generate(
                 raise
             if in_child:  # while the child writes its last Parquet frame: copy the WAL, count the run
                 store.checkpoint()
-                counts = _counts(store)
+                counts = store.totals()
             files = exporter.finish()
             log.debug("requests done and exported after %.2fs", clock() - started)
         elif not store.is_exported() or not run.has_rows("all"):
@@ -301,7 +119,8 @@ def generate(
         report = _report(
             cfg, run, store, prompts, engine, pending, clock() - started, files, teacher_name, counts
         )
-    run.update_stats("generate", _stats(report, settings))
+    report.settings = settings
+    run.update_stats("generate", report.to_stats())
     if not report.stopped and report.error_rows == 0:
         run.mark_done("generate", cfg.fingerprint(), samples=report.samples)
     if engine.fatal is not None:
@@ -387,16 +206,7 @@ def _load_export_libraries() -> None:
 
 def _write_run_yaml(run: RunDir, cfg: GenerateConfig) -> None:
     """Record the resolved generate settings (no secrets) in run.yaml, keeping other sections."""
-    import yaml
-
-    from distill.config import redact
-
-    data: dict[str, Any] = {}
-    if run.run_yaml.exists():
-        loaded = yaml.safe_load(run.run_yaml.read_text(encoding="utf-8"))
-        data = loaded if isinstance(loaded, dict) else {}
-    data["generate"] = redact(cfg.model_dump(mode="json"))
-    run.write_text(run.run_yaml, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    run.write_settings({"generate": cfg.model_dump(mode="json")})
 
 
 def _forget_later_stages(run: RunDir) -> None:
@@ -417,8 +227,8 @@ def _report(
     teacher: str,
     counts: tuple[tuple, dict] | None = None,
 ) -> GenerateReport:
-    totals, reasons = counts or _counts(store)
-    samples, error_rows, prompt_tokens, completion_tokens = (int(v or 0) for v in totals)
+    totals, reasons = counts or store.totals()
+    samples, error_rows, prompt_tokens, completion_tokens = totals
     return GenerateReport(
         run=run.root,
         teacher=teacher,
@@ -438,34 +248,3 @@ def _report(
         finish_reasons={str(k): int(v) for k, v in reasons.items()},
         files=files,
     )
-
-
-def _counts(store: Any) -> tuple[tuple, dict]:
-    """What the whole run holds: (samples, error rows, prompt tokens, completion tokens), finish reasons."""
-    totals = store.db.execute(
-        "SELECT SUM(status != 'dropped'), SUM(status = 'error'), COALESCE(SUM(json_extract(meta, '$.prompt_tokens')), 0), "
-        "COALESCE(SUM(json_extract(meta, '$.completion_tokens')), 0) FROM samples"
-    ).fetchone()
-    reasons = dict(
-        store.db.execute(
-            "SELECT COALESCE(json_extract(meta, '$.finish_reason'), 'error'), COUNT(*) FROM samples GROUP BY 1"
-        )
-    )
-    return totals, reasons
-
-
-def _stats(report: GenerateReport, settings: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "teacher": report.teacher,
-        "settings": settings,
-        "prompts": report.prompts,
-        "duplicates": report.duplicates,
-        "samples": report.samples,
-        "errors": report.error_rows,
-        "prompt_tokens": report.prompt_tokens,
-        "completion_tokens": report.completion_tokens,
-        "cost_usd": report.cost_usd,
-        "finish_reasons": report.finish_reasons,
-        "retries": report.retries,
-        "elapsed_s": round(report.elapsed_s, 3),
-    }

@@ -222,6 +222,24 @@ class Store:
     def counts(self) -> dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM samples GROUP BY status").fetchall())
 
+    def totals(self) -> tuple[tuple[int, int, int, int], dict[str, int]]:
+        """What the store holds: (samples, error rows, prompt tokens, completion tokens), finish reasons."""
+        row = self.db.execute(
+            "SELECT SUM(status != 'dropped'), SUM(status = 'error'), "
+            "COALESCE(SUM(json_extract(meta, '$.prompt_tokens')), 0), "
+            "COALESCE(SUM(json_extract(meta, '$.completion_tokens')), 0) FROM samples"
+        ).fetchone()
+        reasons = self.db.execute(
+            "SELECT COALESCE(json_extract(meta, '$.finish_reason'), 'error'), COUNT(*) FROM samples GROUP BY 1"
+        )
+        samples, errors, prompt_tokens, completion_tokens = (int(v or 0) for v in row)
+        return (samples, errors, prompt_tokens, completion_tokens), {str(k): int(v) for k, v in reasons}
+
+    def recorded_settings(self) -> dict[str, Any]:
+        """The settings (and their fingerprint) the store was generated with; {} before the first use."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
+        return json.loads(row[0]) if row else {}
+
     def is_exported(self) -> bool:
         row = self.db.execute("SELECT value FROM meta WHERE key = 'exported'").fetchone()
         return row is None or row[0] == "1"

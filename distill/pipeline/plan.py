@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from distill import schema
 from distill.errors import DistillError
+from distill.pipeline.graph import student_dir
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from distill.generation.stage import GenerateConfig
-    from distill.pipeline.run import Stages
+    from distill.generation.config import GenerateConfig
+    from distill.pipeline.stages import Stages
     from distill.recipe import Recipe
     from distill.run import RunDir
 
@@ -253,7 +254,7 @@ def sft_estimate(
     est = None
     if run.has_rows("sft"):
         try:
-            est = fns.sft(cfg, dataset=str(run.root), output_dir=run.root / "student", dry_run=True).estimate
+            est = fns.sft(cfg, dataset=str(run.root), output_dir=student_dir(recipe, run), dry_run=True).estimate
         except DistillError as e:
             out["estimate"] = f"not available: {e}"
             return out

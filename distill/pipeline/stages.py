@@ -15,8 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from distill.pipeline.graph import student_dir
+
 if TYPE_CHECKING:
+    from distill.generation.report import GenerateReport
     from distill.recipe import Recipe
+    from distill.reports import StageReport
     from distill.run import RunDir
 
 log = logging.getLogger(__name__)
@@ -47,7 +51,7 @@ class Stages:
     push: Callable[..., Any] = _real("distill.publishing.push", "push")
     sft: Callable[..., Any] = _real("distill.training.train", "sft")
     evaluate: Callable[..., Any] = _real("distill.evaluation.stage", "evaluate")
-    probe_teacher: Callable[..., Any] = _real("distill.pipeline.run", "probe_teacher")
+    probe_teacher: Callable[..., Any] = _real("distill.pipeline.checks", "probe_teacher")
 
 
 @dataclass
@@ -91,9 +95,9 @@ def _generate(ctx: StageContext) -> Outcome:
     return summarize(report), _generation_complete(report)
 
 
-def _generation_complete(report: Any) -> bool:
+def _generation_complete(report: GenerateReport | None) -> bool:
     """Generation is done when it was not stopped (budget, teacher error) and no row holds an error."""
-    return not getattr(report, "stopped", None) and not getattr(report, "error_rows", 0)
+    return report is None or (not report.stopped and not report.error_rows)
 
 
 def _verify(ctx: StageContext) -> Outcome:
@@ -109,7 +113,7 @@ def _card(ctx: StageContext) -> Outcome:
     card = ctx.fns.write_card(ctx.recipe.card, ctx.run)
     rows = (
         f"data/sft {dataset.rows_sft:,} of {dataset.rows_all:,} rows ({dataset.prompts:,} prompts); "
-        if hasattr(dataset, "rows_sft")
+        if dataset is not None
         else ""
     )
     return f"{rows}card {card}", True
@@ -125,13 +129,6 @@ def _sft(ctx: StageContext) -> Outcome:
     out = student_dir(ctx.recipe, ctx.run)
     drop_stale_checkpoints(out, ctx.fingerprint)
     report = ctx.fns.sft(cfg, dataset=cfg.dataset or str(ctx.run.root), output_dir=out)
-    if hasattr(report, "final_loss"):
-        loss = (
-            f", loss {report.losses[0]:.3f} → {report.final_loss:.3f}"
-            if report.losses and report.final_loss
-            else ""
-        )
-        return f"{report.steps} steps{loss} → {report.output_dir}", True
     return summarize(report), True
 
 
@@ -140,13 +137,7 @@ def _eval(ctx: StageContext) -> Outcome:
     assert cfg is not None  # the pipeline runs eval only with an eval section
     if not (cfg.base_url or cfg.vllm) and ctx.recipe.sft is not None:  # serve the student just trained
         cfg = cfg.model_copy(update={"vllm": str(student_dir(ctx.recipe, ctx.run))})
-    report = ctx.fns.evaluate(cfg, eval_dir(ctx.run), progress=ctx.progress)
-    if hasattr(report, "results"):
-        scores = ", ".join(
-            f"{r.name} pass@1 {100 * r.pass_at_1.mean:.1f}% (k={r.k}, {r.problems} problems)"
-            for r in report.results
-        )
-        return f"{scores} → {report.results_md}", True
+    report = ctx.fns.evaluate(cfg, ctx.run.evals, progress=ctx.progress)
     return summarize(report), True
 
 
@@ -182,38 +173,16 @@ def drop_stale_checkpoints(out: Path, fingerprint: str) -> None:
     marker.write_text(json.dumps({"fingerprint": fingerprint}) + "\n", encoding="utf-8")
 
 
-def student_dir(recipe: Recipe, run: RunDir) -> Path:
-    """Where the student is trained: sft.output_dir when the recipe changes it, else RUN/student."""
-    if (
-        recipe.sft is not None
-        and recipe.sft.output_dir != type(recipe.sft).model_fields["output_dir"].default
-    ):
-        return Path(recipe.sft.output_dir)
-    return run.root / "student"
-
-
-def eval_dir(run: RunDir) -> Path:
-    return run.root / "eval"
-
-
 def outputs(recipe: Recipe, run: RunDir) -> dict[str, Path]:
     """The run's results that exist, by name."""
     found = {"dataset": run.data, "card": run.card, "plots": run.plots, "stats": run.stats}
     if recipe.sft is not None:
         found["checkpoint"] = student_dir(recipe, run)
     if recipe.eval is not None:
-        found["eval"] = eval_dir(run)
+        found["eval"] = run.evals
     return {name: path for name, path in found.items() if path.exists()}
 
 
-def summarize(report: Any) -> str:
-    """A stage report's one-line summary, whatever shape the stage returned."""
-    if report is None:
-        return "done"
-    for attr in ("summary", "summary_line", "one_line"):
-        value = getattr(report, attr, None)
-        if callable(value):
-            value = value()
-        if isinstance(value, str) and value:
-            return value
-    return str(report) if isinstance(report, Path) else type(report).__name__
+def summarize(report: StageReport | None) -> str:
+    """A stage report's one-line summary ("done" for a stage function that returns nothing, e.g. a test's)."""
+    return "done" if report is None else report.summary()

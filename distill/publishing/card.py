@@ -13,14 +13,11 @@ import hashlib
 import logging
 import re
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import Field
+from typing import Any
 
 from distill import schema
-from distill.config import StageConfig
 from distill.errors import ConfigError, StageError
-from distill.publishing.disclosure import PublicView
+from distill.publishing.config import CardConfig
 from distill.run import RunDir
 
 log = logging.getLogger(__name__)
@@ -70,56 +67,6 @@ COLUMN_DOCS = {
     schema.NUM_TOKENS: "tokens in the whole conversation (method stated in the card)",
     schema.SOURCE: "where the prompt came from",
 }
-
-
-class CardConfig(StageConfig):
-    """How the data card describes the dataset, and which tokenizer counts its tokens."""
-
-    pretty_name: str | None = Field(
-        None, description="Title of the dataset; defaults to the run folder's name."
-    )
-    description: str | None = Field(None, description="A paragraph shown under the title (markdown).")
-    license: str = Field(
-        "other",
-        description="Hub license id (e.g. apache-2.0, mit, cc-by-4.0); teacher "
-        "outputs follow the teacher's terms, so choose deliberately.",
-    )
-    language: list[str] = Field(default_factory=lambda: ["en"], description="ISO 639-1 codes.")
-    task_categories: list[str] = Field(
-        default_factory=lambda: ["text-generation"], description="Hub task categories."
-    )
-    tags: list[str] = Field(
-        default_factory=lambda: ["synthetic", "distillation", "reasoning"],
-        description="Hub tags; `distill` is always added.",
-    )
-    tokenizer: Path | None = Field(
-        None,
-        description="Tokenizer for `num_tokens`: a local folder, or a model id already in the Hugging Face "
-        "cache (never downloaded); without one the teacher's usage or an approximation is used (the card says which).",
-    )
-    template: Path | None = Field(
-        None, description="A Jinja2 card template; defaults to data_cards/dataset_card.md.j2."
-    )
-    default_config: Literal["all", "sft"] = Field(
-        "all", description="The config `load_dataset(repo)` returns."
-    )
-    example_chars: int = Field(
-        600, ge=0, description="Characters of one sample shown in the card; 0 shows none."
-    )
-    plots: bool = Field(True, description="Draw the token-length and pass-rate plots into RUN/plots/.")
-    show_paths: bool = Field(
-        False, description="Show local paths in the card and the pushed run.yaml (by default only file names)."
-    )
-    show_endpoints: bool = Field(
-        False,
-        description="Show teacher endpoints in full (by default a public provider's host, `local` or "
-        "`private endpoint`).",
-    )
-
-    @property
-    def view(self) -> PublicView:
-        """What the card and the push may show of this machine."""
-        return PublicView(show_paths=self.show_paths, show_endpoints=self.show_endpoints)
 
 
 def write_card(cfg: CardConfig, run: RunDir, *, force: bool = False) -> Path:

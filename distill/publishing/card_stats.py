@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from distill import schema
+from distill.filtering.config import RULES
+from distill.filtering.report import FilterReport
+from distill.generation.report import GenerateReport
 from distill.publishing.dataset import scan_all, sft_selection
 from distill.publishing.disclosure import PublicView
 from distill.run import RunDir
+from distill.verification.report import VerifyReport
 
 if TYPE_CHECKING:
     import polars as pl
@@ -104,10 +108,9 @@ class CardStats:
 def collect(run: RunDir, *, example_chars: int = 600, view: PublicView | None = None) -> CardStats:
     """Read `data/all`, `data/sft`, stats.json and run.yaml into the card's numbers, as `view` may show them."""
     import polars as pl
-    import yaml
 
     stats = run.read_json(run.stats)
-    recipe = yaml.safe_load(run.run_yaml.read_text(encoding="utf-8")) if run.run_yaml.exists() else {}
+    recipe = run.read_settings()
     view = view or PublicView()
     generation = view.apply((recipe or {}).get("generate")) or None
 
@@ -136,7 +139,9 @@ def collect(run: RunDir, *, example_chars: int = 600, view: PublicView | None = 
     if schema.SOURCE not in frame.columns:
         frame = frame.with_columns(pl.lit("(unknown)").alias(schema.SOURCE))
     frame = frame.with_columns(pl.col(schema.SOURCE).cast(pl.String).fill_null("(unknown)"))
-    gen = stats.get("generate") or {}
+    gen = GenerateReport.from_stats(stats["generate"]) if stats.get("generate") else None
+    verify = VerifyReport.from_stats(stats["verify"]) if stats.get("verify") else None
+    filtered = FilterReport.from_stats(stats["filter"]) if stats.get("filter") else None
 
     per_prompt = frame.group_by(schema.PROMPT_ID).len()["len"]
     sources = (
@@ -148,8 +153,8 @@ def collect(run: RunDir, *, example_chars: int = 600, view: PublicView | None = 
         )
         .sort(schema.SOURCE)
     )
-    verification, verification_from = _verification(frame, stats.get("verify"))
-    filter_rules, filter_from = _filter_rules(frame, stats.get("filter"))
+    verification, verification_from = _verification(frame, verify)
+    filter_rules, filter_from = _filter_rules(frame, filtered)
     # from data/sft only the token counts and one conversation: never the whole text into memory
     sft = run.scan("sft") if run.has_rows("sft") else pl.LazyFrame()
     sft_names = sft.collect_schema().names()
@@ -168,17 +173,17 @@ def collect(run: RunDir, *, example_chars: int = 600, view: PublicView | None = 
         sources=[SourceCount(**row) for row in sources.iter_rows(named=True)],
         teachers=[view.apply(t) for t in _teachers(frame, gen, generation)],
         generation=generation,
-        errors=int(frame[schema.ERROR].is_not_null().sum()) if schema.ERROR in names else gen.get("errors"),
-        finish_reasons=_counts(frame, schema.FINISH_REASON) or dict(gen.get("finish_reasons") or {}),
-        prompt_tokens=_total(frame, schema.PROMPT_TOKENS, gen.get("prompt_tokens")),
-        completion_tokens=_total(frame, schema.COMPLETION_TOKENS, gen.get("completion_tokens")),
-        cost_usd=gen.get("cost_usd"),
+        errors=int(frame[schema.ERROR].is_not_null().sum()) if schema.ERROR in names else gen and gen.error_rows,
+        finish_reasons=_counts(frame, schema.FINISH_REASON) or dict(gen.finish_reasons if gen else {}),
+        prompt_tokens=_total(frame, schema.PROMPT_TOKENS, gen and gen.prompt_tokens),
+        completion_tokens=_total(frame, schema.COMPLETION_TOKENS, gen and gen.completion_tokens),
+        cost_usd=gen.cost_usd if gen else None,
         verification=verification,
         verification_from=verification_from,
         prompt_pass_rates=_prompt_pass_rates(frame),
         filter_rules=filter_rules,
         filter_from=filter_from,
-        filter_flagged=_filter_flagged(stats.get("filter"), filter_rules),
+        filter_flagged=_filter_flagged(filtered, filter_rules),
         decontamination=_decontamination(frame, stats.get("decontamination")),
         token_lengths=_summary(tokens) if tokens is not None else None,
         token_values=tokens.to_list() if tokens is not None else [],
@@ -212,17 +217,17 @@ def _total(frame: pl.DataFrame, column: str, fallback: Any) -> int | None:
     return int(fallback) if fallback is not None else None
 
 
-def _teachers(frame: pl.DataFrame, gen: dict[str, Any], generation: dict[str, Any] | None) -> list[str]:
+def _teachers(frame: pl.DataFrame, gen: GenerateReport | None, generation: dict[str, Any] | None) -> list[str]:
     if schema.TEACHER in frame.columns:
         found = sorted(str(t) for t in frame[schema.TEACHER].drop_nulls().unique())
         if found:
             return found
-    teacher = gen.get("teacher") or (generation or {}).get("model")
+    teacher = (gen.teacher if gen else None) or (generation or {}).get("model")
     return [str(teacher)] if teacher else []
 
 
 def _verification(
-    frame: pl.DataFrame, section: dict[str, Any] | None
+    frame: pl.DataFrame, report: VerifyReport | None
 ) -> tuple[list[VerifierResult] | None, str | None]:
     import polars as pl
 
@@ -257,10 +262,10 @@ def _verification(
                     )
                 )
         return results, "columns"
-    if not section:
+    if report is None:
         return None, None
     results = []
-    for source, verifiers in sorted((section.get("by_source") or {}).items()):
+    for source, verifiers in sorted(report.by_source.items()):
         verifiers = verifiers or {}
         if isinstance(verifiers.get("verifiers"), dict):  # {source: {"verifiers": {name: counts}, ...}}
             verifiers = verifiers["verifiers"]
@@ -275,7 +280,7 @@ def _verification(
                         int(c.get("null", 0)) + int(c.get("timeout", 0)),
                     )
                 )
-    for name, c in sorted((section.get("verifiers") or {}).items()):
+    for name, c in sorted(report.counts.items()):
         if isinstance(c, dict):
             results.append(
                 VerifierResult(
@@ -304,7 +309,7 @@ def _prompt_pass_rates(frame: pl.DataFrame) -> list[float] | None:
 
 
 def _filter_rules(
-    frame: pl.DataFrame, section: dict[str, Any] | None
+    frame: pl.DataFrame, report: FilterReport | None
 ) -> tuple[dict[str, int] | None, str | None]:
     import polars as pl
 
@@ -317,19 +322,17 @@ def _filter_rules(
                 counts["(no reason recorded)"] = unnamed
             return counts, "columns"
         return ({"(no reason recorded)": rejected.height} if rejected.height else {}), "columns"
-    if section:
-        return {str(k): int(v) for k, v in (section.get("rules") or {}).items()}, "stats.json"
+    if report is not None:
+        return dict(report.rules), "stats.json"
     return None, None
 
 
-def _filter_flagged(section: dict[str, Any] | None, rules: dict[str, int] | None) -> dict[str, int] | None:
+def _filter_flagged(report: FilterReport | None, rules: dict[str, int] | None) -> dict[str, int] | None:
     """Per rule, the samples it flagged (a sample can fail several), in the filter's order; only rules that fired."""
-    flagged = (section or {}).get("flagged")
-    if not isinstance(flagged, dict) or rules is None:
+    if report is None or rules is None:
         return None
-    order = [r for r in (section or {}).get("order") or [] if r in flagged] + sorted(
-        set(flagged) - set((section or {}).get("order") or [])
-    )
+    flagged = report.flagged
+    order = [r for r in RULES if r in flagged] + sorted(set(flagged) - set(RULES))
     return {str(r): int(flagged[r]) for r in order if flagged[r] or rules.get(r)}
 
 

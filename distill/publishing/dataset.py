@@ -18,19 +18,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distill import schema
 from distill.errors import ConfigError, InputError, StageError
+from distill.reports import key_value_table
 from distill.run import RunDir
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from distill.publishing.card import CardConfig
+    from distill.publishing.config import CardConfig
 
 log = logging.getLogger(__name__)
 
@@ -91,18 +92,41 @@ class DatasetReport:
             f"selected by {self.selection}); num_tokens by {self.token_source}"
         )
 
-    def as_table(self) -> Any:
-        from rich.table import Table
-
-        table = Table(title="dataset", show_header=False)
-        table.add_row("rows (all)", f"{self.rows_all:,}")
-        table.add_row("rows (sft)", f"{self.rows_sft:,}")
-        table.add_row("prompts", f"{self.prompts:,}")
-        table.add_row("sft selection", self.selection)
-        table.add_row("num_tokens", self.token_source)
+    def table_rows(self) -> list[tuple[str, str]]:
+        rows = [
+            ("rows (all)", f"{self.rows_all:,}"),
+            ("rows (sft)", f"{self.rows_sft:,}"),
+            ("prompts", f"{self.prompts:,}"),
+            ("sft selection", self.selection),
+            ("num_tokens", self.token_source),
+        ]
         for config, files in self.shards.items():
-            table.add_row(f"shards ({config})", f"{len(files)} in {files[0].parent}" if files else "0")
-        return table
+            rows.append((f"shards ({config})", f"{len(files)} in {files[0].parent}" if files else "0"))
+        return rows
+
+    def as_table(self) -> Any:
+        return key_value_table("dataset", self.table_rows())
+
+    def to_stats(self) -> dict[str, Any]:
+        return {
+            "rows_all": self.rows_all,
+            "rows_sft": self.rows_sft,
+            "prompts": self.prompts,
+            "selection": self.selection,
+            "token_method": self.token_method,
+            "tokenizer": self.tokenizer,
+        }
+
+    @classmethod
+    def from_stats(cls, stats: Mapping[str, Any]) -> DatasetReport:
+        return cls(
+            rows_all=int(stats.get("rows_all") or 0),
+            rows_sft=int(stats.get("rows_sft") or 0),
+            prompts=int(stats.get("prompts") or 0),
+            selection=str(stats.get("selection") or ""),
+            token_method=str(stats.get("token_method") or ""),
+            tokenizer=stats.get("tokenizer"),
+        )
 
 
 # ── schema ────────────────────────────────────────────────────────────────

@@ -17,20 +17,16 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import Field, field_validator
-
-from distill.config import StageConfig
 from distill.errors import ConfigError, HubError, StageError
+from distill.publishing.config import CardConfig, PushConfig, check_repo_id
 from distill.publishing.disclosure import Leak, PublicView, find_leaks
+from distill.reports import key_value_table
 from distill.run import RunDir
-
-if TYPE_CHECKING:
-    from distill.publishing.card import CardConfig
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,26 +35,6 @@ T = TypeVar("T")
 PUSHED_FILES = ("README.md", "run.yaml", "stats.json")
 PUSHED_FOLDERS = (("data/all", "*.parquet"), ("data/sft", "*.parquet"), ("plots", "*.png"))
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-
-
-class PushConfig(StageConfig):
-    """Where and how the run's dataset is published."""
-
-    repo: str | None = Field(None, description="Dataset repo id, ORG/NAME (or NAME for your own namespace).")
-    private: bool = Field(True, description="Create the repo private (the default); false makes it public.")
-    revision: str | None = Field(
-        None, description="Branch to commit to (created from main if missing); default main."
-    )
-    commit_message: str | None = Field(None, description="Commit title; default names distill and the run.")
-    max_retries: int = Field(5, ge=0, description="Retries of each Hub step on 5xx/429/timeouts.")
-    backoff_s: float = Field(2.0, gt=0, description="First retry wait; doubles each retry (capped at 60 s).")
-
-    @field_validator("repo")
-    @classmethod
-    def _valid_repo_id(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_repo_id(value)
-        return value
 
 
 @dataclass
@@ -84,30 +60,25 @@ class PushReport:
             f"revision {self.revision}"
         )
 
+    def table_rows(self) -> list[tuple[str, str]]:
+        return [
+            ("repo", f"{self.repo_id} ({self.visibility})"),
+            ("url", self.url),
+            ("revision", self.revision),
+            ("commit", self.commit_url),
+            ("files", f"{len(self.files)} ({self.bytes / 1e6:,.1f} MB)"),
+        ]
+
     def as_table(self) -> Any:
-        from rich.table import Table
+        return key_value_table("push", self.table_rows())
 
-        table = Table(title="push", show_header=False)
-        table.add_row("repo", f"{self.repo_id} ({self.visibility})")
-        table.add_row("url", self.url)
-        table.add_row("revision", self.revision)
-        table.add_row("commit", self.commit_url)
-        table.add_row("files", f"{len(self.files)} ({self.bytes / 1e6:,.1f} MB)")
-        return table
+    def to_stats(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
-
-def check_repo_id(repo_id: str) -> None:
-    """Raise ConfigError unless `repo_id` is a valid Hub id (`NAME` or `ORG/NAME`); no network."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as e:
-        raise ConfigError(
-            f"push.repo: {repo_id!r} is not a valid repo id; use ORG/NAME with letters, digits, "
-            f"'-', '_', '.' (at most 96 characters)"
-        ) from e
+    @classmethod
+    def from_stats(cls, stats: Mapping[str, Any]) -> PushReport:
+        known = {k: v for k, v in stats.items() if k in cls.__dataclass_fields__}
+        return cls(**{"repo_id": "", "url": "", "revision": "", "private": True, "commit_url": "", **known})
 
 
 @dataclass
@@ -335,11 +306,8 @@ def _publishable(run: RunDir, files: dict[str, Path], repo_id: str, view: Public
 
 def _card_settings(run: RunDir) -> CardConfig:
     """The card section of the run's run.yaml (its show_paths / show_endpoints), or the defaults."""
-    import yaml
 
-    from distill.publishing.card import CardConfig
-
-    recipe = yaml.safe_load(run.run_yaml.read_text(encoding="utf-8")) if run.run_yaml.exists() else None
+    recipe = run.read_settings()
     section = (recipe or {}).get("card") if isinstance(recipe, dict) else None
     return CardConfig.model_validate(section) if isinstance(section, dict) else CardConfig()
 

@@ -78,13 +78,15 @@ class OpenAITeacher:
                 if resp.status in (401, 403):
                     raise TeacherError(
                         f"{self.base_url} refused the API key ({resp.status}): check the key's "
-                        "environment variable (--api-key-env)"
+                        "environment variable (--api-key-env)",
+                        endpoint=self.base_url,
+                        status=resp.status,
                     )
                 if resp.status != 200:
                     return []  # some servers have no /models; the first request will tell
                 body = await resp.json(content_type=None)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            raise TeacherError(f"cannot reach {self.base_url}: {_describe(e)}") from e
+            raise TeacherError(f"cannot reach {self.base_url}: {_describe(e)}", endpoint=self.base_url) from e
         except ValueError:
             return []
         data = body.get("data") if isinstance(body, dict) else None
@@ -138,7 +140,9 @@ class OpenAITeacher:
         if status in (401, 403):
             raise TeacherError(
                 f"{self.base_url} refused the request ({status}: {detail}): check the API key "
-                "(--api-key-env) and your account"
+                "(--api-key-env) and your account",
+                endpoint=self.base_url,
+                status=status,
             )
         retry_after = _retry_after(resp.headers.get("Retry-After"))
         raise RequestFailed(

@@ -53,7 +53,7 @@ class PoolTeacher:
             try:
                 models.extend(m for m in await teacher.check() if m not in models)
             except TeacherError as e:
-                if "refused" in str(e):  # a bad key is not an endpoint's bad day
+                if e.is_refused:  # a bad key is not an endpoint's bad day
                     raise
                 problems.append(str(e))
                 self._drained_until[i] = self._clock() + self._drain_s

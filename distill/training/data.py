@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from distill import schema
+from distill import schema, sources
 from distill.errors import ConfigError, InputError
 from distill.run import RunDir
 
@@ -120,8 +120,9 @@ def _tokenize_chunk_in_worker(
 
 def load_conversations(source: str | Path, *, split: str = "train") -> tuple[list[list[dict[str, Any]]], str]:
     """The `messages` of every row of `source`, validated; returns (conversations, a label for errors)."""
-    path = Path(source)
-    if path.is_dir() and (path / "data").is_dir() or (path / "run.yaml").exists():
+    found = sources.resolve(source)
+    path = found.path
+    if found.kind == "run":
         run = RunDir(path)
         if not run.has_rows("sft"):
             hint = (
@@ -137,14 +138,14 @@ def load_conversations(source: str | Path, *, split: str = "train") -> tuple[lis
         conversations = _read_json_messages(path)
         validate_conversations(conversations, str(path))
         return conversations, str(path)
-    elif path.exists():
+    elif found.is_local:
         files = sorted(path.glob("**/*.parquet")) if path.is_dir() else [path]
         if not files:
             raise InputError("no .parquet files in this folder", path=path)
         frame = _read_frames(files)
         label = str(path)
-    elif str(source).count("/") == 1 and not str(source).startswith((".", "/")):
-        return _load_hub(str(source), split), str(source)
+    elif found.kind == "hub":
+        return _load_hub(str(found.hub_id), split), str(source)
     else:
         raise InputError(
             "dataset not found: give a run directory, a .jsonl/.parquet file or a Hub id", path=path

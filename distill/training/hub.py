@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from distill.errors import HubError
+from distill.errors import ConfigError, HubError
 from distill.training.config import SFTConfig
 
 
@@ -17,6 +17,10 @@ def push_model(cfg: SFTConfig, *, endpoint: str | None = None, token: str | None
     """Create cfg.hub_model_id if needed and upload output_dir; returns the repo URL."""
     from huggingface_hub import HfApi, constants, get_token
     from huggingface_hub.errors import HfHubHTTPError
+
+    repo_id = cfg.hub_model_id
+    if not repo_id:
+        raise ConfigError("sft.hub_model_id: required to push the student (ORG/NAME)")
 
     token = token or os.environ.get(cfg.token_env) or get_token()
     if not token:
@@ -28,9 +32,9 @@ def push_model(cfg: SFTConfig, *, endpoint: str | None = None, token: str | None
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
     api = HfApi(endpoint=endpoint, token=token, library_name="distill")
     try:
-        api.create_repo(cfg.hub_model_id, repo_type="model", private=cfg.hub_private, exist_ok=True)
+        api.create_repo(repo_id, repo_type="model", private=cfg.hub_private, exist_ok=True)
         api.upload_folder(
-            repo_id=cfg.hub_model_id,
+            repo_id=repo_id,
             folder_path=str(cfg.output_dir),
             repo_type="model",
             ignore_patterns=["checkpoint-*", "checkpoint-*/**", "tokenized/**", "sft_config.json"],

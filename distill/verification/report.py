@@ -6,6 +6,7 @@ again from data/all, and stored as stats.json's "verify" section.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,13 @@ class VerifyReport:
         line = f"verified {self.rows} rows: " + ", ".join(parts) if parts else f"verified {self.rows} rows"
         return line + (" (already verified with these settings; --force redoes it)" if self.skipped else "")
 
-    def as_stats(self) -> dict[str, Any]:
+    def table_rows(self) -> list[tuple[str, str]]:
+        return [
+            (name, ", ".join(f"{k} {c[k]}" for k in ("true", "false", "null", "timeout")))
+            for name, c in self.counts.items()
+        ]
+
+    def to_stats(self) -> dict[str, Any]:
         return {
             "rows": self.rows,
             "verifiers": self.counts,
@@ -41,6 +48,18 @@ class VerifyReport:
             "seconds": round(self.seconds, 3),
             "workers": self.workers,
         }
+
+    @classmethod
+    def from_stats(cls, stats: Mapping[str, Any]) -> VerifyReport:
+        """The report recorded in stats.json's "verify" section."""
+        return cls(
+            rows=stats.get("rows", 0),
+            counts=stats.get("verifiers", {}),
+            by_source=stats.get("by_source", {}),
+            isolation=stats.get("isolation"),
+            seconds=stats.get("seconds", 0.0),
+            workers=stats.get("workers", 0),
+        )
 
     def as_table(self) -> Any:
         """Rich tables: verdict counts per verifier and per source, then pass rates per source."""
@@ -135,14 +154,3 @@ def _counts(frame: pl.DataFrame) -> dict[str, dict[str, int]]:
     return counts
 
 
-def report_from_stats(stats: dict[str, Any], *, skipped: bool = False) -> VerifyReport:
-    """The report recorded in stats.json's "verify" section."""
-    return VerifyReport(
-        rows=stats.get("rows", 0),
-        counts=stats.get("verifiers", {}),
-        by_source=stats.get("by_source", {}),
-        isolation=stats.get("isolation"),
-        seconds=stats.get("seconds", 0.0),
-        workers=stats.get("workers", 0),
-        skipped=skipped,
-    )
