@@ -15,7 +15,6 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
-import mimetypes
 import socket
 import threading
 from http import HTTPStatus
@@ -49,7 +48,13 @@ HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
-mimetypes.add_type("font/woff2", ".woff2")
+# The content types of the files in static/ (no change to the process-wide mimetypes table).
+CONTENT_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".woff2": "font/woff2",
+    ".txt": "text/plain; charset=utf-8",
+}
 
 
 def is_loopback(host: str) -> bool:
@@ -74,6 +79,7 @@ class Viewer:
         self.pages = Pages(open_source(self.root))
         self.templates = _templates()
         self.static = _static_files()
+        self.code_css = pygments_css().encode()
         handler = type("Handler", (_Handler,), {"viewer": self})
         try:
             server_class = _ThreadingHTTPServer6 if ":" in host else ThreadingHTTPServer
@@ -183,16 +189,11 @@ class Viewer:
 
     def _static(self, name: str) -> tuple[int, str, bytes]:
         if name == "pygments.css":
-            return 200, "text/css; charset=utf-8", pygments_css().encode()
+            return 200, CONTENT_TYPES[".css"], self.code_css
         path = self.static.get(name)  # only files shipped in the package: no path reaches outside it
         if path is None:
             return 404, "text/plain; charset=utf-8", b"not found"
-        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return (
-            200,
-            kind + ("; charset=utf-8" if kind.startswith("text/") or kind.endswith("javascript") else ""),
-            path.read_bytes(),
-        )
+        return 200, CONTENT_TYPES.get(path.suffix, "text/plain; charset=utf-8"), path.read_bytes()
 
 
 class _ThreadingHTTPServer6(ThreadingHTTPServer):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
 
 from markupsafe import Markup
 
@@ -63,7 +62,6 @@ def highlight(code: str, language: str) -> Markup:
     return Markup(render(code, lexer, HtmlFormatter(nowrap=True)))  # noqa: S704 - the formatter escapes
 
 
-@cache
 def pygments_css() -> str:
     """The stylesheet for Pygments' token classes, scoped to `.code`."""
     from pygments.formatters import HtmlFormatter
