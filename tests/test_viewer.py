@@ -203,6 +203,19 @@ def test_not_a_run_and_a_run_being_written(tmp_path: Path, demo_run: Path):
         assert "showing the previous complete shards" in viewer.notices[0]
         assert viewer.pages.source.size == RunDir(demo_run).read("all").height
     assert not (run / "data" / "all").exists()  # read, never repaired
+    shutil.rmtree(run / "data")
+    RunDir(run).generations.mkdir()
+    RunDir(run).store.write_bytes(b"")  # generation started, nothing exported yet
+    (run / "data").mkdir()
+    with pytest.raises(StageError, match="generation has not written data/all yet"):
+        Viewer(run, port=0)
+    shutil.copytree(demo_run / "data" / "all", run / "data" / "all")
+    later = max(p.stat().st_mtime for p in (run / "data" / "all").glob("*.parquet")) + 60
+    os.utime(RunDir(run).store, (later, later))  # samples arrived after the last export
+    with Viewer(run, port=0) as viewer:
+        assert viewer.notices == [
+            "generations/ is newer than data/all (a stage may still be running): showing the last complete shards"
+        ]
 
 
 def test_a_cut_shard_is_skipped_and_named(tmp_path: Path, demo_run: Path):
