@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from filters.sandbox import Sandbox
+from filters.sandbox import Sandbox, SandboxResult
 
 __all__ = [
     "CodeVerdict",
@@ -146,7 +146,10 @@ def verify_code(
     program = extract_program(program_text) if extract else program_text
     if not program:
         return CodeVerdict(False, "no_program", "no fenced Python block in the answer")
-    sandbox = sandbox or Sandbox()
+    if sandbox is None:  # a one-off call: a sandbox of its own, closed (uids, launcher) when done
+        with Sandbox() as own:
+            return verify_code(program, tests, sandbox=own, slot=slot, float_tol=float_tol, extract=False,
+                               fail_fast=fail_fast)  # fmt: skip
     if isinstance(suite, AssertSuite):
         results = _run_asserts(sandbox, program, suite, slot)
     else:
@@ -182,7 +185,7 @@ def _run_stdio(
             continue
         run = sandbox.run_python(program, stdin=case.input, slot=slot)
         if run.status != "ok":
-            results.append(TestResult(name, run.status, _last_line(run.stderr)))  # type: ignore[arg-type]
+            results.append(TestResult(name, run.status, _why(run)))  # type: ignore[arg-type]
         elif outputs_match(run.stdout, case.output, float_tol):
             results.append(TestResult(name, "passed"))
         else:
@@ -268,7 +271,7 @@ def _run_asserts(sandbox: Sandbox, program: str, suite: AssertSuite, slot: int) 
             results.append(TestResult(name, failed.kind, f"{failed.name} failed: {failed.detail}"))
         else:  # the run ended (timeout, memory, output cap) before this test reported
             kind = run.status if run.status != "ok" else "runtime_error"
-            results.append(TestResult(name, kind, _last_line(run.stderr)))  # type: ignore[arg-type]
+            results.append(TestResult(name, kind, _why(run)))  # type: ignore[arg-type]
     return results
 
 
@@ -280,6 +283,11 @@ def _text(value: Any) -> str:
         if not isinstance(value, (int, float))
         else str(value)
     )
+
+
+def _why(run: SandboxResult) -> str:
+    """The sandbox's reason (the limit or signal) and the program's last stderr line, for a human."""
+    return "; ".join(part for part in (run.detail, _last_line(run.stderr)) if part)[:200]
 
 
 def _last_line(text: str) -> str:

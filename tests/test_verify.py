@@ -206,3 +206,40 @@ def test_cli_flags_reach_the_config(flag: str, run_dir: RunDir) -> None:
     assert done.exit_code == 0, done.output
     stage = run_dir.read("all")
     assert stage[schema.MATH_VERIFIED].to_list() == ([True] if flag == "--code" else [None])
+
+
+def test_bad_programs_each_get_a_verdict_with_its_reason_and_the_stage_goes_on() -> None:
+    programs = {
+        "good": "print(6 * 7)",
+        "error-words": "import sys\nprint('MemoryError', file=sys.stderr)\nprint('File too large', file=sys.stderr)\nprint(42)",
+        "quiet": "pass",
+        "flood": "import sys\nprint(42, flush=True)\nwhile True:\n    sys.stderr.write('e' * 65536)",
+        "own-cpu-limit": (
+            "import resource\nhard = resource.getrlimit(resource.RLIMIT_CPU)[1]\n"
+            "resource.setrlimit(resource.RLIMIT_CPU, (1, hard))\nwhile True:\n    pass"
+        ),
+    }
+    frame = pl.DataFrame(
+        [
+            {
+                schema.PROMPT_ID: name,
+                schema.SAMPLE: 0,
+                schema.ANSWER_TEXT: f"```python\n{code}\n```",
+                "tests": json.dumps([{"input": "", "output": "42"}]),
+            }
+            for name, code in programs.items()
+        ]
+    )
+    cfg = VerifyConfig(math=False, format=False, code=True, code_cpu_s=5, code_wall_s=10.0, workers=2)
+    rows = {r[schema.PROMPT_ID]: r for r in verify_frame(cfg, frame).iter_rows(named=True)}
+    assert rows["good"][schema.CODE_VERIFIED] is True
+    assert rows["error-words"][schema.CODE_VERIFIED] is True  # what a program prints is never the verdict
+    expected = {
+        "quiet": ("wrong_answer", "got ''"),
+        "flood": ("output_limit", "bytes of output"),
+        "own-cpu-limit": ("timeout", "SIGXCPU"),
+    }
+    for name, (kind, reason) in expected.items():
+        assert rows[name][schema.CODE_VERIFIED] is False
+        assert json.loads(rows[name][schema.CODE_RESULTS])["kind"] == kind
+        assert kind in rows[name][schema.VERIFY_DETAIL] and reason in rows[name][schema.VERIFY_DETAIL]

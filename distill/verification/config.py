@@ -58,6 +58,9 @@ class VerifyConfig(StageConfig):
     code_cpu_s: int = Field(10, description="CPU seconds per program run.")
     code_wall_s: float = Field(20.0, description="Wall-clock seconds per program run (process group killed).")
     code_memory_mb: int = Field(2048, description="Address-space limit per program run.")
+    code_disk_mb: int = Field(
+        64, description="Disk per program run, all files together (its private /tmp, /dev/shm, work folder)."
+    )
     loop_min_tokens: int = Field(
         64, description="A repeated tail must cover this many tokens to count as a loop."
     )

@@ -280,12 +280,13 @@ def _run_code(
     from filters.code import extract_program, verify_code
     from filters.sandbox import Limits, Sandbox
 
-    sandbox = Sandbox(Limits(cpu_s=cfg.code_cpu_s, wall_s=cfg.code_wall_s, memory_mb=cfg.code_memory_mb))
-    if "no network isolation" in sandbox.isolation:
-        log.warning("code sandbox without namespaces (unshare unavailable): %s", sandbox.isolation)
     slots: Queue[int] = Queue()
     for slot in range(max(1, _workers(cfg))):
         slots.put(slot)
+    limits = Limits(
+        cpu_s=cfg.code_cpu_s, wall_s=cfg.code_wall_s, memory_mb=cfg.code_memory_mb, disk_mb=cfg.code_disk_mb
+    )
+    sandbox = Sandbox(limits)  # logs what isolation is in force (and what the host lacks) once
 
     def one(i: int) -> None:
         program = extract_program(answers[i])
@@ -305,7 +306,7 @@ def _run_code(
         progress.advance(1)
 
     rows = [i for i, t in enumerate(tests) if t is not None]
-    with ThreadPoolExecutor(max_workers=max(1, _workers(cfg))) as pool:
+    with sandbox, ThreadPoolExecutor(max_workers=max(1, _workers(cfg))) as pool:
         list(pool.map(one, rows))
     return sandbox.isolation
 
