@@ -19,6 +19,7 @@ import pytest
 
 from distill import schema
 from distill.run import RunDir
+from filters.code import CodeVerdict, TestResult
 
 ROOT = Path(__file__).resolve().parents[2]
 GSM8K = ROOT / "distill" / "demo" / "benchmark_gsm8k.jsonl"
@@ -35,11 +36,16 @@ HOSTILE_REASONING = (
     f"Let me think.\n{IMG}\n{MATH}\n{JS_LINK}\n{KATEX_LINK}\n" + "The shared words repeat here. " * 5
 )
 HOSTILE_ANSWER = f"Here is code:\n```python\n{CODE}```\nThe answer is $\\boxed{{4}}$. {SCRIPT}"
-CODE_RESULTS = (
-    '{"kind": "wrong_answer", "isolation": "bwrap", "tests": ['
-    '{"name": "test_one", "kind": "passed", "detail": ""},'
-    '{"name": "<b>test_two</b>", "kind": "wrong_answer", "detail": "expected 4 <script>x</script>"}]}'
-)
+# What the code verifier writes to code_results (its own serialiser), with markup in a name and a detail.
+CODE_RESULTS = CodeVerdict(
+    ok=False,
+    kind="wrong_answer",
+    tests=(
+        TestResult("test_one", "passed"),
+        TestResult("<b>test_two</b>", "wrong_answer", "expected 4 <script>x</script>"),
+    ),
+    isolation="bwrap",
+).results_json()
 
 
 def build_demo_run(out: Path) -> Path:
