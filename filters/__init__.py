@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from filters.code import extract_program, verify_code
     from filters.decontam import build_index, find_matches
+    from filters.decontam_semantic import SemanticIndex, find_semantic_matches
     from filters.dedup import find_exact_duplicates, find_near_duplicates
     from filters.format import check_format
     from filters.language import LanguageIdentifier, language_share
@@ -23,21 +24,33 @@ if TYPE_CHECKING:
     from filters.select import select_top_k
 
 _LAZY = {
-    "verify_math": "filters.math", "answers_equal": "filters.math", "extract_answer": "filters.math",
+    "verify_math": "filters.math",
+    "answers_equal": "filters.math",
+    "extract_answer": "filters.math",
     "normalize_answer": "filters.math",
-    "verify_code": "filters.code", "extract_program": "filters.code", "Sandbox": "filters.sandbox",
+    "verify_code": "filters.code",
+    "extract_program": "filters.code",
+    "Sandbox": "filters.sandbox",
     "check_format": "filters.format",
-    "find_exact_duplicates": "filters.dedup", "find_near_duplicates": "filters.dedup",
-    "build_index": "filters.decontam", "find_matches": "filters.decontam",
-    "language_share": "filters.language", "LanguageIdentifier": "filters.language",
-    "longest_paragraph": "filters.readability", "has_code_block": "filters.readability",
-    "repetition_share": "filters.readability", "count_tokens": "filters.readability",
+    "find_exact_duplicates": "filters.dedup",
+    "find_near_duplicates": "filters.dedup",
+    "build_index": "filters.decontam",
+    "find_matches": "filters.decontam",
+    "SemanticIndex": "filters.decontam_semantic",
+    "find_semantic_matches": "filters.decontam_semantic",
+    "language_share": "filters.language",
+    "LanguageIdentifier": "filters.language",
+    "longest_paragraph": "filters.readability",
+    "has_code_block": "filters.readability",
+    "repetition_share": "filters.readability",
+    "count_tokens": "filters.readability",
     "select_top_k": "filters.select",
 }
 
 __all__ = [
     "LanguageIdentifier",
     "Sandbox",
+    "SemanticIndex",
     "answers_equal",
     "build_index",
     "check_format",
@@ -47,6 +60,7 @@ __all__ = [
     "find_exact_duplicates",
     "find_matches",
     "find_near_duplicates",
+    "find_semantic_matches",
     "has_code_block",
     "language_share",
     "longest_paragraph",

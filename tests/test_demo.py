@@ -70,9 +70,22 @@ def test_shipped_files_are_consistent():
     problems = load_problems(PROBLEMS)
     assert 40 <= len(problems) <= 60 and len({p.id for p in problems}) == len(problems)
     assert all(p.answer and p.steps for p in problems)
-    originals = [load_benchmark(name, path).rows["problem"][0] for name, path in BENCHMARK_ITEMS.items()]
-    edited = [p for p in problems if any(_overlap(p.problem, o) > 0.6 for o in originals)]
-    assert len(edited) == 2  # the two lightly edited benchmark items decontamination must catch
+    from filters.decontam_semantic import SemanticIndex, find_semantic_matches
+
+    originals = [load_benchmark(name, path) for name, path in BENCHMARK_ITEMS.items()]
+    index = SemanticIndex.build(
+        pl.concat(
+            [
+                b.rows.select(pl.lit(b.spec.name).alias("benchmark"), "id", "problem", "answer")
+                for b in originals
+            ]
+        )
+    )
+    found = find_semantic_matches(pl.Series([p.problem for p in problems]), index).item
+    assert sorted(index.label(int(i)) for i in found if i >= 0) == sorted(
+        f"{b.spec.name}:{b.rows['id'][0]}" for b in originals
+    )  # the two reworded benchmark items (same numbers) decontamination must catch
+    assert max(_overlap(p.problem, o.rows["problem"][0]) for p in problems for o in originals) < 0.9
     assert pl.read_ndjson(EVAL_PROBLEMS).height >= 3
     assert wrong_answer("\\frac{7}{20}", 0) == "\\frac{20}{7}" and wrong_answer("12", 1) != "12"
 

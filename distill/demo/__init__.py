@@ -1,7 +1,7 @@
 """The offline demo: shipped problems, a built-in teacher that answers them, and a tiny student server.
 
 problems.jsonl    52 simple math word problems with gold answers (written for this demo; two of
-                  them are lightly edited MATH-500 / GSM8K items so decontamination visibly fires)
+                  them are reworded MATH-500 / GSM8K items, same numbers, so decontamination visibly fires)
 eval.jsonl        4 held-out problems (GSM8K format) the tiny student is evaluated on unless
                   the recipe's demo.benchmarks_dir names a folder with gsm8k_test.jsonl
 benchmark_math500.jsonl, benchmark_gsm8k.jsonl

@@ -14,8 +14,10 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from distill.config import NameList, StageConfig
+from distill.judge import JudgeConfig
+from filters.decontam_semantic import SemanticThresholds
 
-__all__ = ["RULES", "FilterConfig", "MinHashSettings"]
+__all__ = ["RULES", "FilterConfig", "MinHashSettings", "SemanticDecontam"]
 
 RULES = (
     "error",  # generation failed or returned no reasoning
@@ -48,6 +50,70 @@ class MinHashSettings(BaseModel):
     threshold: float = Field(
         0.8, gt=0.0, le=1.0, description="Estimated Jaccard similarity that counts as duplicate."
     )
+
+
+_T = SemanticThresholds  # the calibrated defaults live with the rule, once
+
+
+class SemanticDecontam(BaseModel):
+    """Reworded benchmark problems: TF-IDF candidates decided by lexical, number and answer agreement.
+
+    Defaults calibrated on tests/data/decontam (filters/decontam_semantic.py: DECONTAM_CALIBRATION).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    candidates: int = Field(_T.candidates, ge=1, description="Benchmark items retrieved per prompt.")
+    min_cosine: float = Field(
+        _T.min_cosine, ge=0, le=1, description="Least TF-IDF cosine when numbers agree."
+    )
+    min_number_recall: float = Field(
+        _T.min_number_recall,
+        ge=0,
+        le=1,
+        description="Least idf-weighted share of the item's numbers in the prompt.",
+    )
+    min_number_precision: float = Field(
+        _T.min_number_precision,
+        ge=0,
+        le=1,
+        description="Least share of the prompt's numbers found in the item.",
+    )
+    min_symbol_recall: float = Field(
+        _T.min_symbol_recall,
+        ge=0,
+        le=1,
+        description="Least share of the item's formula symbols in the prompt.",
+    )
+    min_cosine_without_numbers: float = Field(
+        _T.min_cosine_without_numbers, ge=0, le=1, description="Least cosine when the item states no number."
+    )
+    min_cosine_same_answer: float = Field(
+        _T.min_cosine_same_answer, ge=0, le=1, description="Least cosine when the final answers agree."
+    )
+    min_number_recall_same_answer: float = Field(
+        _T.min_number_recall_same_answer,
+        ge=0,
+        le=1,
+        description="Least number recall when the answers agree.",
+    )
+    min_word_cosine: float = Field(
+        _T.min_word_cosine,
+        ge=0,
+        le=1,
+        description="Least cosine of the words alone (no match by digits only).",
+    )
+    band_min_cosine: float = Field(
+        _T.band_min_cosine, ge=0, le=1, description="Uncertain band (sent to the judge): least cosine."
+    )
+    band_min_number_recall: float = Field(
+        _T.band_min_number_recall, ge=0, le=1, description="Uncertain band: least number recall."
+    )
+    max_chars: int = Field(
+        _T.max_chars, ge=100, description="Characters of a prompt compared (time per row)."
+    )
+
+    def thresholds(self) -> SemanticThresholds:
+        return SemanticThresholds(**self.model_dump())
 
 
 class FilterConfig(StageConfig):
@@ -84,6 +150,22 @@ class FilterConfig(StageConfig):
     extra_stop_phrases: list[str] = Field([], description="Added to stop_phrases.")
     max_item_frequency: int = Field(
         5, ge=1, description="n-grams in more benchmark problems than this are boilerplate."
+    )
+    stop_ngram: int | None = Field(
+        3, ge=2, description="Learn boilerplate: word k-grams frequent across benchmark items; null: off."
+    )
+    stop_min_items: int = Field(3, ge=2, description="...found in at least this many items (and 0.2%).")
+    ngram_min_number_recall: float | None = Field(
+        0.8, ge=0, le=1, description="An n-gram match must also state this share of the item's numbers."
+    )
+    decontam_semantic: SemanticDecontam | None = Field(
+        default_factory=SemanticDecontam, description="Reworded prompts (semantic mode); null: off."
+    )
+    decontam_answer_column: str | None = Field(
+        "answer", description="Gold answer column for answer agreement (else a correct sample's answer)."
+    )
+    decontam_judge: JudgeConfig | None = Field(
+        None, description="LLM judge for the uncertain band: {base_url, model, ...}; null: off."
     )
     examples: int = Field(5, ge=0, description="Examples per benchmark in the report.")
     # duplicates

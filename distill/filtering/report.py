@@ -49,9 +49,20 @@ class FilterReport:
             seconds=float(stats.get("seconds") or 0.0),
         )
 
+    def contamination_by_method(self) -> str | None:
+        """ "exact 3 · ngram 1 · semantic 2 · judge 0" over every benchmark; None without decontamination."""
+        benchmarks = (self.decontamination or {}).get("benchmarks") or {}
+        totals: dict[str, int] = {}
+        for b in benchmarks.values():
+            for method, n in (b.get("by_method") or {}).items():
+                totals[method] = totals.get(method, 0) + int(n)
+        return " · ".join(f"{m} {n:,}" for m, n in totals.items()) if totals else None
+
     def table_rows(self) -> list[tuple[str, str]]:
         rows = [("rows in", f"{self.rows_in:,}")]
         rows += [(rule, f"{self.rules[rule]:,} rejected") for rule in RULES if self.rules.get(rule)]
+        if methods := self.contamination_by_method():
+            rows.append(("contaminated, by method", methods))
         rows += [(rule, f"skipped: {why}") for rule, why in self.skipped.items()]
         return [*rows, ("kept", f"{self.rows_kept:,}")]
 
@@ -77,6 +88,8 @@ class FilterReport:
                     *[f"{self.by_source[s].get(rule, 0):,}" for s in sources],
                 )
         table.add_row("kept", f"{self.rows_kept:,}", "", *[f"{self.by_source[s]['kept']:,}" for s in sources])
+        if methods := self.contamination_by_method():
+            table.caption = f"contaminated samples by method: {methods}"
         return table
 
     def summary(self) -> str:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
 
 from distill import schema
 from distill.filtering.config import RULES, FilterConfig
+from distill.filtering.decontamination import Decontaminator, decontamination_section, evidence_columns
 from distill.filtering.report import FilterReport
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ def evaluate_rules(
     report = FilterReport(rows_in=total)
     prompt_col = cfg.prompt_column or next((c for c in PROMPT_CANDIDATES if c in names), None)
     has = set(names)
-    index = _benchmark_index(cfg, report)
+    index = Decontaminator.build(cfg)
 
     base = lf.select(
         *schema.KEY,
@@ -60,14 +60,13 @@ def evaluate_rules(
         ],
         _is_code_expr(has).alias("_is_code"),
     ).collect()
-    prompts = _prompt_verdicts(cfg, lf, prompt_col, index, report)
+    prompts = _prompt_verdicts(cfg, lf, prompt_col, index, run, report)
 
     # ── per-row pass over the texts ──────────────────────────────────────
     finder = NearDuplicateFinder(_params(cfg.near_dup_traces)) if cfg.near_dup_traces else None
     identifier = LanguageIdentifier() if cfg.language and cfg.detect_language else None
     text_cols = [c for c in (schema.REASONING, schema.ANSWER_TEXT, prompt_col) if c and c in has]
     parts: list[pl.DataFrame] = []
-    examples: dict[str, list[dict[str, Any]]] = {}
     if progress:
         progress.start("filter", total)
     for offset in range(0, total, cfg.batch_rows):
@@ -104,10 +103,8 @@ def evaluate_rules(
             )["t"]
             out["_tokens"] = count_tokens(joined, cfg.tokenizer)
         if index is not None:
-            out["_contam_answer"] = _contamination(cfg, index, answer, "answer", batch, examples)
-            out["_contam_reasoning"] = _contamination(
-                cfg, index, tok, "reasoning", batch, examples, texts=reasoning
-            )
+            out.update(index.check_field(cfg, "answer", answer, answer))
+            out.update(index.check_field(cfg, "reasoning", tok, reasoning))
         parts.append(pl.DataFrame(out))
         if progress:
             progress.advance(batch.height)
@@ -137,12 +134,17 @@ def evaluate_rules(
     )
     if cfg.k is not None:
         fails["over_k"] = _over_k(cfg, rows, fails, has, report)
-    return _finish(cfg, rows, fails, report, examples, index)
+    return _finish(cfg, rows, fails, report, index)
 
 
 # ── prompts ────────────────────────────────────────────────────────────────
 def _prompt_verdicts(
-    cfg: FilterConfig, lf: pl.LazyFrame, prompt_col: str | None, index: Any, report: FilterReport
+    cfg: FilterConfig,
+    lf: pl.LazyFrame,
+    prompt_col: str | None,
+    index: Decontaminator | None,
+    run: RunDir,
+    report: FilterReport,
 ) -> pl.DataFrame | None:
     """Per prompt_id: contamination and (near-)duplicate representative among prompts."""
     from filters.dedup import exact_keys, find_exact_duplicates, find_near_duplicates
@@ -152,10 +154,10 @@ def _prompt_verdicts(
             report.skipped[rule] = "no prompt column"
         return None
     prompts = (
-        lf.select(schema.PROMPT_ID, prompt_col)
+        lf.select(schema.PROMPT_ID, prompt_col, _answer_expr(cfg, lf).alias("_answer"))
         .with_row_index("_i")
         .group_by(schema.PROMPT_ID)
-        .agg(pl.col(prompt_col).first(), pl.col("_i").min())
+        .agg(pl.col(prompt_col).first(), pl.col("_answer").drop_nulls().first(), pl.col("_i").min())
         .sort("_i")
         .drop("_i")
         .collect()
@@ -174,21 +176,8 @@ def _prompt_verdicts(
             )
         )
     if index is not None and "prompt" in cfg.decontaminate:
-        from filters.decontam import find_matches, labels
-
-        m = find_matches(
-            texts, index, min_matches=cfg.min_matches, min_coverage=cfg.min_coverage, whole_text=True
-        )
-        out = out.with_columns(labels(m, index).alias("_contam_prompt"))
-        report.decontamination.setdefault("_prompt_examples", []).extend(
-            {
-                "row": ids[int(i)],
-                "field": "prompt",
-                "item": index.label(int(m.item[i])),
-                "text": texts[int(i)][:200],
-            }
-            for i in np.flatnonzero(m.item >= 0)[:200]
-        )
+        verdicts = index.check_prompts(cfg, ids, texts, prompts["_answer"], run, report)
+        out = out.with_columns(verdicts.drop(schema.PROMPT_ID))
     return out
 
 
@@ -318,8 +307,7 @@ def _finish(
     rows: pl.DataFrame,
     fails: dict[str, pl.Series],
     report: FilterReport,
-    examples: dict[str, list[dict[str, Any]]],
-    index: Any,
+    index: Decontaminator | None,
 ) -> tuple[pl.DataFrame, FilterReport]:
     order = [r for r in RULES if r in fails]
     masks = (
@@ -335,10 +323,10 @@ def _finish(
         pl.col(schema.REJECT_REASON).is_null().alias(schema.KEEP)
     )
     dup_cols = [x for x in ("_dup_prompt", "_near_prompt", "_dup_trace", "_near_trace") if x in rows.columns]
-    contam = [x for x in ("_contam_prompt", "_contam_answer", "_contam_reasoning") if x in rows.columns]
+    fields = [f for f in ("prompt", "answer", "reasoning") if f"_contam_{f}" in rows.columns]
     rows = rows.with_columns(
         (pl.coalesce(dup_cols) if dup_cols else pl.lit(None, dtype=pl.String)).alias(schema.DUP_OF),
-        (pl.coalesce(contam) if contam else pl.lit(None, dtype=pl.String)).alias(schema.CONTAMINATED_BY),
+        *(evidence_columns(fields) if fields else []),
     )
     report.rows_kept = int(rows[schema.KEEP].sum())
     report.rules = {r: int((rows[schema.REJECT_REASON] == r).sum()) for r in order}
@@ -353,90 +341,24 @@ def _finish(
         sub = summary.filter(pl.col("s") == s)
         counts = {r: n for r, n in sub.group_by("r").len().iter_rows() if r is not None}
         report.by_source[s] = {"in": sub.height, "kept": int(sub["r"].null_count()), **counts}
-    report.decontamination = _decontamination_section(cfg, rows, index, examples, report)
+    if schema.CONTAMINATED_BY not in rows.columns:
+        rows = rows.with_columns(pl.lit(None, dtype=pl.String).alias(schema.CONTAMINATED_BY))
+    report.decontamination = decontamination_section(cfg, rows, index, report)
     return rows.select(*schema.KEY, *[x for x in rule_columns() if x in rows.columns]), report
 
 
 # ── decontamination helpers ────────────────────────────────────────────────
-def _benchmark_index(cfg: FilterConfig, report: FilterReport) -> Any:
-    from distill.evaluation.benchmarks import get_spec, load_benchmark
-    from filters.decontam import DEFAULT_STOP_PHRASES, build_index
-
-    names = list(dict.fromkeys([*cfg.benchmarks, *cfg.benchmark_paths]))
-    if not names or not cfg.decontaminate:
-        return None
-    paths = {get_spec(n).name: p for n, p in cfg.benchmark_paths.items()}
-    loaded = [load_benchmark(n, paths.get(get_spec(n).name)) for n in names]
-    stops = [
-        *(cfg.stop_phrases if cfg.stop_phrases is not None else DEFAULT_STOP_PHRASES),
-        *cfg.extra_stop_phrases,
-    ]
-    return build_index(loaded, n=cfg.ngram, stop_phrases=stops, max_item_frequency=cfg.max_item_frequency)
-
-
-def _contamination(
-    cfg: FilterConfig,
-    index: Any,
-    tokens: Any,
-    field: str,
-    batch: pl.DataFrame,
-    examples: dict[str, list[dict[str, Any]]],
-    *,
-    texts: pl.Series | None = None,
-) -> pl.Series:
-    """ "benchmark:item" per row for one field (null when clean or when the field is not checked)."""
-    from filters.decontam import find_matches, labels, shared_snippet
-
-    if field not in cfg.decontaminate:
-        return pl.Series([None] * batch.height, dtype=pl.String)
-    texts = tokens if texts is None else texts
-    m = find_matches(tokens, index, min_matches=cfg.min_matches, min_coverage=cfg.min_coverage)
-    for i in np.flatnonzero(m.item >= 0):
-        bench = index.items["benchmark"][int(m.item[i])]
-        kept = examples.setdefault(bench, [])
-        if len(kept) < cfg.examples:
-            kept.append(
-                {
-                    "row": f"{batch[schema.PROMPT_ID][int(i)]}/{batch[schema.SAMPLE][int(i)]}",
-                    "field": field,
-                    "item": index.label(int(m.item[i])),
-                    "coverage": round(float(m.coverage[i]), 3),
-                    "shared": shared_snippet(texts[int(i)] or "", int(m.item[i]), index),
-                }
-            )
-    return labels(m, index)
-
-
-def _decontamination_section(
-    cfg: FilterConfig,
-    rows: pl.DataFrame,
-    index: Any,
-    examples: dict[str, list[dict[str, Any]]],
-    report: FilterReport,
-) -> dict[str, Any]:
-    """stats.json "decontamination": per benchmark version, items, flagged rows and examples."""
-    from filters.decontam import shared_snippet
-
-    prompt_examples = report.decontamination.pop("_prompt_examples", [])
-    if index is None:
-        return {"benchmarks": {}, "skipped": report.skipped.get("contaminated", "off")}
-    bench_of = rows[schema.CONTAMINATED_BY].str.split(":").list.first()
-    out: dict[str, Any] = {
-        "ngram": cfg.ngram,
-        "min_coverage": cfg.min_coverage,
-        "fields": cfg.decontaminate,
-        "stop_ngrams_dropped": index.dropped_stop,
-        "frequent_ngrams_dropped": index.dropped_frequent,
-        "benchmarks": {},
-    }
-    items_by_label = {index.label(i): i for i in range(index.items.height)}
-    for name, meta in index.benchmarks.items():
-        shown = [e for e in prompt_examples if e["item"].startswith(name + ":")][: cfg.examples]
-        for e in shown:
-            e["shared"] = shared_snippet(e.pop("text"), items_by_label[e["item"]], index)
-        shown += examples.get(name, [])[: max(0, cfg.examples - len(shown))]
-        out["benchmarks"][name] = {**meta, "flagged_rows": int((bench_of == name).sum()), "examples": shown}
-    return out
+def _answer_expr(cfg: FilterConfig, lf: pl.LazyFrame) -> pl.Expr:
+    """A row's final answer for answer agreement: the gold column, else a verified-correct answer."""
+    names = set(lf.collect_schema().names())
+    gold = cfg.decontam_answer_column
+    candidates = []
+    if gold and gold in names:
+        # GSM8K's worked solutions end in "#### N"
+        candidates.append(pl.col(gold).cast(pl.String).str.split("####").list.last().str.strip_chars())
+    if schema.ANSWER_TEXT in names and schema.CORRECT in names:
+        candidates.append(pl.when(pl.col(schema.CORRECT)).then(pl.col(schema.ANSWER_TEXT)))
+    return pl.coalesce(candidates) if candidates else pl.lit(None, dtype=pl.String)
 
 
 def _params(settings: Any) -> Any:
@@ -458,6 +380,9 @@ def rule_columns() -> tuple[str, ...]:
         schema.REJECT_REASON,
         schema.DUP_OF,
         schema.CONTAMINATED_BY,
+        schema.CONTAMINATION_METHOD,
+        schema.CONTAMINATION_SCORE,
+        schema.CONTAMINATION_SPANS,
         schema.LANGUAGE,
         schema.LANGUAGE_SHARE,
         schema.ANSWER_LANGUAGE,

@@ -1,7 +1,8 @@
 """Filter stage: runs the filters of filters/ over a run and sets keep / reject_reason.
 
     apply_filters(cfg, run)   data/all gains keep, reject_reason (the FIRST failing rule in RULES
-                              order), dup_of, contaminated_by, language, language_share,
+                              order), dup_of, contaminated_by (+ method, score, shared spans:
+                              distill/filtering/decontamination.py), language, language_share,
                               answer_language, repetition; stats.json gains "filter" and
                               "decontamination". Rejected rows stay in data/all.
 

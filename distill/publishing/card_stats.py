@@ -67,6 +67,7 @@ class Benchmark:
     version: str | None
     items: int | None
     flagged_rows: int
+    by_method: dict[str, int] | None = None  # exact / ngram / semantic / judge → flagged samples
 
 
 @dataclass
@@ -339,7 +340,13 @@ def _filter_flagged(report: FilterReport | None, rules: dict[str, int] | None) -
 def _decontamination(frame: pl.DataFrame, section: dict[str, Any] | None) -> list[Benchmark] | None:
     if section and section.get("benchmarks") is not None:
         return [
-            Benchmark(str(name), b.get("version"), b.get("items"), int(b.get("flagged_rows") or 0))
+            Benchmark(
+                str(name),
+                b.get("version"),
+                b.get("items"),
+                int(b.get("flagged_rows") or 0),
+                {str(m): int(n) for m, n in b["by_method"].items()} if b.get("by_method") else None,
+            )
             for name, b in sorted(section["benchmarks"].items())
         ]
     if schema.CONTAMINATED_BY in frame.columns:
