@@ -54,11 +54,6 @@ def contamination_page(run: RunSource, prompt_id: str, sample: str) -> dict[str,
             left, right = shared_spans(row.get(column) or "", item)
             if any(shared for _, shared in left):
                 sides.append((column, left, right))
-    examples = [
-        e
-        for e in run.stats.get("decontamination", {}).get("benchmarks", {}).get(bench, {}).get("examples", [])
-        if str(e.get("row", "")) in (prompt_id, f"{prompt_id}/{sample}")
-    ]
     return {
         "run": run,
         "notices": list(run.notices),
@@ -69,7 +64,10 @@ def contamination_page(run: RunSource, prompt_id: str, sample: str) -> dict[str,
         "item": item,
         "missing": why,
         "sides": sides,
-        "examples": examples,
+        # the filter's own evidence (runs filtered before these columns existed have none)
+        "method": row.get(schema.CONTAMINATION_METHOD),
+        "score": row.get(schema.CONTAMINATION_SCORE),
+        "shared_runs": [s for s in str(row.get(schema.CONTAMINATION_SPANS) or "").split(" | ") if s.strip()],
     }
 
 

@@ -27,6 +27,7 @@ CHOICE_FILTERS = (
     schema.LANGUAGE,
     schema.FINISH_REASON,
     schema.CONTAMINATED_BY,
+    schema.CONTAMINATION_METHOD,
 )
 # verdicts: true / false / null
 FLAG_FILTERS = (

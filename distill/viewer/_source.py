@@ -46,6 +46,7 @@ INDEX_COLUMNS = {
             schema.REJECT_REASON,
             schema.LANGUAGE,
             schema.CONTAMINATED_BY,
+            schema.CONTAMINATION_METHOD,
             schema.DUP_OF,
         ),
         "str",
