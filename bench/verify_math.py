@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"ratio {ratio:.2f}x (target >= {TARGET}x); ours: {counts}; baseline slowest row {base_slowest:.2f}s; "
-        f"verdicts differing from the plain loop: {differ} (our false-positive guard, boxed-first parsing)"
+        f"verdicts differing from the plain loop: {differ} (no partial parse counts as equal, false-positive "
+        "guard, boxed-first parsing, cut-off responses, respellings: tests/data/verify/adjudication.jsonl)"
     )
     ok = ratio >= TARGET and counts["timeout"] == 0
     if args.check and not ok:

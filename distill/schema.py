@@ -36,6 +36,11 @@ MATH_VERIFIED = "math_verified"
 CODE_VERIFIED = "code_verified"
 FORMAT_OK = "format_ok"
 VERIFY_DETAIL = "verify_detail"  # why a verifier said false/null (timeout, no gold, runtime error, ...)
+# how the math verdict was reached: parsed, partial_parse, no_answer, gold_unparsed, timeout (rules), judge
+VERDICT_REASON = "verdict_reason"
+JUDGE_VERDICT = "judge_verdict"  # the LLM judge's verdict on a row the rules could not grade (verify.judge)
+JUDGE_MODEL = "judge_model"
+JUDGE_REASON = "judge_reason"  # the judge's explanation, or why it gave none
 CODE_RESULTS = "code_results"  # JSON: per-test outcome and failure kind
 CORRECT = "correct"  # the verdict used for selection: math or code, whichever applies
 PASS_RATE = "pass_rate"  # per prompt: fraction of its samples verified correct

@@ -131,6 +131,11 @@ class FilterConfig(StageConfig):
     require_correct: bool = Field(
         True, description="Reject rows verify marked correct = false (null is kept)."
     )
+    accept_judge: bool = Field(
+        False,
+        description="With require_correct: where the rules gave no verdict, use the LLM judge's "
+        "(judge_verdict; verify.judge) — its false rejects, its true keeps.",
+    )
     # decontamination
     benchmarks: NameList = Field([], description="Registry names to decontaminate against (Hub cache).")
     benchmark_paths: dict[str, Path] = Field(

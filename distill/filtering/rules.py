@@ -53,6 +53,7 @@ def evaluate_rules(
                 schema.COMPLETE,
                 schema.FORMAT_OK,
                 schema.CORRECT,
+                schema.JUDGE_VERDICT,
                 schema.PASS_RATE,
                 schema.CODE_VERIFIED,
             )
@@ -204,7 +205,12 @@ def _rule_masks(
         exprs["error"] = err | no_trace
     verdict("incomplete", schema.COMPLETE, cfg.require_complete)
     verdict("format", schema.FORMAT_OK, cfg.require_format)
-    verdict("incorrect", schema.CORRECT, cfg.require_correct)
+    if cfg.require_correct and cfg.accept_judge and schema.CORRECT in has and schema.JUDGE_VERDICT in has:
+        # the rule verdict where there is one, else the judge's; null (neither) still passes
+        judged = pl.coalesce(c(schema.CORRECT), c(schema.JUDGE_VERDICT))
+        exprs["incorrect"] = (judged == False).fill_null(False)  # noqa: E712 - polars expression
+    else:
+        verdict("incorrect", schema.CORRECT, cfg.require_correct)
     contam = [f"_contam_{f}" for f in ("prompt", "answer", "reasoning") if f"_contam_{f}" in rows.columns]
     if contam:
         exprs["contaminated"] = pl.any_horizontal([c(x).is_not_null() for x in contam])

@@ -90,6 +90,8 @@ class CardStats:
     verification: list[VerifierResult] | None
     verification_from: str | None  # "columns" or "stats.json"
     prompt_pass_rates: list[float] | None  # one per prompt: share of its samples verified correct
+    verdict_reasons: dict[str, int] | None  # math rows per verdict_reason (parsed, …, judge)
+    judge: dict[str, Any] | None  # rules vs judge: {"rules": n, "judge": n, "judge_true": n, "model": …}
     filter_rules: dict[str, int] | None
     filter_from: str | None
     filter_flagged: dict[str, int] | None  # samples each rule flagged, first failing or not (stats.json)
@@ -132,6 +134,8 @@ def collect(run: RunDir, *, example_chars: int = 600, view: PublicView | None = 
             schema.REJECT_REASON,
             schema.CONTAMINATED_BY,
             schema.CORRECT,
+            schema.VERDICT_REASON,
+            schema.JUDGE_VERDICT,
             *VERIFIERS.values(),
         )
         if c in names
@@ -182,6 +186,8 @@ def collect(run: RunDir, *, example_chars: int = 600, view: PublicView | None = 
         verification=verification,
         verification_from=verification_from,
         prompt_pass_rates=_prompt_pass_rates(frame),
+        verdict_reasons=_verdict_reasons(frame, verify),
+        judge=_judge(frame, verify),
         filter_rules=filter_rules,
         filter_from=filter_from,
         filter_flagged=_filter_flagged(filtered, filter_rules),
@@ -293,6 +299,29 @@ def _verification(
                 )
             )
     return results, "stats.json"
+
+
+def _verdict_reasons(frame: pl.DataFrame, report: VerifyReport | None) -> dict[str, int] | None:
+    from distill.verification.report import reason_counts
+
+    counts = reason_counts(frame) or dict(report.reasons if report else {})
+    return counts or None
+
+
+def _judge(frame: pl.DataFrame, report: VerifyReport | None) -> dict[str, Any] | None:
+    """How many math verdicts the rules gave and how many the LLM judge gave (None: no judge ran)."""
+    recorded = (report.judge if report else None) or {}
+    if schema.JUDGE_VERDICT not in frame.columns and not recorded:
+        return None
+    reasons = _verdict_reasons(frame, report) or {}
+    judged = frame[schema.JUDGE_VERDICT] if schema.JUDGE_VERDICT in frame.columns else None
+    return {
+        "rules": sum(v for k, v in reasons.items() if k in ("parsed", "no_answer")),
+        "judge": reasons.get("judge", 0),
+        "judge_true": int(judged.fill_null(False).sum()) if judged is not None else recorded.get("yes", 0),
+        "model": recorded.get("model"),
+        "prompt": recorded.get("prompt"),
+    }
 
 
 def _prompt_pass_rates(frame: pl.DataFrame) -> list[float] | None:

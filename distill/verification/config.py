@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from distill.config import StageConfig
+from distill.judge import JudgeConfig
 
 __all__ = ["VERIFIERS", "VerifyConfig"]
 
@@ -65,3 +66,7 @@ class VerifyConfig(StageConfig):
         64, description="A repeated tail must cover this many tokens to count as a loop."
     )
     loop_min_repeats: int = Field(4, description="…and repeat its chunk at least this many times.")
+    judge: JudgeConfig | None = Field(
+        None,
+        description="LLM judge for math rows the rules leave null: {base_url, model, api_key_env, …}.",
+    )

@@ -1,13 +1,16 @@
 """Verification stage: runs the verifiers of filters/ over a run and adds verdict columns.
 
     verify(cfg, run)         data/all gains math_verified, code_verified, format_ok, complete,
-                             verify_detail, code_results, correct, pass_rate (no row is ever dropped)
+                             verify_detail, verdict_reason, code_results, correct, pass_rate, and
+                             with verify.judge judge_verdict/model/reason (no row is ever dropped)
     verify_frame(cfg, frame) the same columns on an in-memory frame (used by eval and the pipeline)
 
 Math runs in worker processes with a hard wall-clock limit per row (filters/_pool.py); code runs
 in sandboxed subprocesses, one slot per core (filters/sandbox.py); format checks are cheap and run
 here. Verdicts are true / false / null, null meaning "does not apply" (no gold, no tests) or
-"could not tell" (timeout, unparseable gold); `verify_detail` says which.
+"could not tell" (timeout, unparseable gold); `verify_detail` says which and `verdict_reason` names it
+(parsed, partial_parse, no_answer, gold_unparsed, timeout; judge when the LLM judge decided a null
+row, see judging.py).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from distill.verification.config import VerifyConfig
 from distill.verification.report import VerifyReport, build_report
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import polars as pl
 
     from distill.progress import Progress
@@ -42,6 +47,10 @@ OUTPUT_COLUMNS = (
     schema.FORMAT_OK,
     schema.COMPLETE,
     schema.VERIFY_DETAIL,
+    schema.VERDICT_REASON,
+    schema.JUDGE_VERDICT,
+    schema.JUDGE_MODEL,
+    schema.JUDGE_REASON,
     schema.CODE_RESULTS,
     schema.CORRECT,
     schema.PASS_RATE,
@@ -65,12 +74,16 @@ def verify(
         and schema.CORRECT in frame.columns
     ):
         return replace(VerifyReport.from_stats(run.read_json(run.stats).get(STAGE, {})), skipped=True)
+    if cfg.math and cfg.judge is not None:
+        from distill.judge import preflight
+
+        preflight(cfg.judge)  # a dead judge endpoint stops the stage here, before any work or request
     start = time.monotonic()
-    verified, isolation = _verify(cfg, frame, progress)
+    verified, isolation, extras = _verify(cfg, frame, progress, judge_folder=run.judge)
     produced = [c for c in OUTPUT_COLUMNS if c in verified.columns]
     run.update_rows(verified.select(*schema.KEY, *produced))
     report = build_report(
-        verified, seconds=time.monotonic() - start, workers=_workers(cfg), isolation=isolation
+        verified, seconds=time.monotonic() - start, workers=_workers(cfg), isolation=isolation, **extras
     )
     run.update_stats(STAGE, report.to_stats())
     run.mark_done(STAGE, fingerprint, rows=frame.height)
@@ -79,16 +92,18 @@ def verify(
 
 
 def verify_frame(cfg: VerifyConfig, frame: pl.DataFrame, *, progress: Progress | None = None) -> pl.DataFrame:
-    """`frame` with the verdict columns added (or replaced); same rows, same order."""
+    """`frame` with the verdict columns added (or replaced); same rows, same order (rules only: no judge)."""
     return _verify(cfg, frame, progress)[0]
 
 
 def _verify(
-    cfg: VerifyConfig, frame: pl.DataFrame, progress: Progress | None
-) -> tuple[pl.DataFrame, str | None]:
+    cfg: VerifyConfig, frame: pl.DataFrame, progress: Progress | None, *, judge_folder: Path | None = None
+) -> tuple[pl.DataFrame, str | None, dict[str, Any]]:
     import polars as pl
 
     from distill.progress import NullProgress
+    from distill.verification.judging import judge_rows, warn_about_golds
+    from distill.verification.math_rows import run_math
 
     progress = progress or NullProgress()
     n = frame.height
@@ -103,6 +118,8 @@ def _verify(
     math_v: list[bool | None] = [None] * n
     code_v: list[bool | None] = [None] * n
     code_json: list[str | None] = [None] * n
+    reasons: list[str | None] = [None] * n
+    extras: dict[str, Any] = {}
     isolation = None
     code_rows = sum(t is not None for t in tests)
     progress.start("verify", total=code_rows + (n - code_rows if cfg.math else 0))
@@ -112,11 +129,24 @@ def _verify(
         )
     if cfg.math:
         reasoning = _column(frame, schema.REASONING) if cfg.answer_source == "answer_or_boxed" else [None] * n
-        _run_math(cfg, answers, reasoning, golds, tests, math_v, details, progress)
+        run_math(cfg, answers, reasoning, golds, tests, math_v, reasons, details, progress)
+        sources = [str(s) if s is not None else "unknown" for s in _column(frame, schema.SOURCE)]
+        math_rows = [i for i in range(n) if tests[i] is None]
+        extras["gold"] = warn_about_golds(sources, golds, reasons, math_rows, cfg.gold_column).as_stats()
     columns: dict[str, tuple[list[Any], Any]] = {
         schema.MATH_VERIFIED: (math_v, pl.Boolean),
         schema.CODE_VERIFIED: (code_v, pl.Boolean),
+        schema.VERDICT_REASON: (reasons, pl.String),
     }
+    if cfg.math and cfg.judge is not None and judge_folder is not None:
+        outcome = judge_rows(
+            cfg.judge, judge_folder, problems=_problems(frame), golds=golds, answers=answers, reasons=reasons
+        )
+        reasons[:] = ["judge" if v is not None else r for v, r in zip(outcome.verdict, reasons, strict=True)]
+        columns[schema.JUDGE_VERDICT] = (outcome.verdict, pl.Boolean)
+        columns[schema.JUDGE_MODEL] = (outcome.model, pl.String)
+        columns[schema.JUDGE_REASON] = (outcome.reason, pl.String)
+        extras["judge"] = {"asked": outcome.asked, **(outcome.report.as_stats() if outcome.report else {})}
     if cfg.format:
         fmt_ok, complete = _run_format(cfg, frame, answers, golds, tests, details)
         columns[schema.FORMAT_OK] = (fmt_ok, pl.Boolean)
@@ -133,7 +163,7 @@ def _verify(
     if schema.PROMPT_ID in out.columns:  # the mean over the prompt's samples that have a verdict
         rate = rate.mean().over(schema.PROMPT_ID)
     out = out.with_columns(rate.alias(schema.PASS_RATE))
-    return out, isolation
+    return out, isolation, extras
 
 
 # ── inputs ─────────────────────────────────────────────────────────────────
@@ -155,6 +185,14 @@ def _answers_from_messages(frame: pl.DataFrame) -> list[str | None]:
         None if (c := _assistant(m)) is None else normalise(c).answer_text
         for m in _column(frame, schema.MESSAGES)
     ]
+
+
+def _problems(frame: pl.DataFrame) -> list[Any]:
+    """The problem text the judge sees: the rendered prompt, else a problem/question column."""
+    for name in (schema.PROMPT, "problem", "question"):
+        if name in frame.columns:
+            return frame[name].to_list()
+    return [None] * frame.height
 
 
 def _golds(cfg: VerifyConfig, frame: pl.DataFrame) -> list[Any]:
@@ -196,77 +234,6 @@ def _workers(cfg: VerifyConfig) -> int:
 
 
 # ── verifiers ──────────────────────────────────────────────────────────────
-def _math_task(task: tuple[str | None, Any, str | None, Any]) -> tuple[bool | None, str]:
-    """One row's math verdict (runs in a worker process)."""
-    from filters.math import extract_boxed, verify_math
-
-    answer, gold, reasoning, options = task
-    verdict = verify_math(answer, gold, options)
-    if verdict.ok is False and reasoning and not extract_boxed(answer or ""):
-        boxed = extract_boxed(reasoning)
-        if boxed is not None:
-            fallback = verify_math(f"\\boxed{{{boxed}}}", gold, options)
-            return fallback.ok, fallback.detail + " (from the reasoning's last boxed)"
-    return verdict.ok, verdict.detail
-
-
-def _run_math(
-    cfg: VerifyConfig,
-    answers: list[Any],
-    reasoning: list[Any],
-    golds: list[Any],
-    tests: list[Any],
-    out: list[bool | None],
-    details: list[list[str]],
-    progress: Progress,
-) -> None:
-    from filters._pool import ItemResult, run_pool
-    from filters.math import MathOptions
-
-    options = MathOptions(float_rounding=cfg.float_rounding, strict=cfg.strict, timeout_s=cfg.math_timeout_s)
-    todo = [i for i in range(len(answers)) if tests[i] is None]
-    for i in range(len(answers)):
-        if tests[i] is not None:
-            details[i].append("math: not applicable (code row)")
-
-    # Samples of one prompt often end in the same boxed answer: verify each distinct (gold, answer) once.
-    groups: dict[tuple[str, str, str | None], list[int]] = {}
-    for i in todo:
-        groups.setdefault(_math_key(answers[i], golds[i], reasoning[i]), []).append(i)
-    members = list(groups.values())
-
-    def done(result: ItemResult) -> None:
-        progress.advance(len(members[result.index]))
-
-    tasks = [(answers[rows[0]], golds[rows[0]], reasoning[rows[0]], options) for rows in members]
-    results = run_pool(
-        _math_task,
-        tasks,
-        workers=cfg.workers,
-        timeout_s=cfg.item_timeout_s,
-        memory_mb=cfg.math_memory_mb,
-        preload=("filters.math", "math_verify", __name__),
-        on_result=done,
-    )
-    for rows, result in zip(members, results, strict=True):
-        for i in rows:
-            if result.status == "ok":
-                out[i], detail = result.value
-                if detail:
-                    details[i].append(f"math: {detail}")
-            else:
-                details[i].append(f"math: {result.status} ({result.detail})")
-
-
-def _math_key(answer: str | None, gold: Any, reasoning: str | None) -> tuple[str, str, str | None]:
-    """What a math verdict depends on: the gold, the last boxed answer (else the whole answer), the fallback."""
-    from filters.math import extract_boxed
-
-    boxed = extract_boxed(answer or "")
-    fallback = extract_boxed(reasoning) if reasoning and boxed is None else None
-    return repr(gold), f"boxed:{boxed}" if boxed is not None else f"text:{answer}", fallback
-
-
 def _run_code(
     cfg: VerifyConfig,
     answers: list[Any],

@@ -146,25 +146,29 @@ def test_answer_after_think_not_inside_it(shared_data: Path) -> None:
     assert verify_math(unfinished.answer_text, row["answer"]).ok is False
 
 
-def test_real_sky_t1_traces_agree_with_their_grader_where_it_is_sound(shared_data: Path) -> None:
-    """MATH-500 Sky-T1 outputs: every disagreement with the other grader's (noisy) score is one we explain."""
-    from distill.reasoning import normalise
+@pytest.mark.parametrize(
+    ("answer", "gold", "ok", "reason"),
+    [
+        ("\\boxed{4\\sqrt(2)}", "4", False, "parsed"),  # `\sqrt(2)` read as √2, not as the 4 before it
+        ("\\boxed{1, 3, 5, \\ldots, 2n-1}", "1, 2, \\ldots, n", None, "gold_unparsed"),
+        ("\\boxed{E_1 \\text{ with probability } \\frac13}", "3", None, "partial_parse"),
+        ("", "3", False, "no_answer"),
+        ("Let me try again. Alternatively, perhaps", "3", False, "no_answer"),  # cut off mid-sentence
+        ("So it is \\boxed{3}.", None, None, "gold_unparsed"),
+        ("The roots are \\boxed{2} and \\boxed{3}.", "2, 3", True, "parsed"),
+        ("\\boxed{255}. Final Answer: The final answer is $10,455$.", "10455", True, "parsed"),
+    ],
+)
+def test_verdict_reasons(answer: str, gold: str | None, ok: bool | None, reason: str) -> None:
+    verdict = verify_math(answer, gold)
+    assert (verdict.ok, verdict.reason) == (ok, reason)
+    assert verdict.ok is not True or verdict.reason == "parsed"  # "equal" only from a whole parse
 
-    rows = _rows(shared_data / "traces" / "skyt1_27b_math500_outputs.jsonl")[:120]
-    agree, unexplained = 0, []
-    for row in rows:
-        trace = normalise(row["code"][0])
-        verdict = verify_math(trace.answer_text, row["answer"])
-        if verdict.ok == row["score"][0]:
-            agree += 1
-        elif not trace.complete:
-            # Never finished (the other grader took a value from the thoughts), or carries no reasoning
-            # markers at all, so the whole text is the answer and we find the right final value that
-            # the other grader's extraction missed (e.g. "definitely \\(8000\\)").
-            continue
-        elif verdict.detail == "no parseable answer":
-            continue  # the solution section is cut off mid-formula: nothing to grade after the thoughts
-        else:
-            unexplained.append((row["answer"], trace.answer_text[-200:]))
-    assert agree >= 0.9 * len(rows)
-    assert unexplained == []
+
+def test_python_spelled_answers_are_rewritten_never_run(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    hostile = f"__import__('os').system('touch {marker}')"
+    assert verify_math(f"\\boxed{{{hostile}}}", "0").ok is not True
+    assert verify_math("\\boxed{2^{100}}", hostile).ok is not True
+    assert not marker.exists()  # Python spellings become LaTeX; nothing is evaluated
+    assert verify_math("\\boxed{2^{100}}", "2**100").ok is True
