@@ -27,6 +27,7 @@ from distill.evaluation.config import EvalConfig
 from distill.filtering.config import FilterConfig
 from distill.generation.config import GenerateConfig
 from distill.publishing.config import CardConfig, PushConfig
+from distill.resources import resolve_recipe
 from distill.training.config import SFTConfig
 from distill.verification.config import VerifyConfig
 
@@ -112,6 +113,9 @@ class Recipe(StageConfig):
         return max_samples
 
 
-def load_recipe(path: Path | None = None, overrides: Sequence[str] = ()) -> Recipe:
-    """Read a recipe YAML (or defaults) and apply `key=value` overrides."""
-    return load_config(Recipe, path, overrides)
+def load_recipe(path: Path | str | None = None, overrides: Sequence[str] = (), prefer: str = "") -> Recipe:
+    """Read a recipe (a YAML file or a shipped recipe's name; defaults when None) and apply `key=value` overrides.
+
+    `prefer` is the shipped folder a short name means when several have it (see distill.resources).
+    """
+    return load_config(Recipe, None if path is None else resolve_recipe(path, prefer), overrides)

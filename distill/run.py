@@ -107,6 +107,28 @@ class RunDir:
         """Where `distill run` evaluates the student (an EVALDIR, one run folder per benchmark)."""
         return self.root / "eval"
 
+    # An EVALDIR is a run folder too: its settings and results, and each benchmark's prompt file.
+    @property
+    def eval_settings(self) -> Path:
+        return self.root / "eval.yaml"
+
+    @property
+    def results_json(self) -> Path:
+        return self.root / "results.json"
+
+    @property
+    def results_md(self) -> Path:
+        return self.root / "results.md"
+
+    def benchmark(self, name: str) -> RunDir:
+        """EVALDIR/<benchmark>: the run folder of one benchmark of an evaluation."""
+        return RunDir(self.root / name)
+
+    @property
+    def prompts_file(self) -> Path:
+        """The prompts a benchmark's run was generated from (written by the evaluation)."""
+        return self.root / "prompts.jsonl"
+
     @property
     def lock(self) -> Path:
         """Held (flock) by the process running stages on this run, so two runs never interleave."""
@@ -337,7 +359,7 @@ class RunDir:
 def _rows_for_bytes(frame: pl.DataFrame, target: int) -> int:
     if frame.height == 0:
         return 1
-    per_row = max(1, frame.estimated_size() // frame.height)
+    per_row = max(1, int(frame.estimated_size()) // frame.height)
     return max(1, min(frame.height, target // per_row))
 
 

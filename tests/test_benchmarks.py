@@ -75,8 +75,11 @@ def test_user_files_in_any_format_with_detected_or_named_text_column(tmp_path):
 def test_option_parsing_and_errors_name_what_to_do(tmp_path):
     (tmp_path / "m.jsonl").write_text('{"problem": "x"}\n')
     assert parse_benchmark_option(f"MATH-500={tmp_path / 'm.jsonl'}") == ("math500", tmp_path / "m.jsonl")
-    with pytest.raises(ConfigError, match="available: aime24, aime25"):
-        parse_benchmark_option(f"nope={tmp_path / 'm.jsonl'}")
+    assert parse_benchmark_option(f"heldout={tmp_path / 'm.jsonl'}") == ("heldout", tmp_path / "m.jsonl")
+    with pytest.raises(ConfigError, match="letters, digits"):
+        parse_benchmark_option(f"../up={tmp_path / 'm.jsonl'}")
+    with pytest.raises(ConfigError, match="pass --benchmark nope=PATH, or one of aime24, aime25"):
+        load_benchmark("nope")
     with pytest.raises(ConfigError, match="NAME=PATH"):
         parse_benchmark_option("math500")
     with pytest.raises(ConfigError, match="does not exist"):
@@ -92,10 +95,10 @@ def test_offline_without_a_cached_copy_tells_the_user_to_pass_a_file(tmp_path):
 
 
 def test_a_cached_hub_copy_is_used_offline(tmp_path, shared_data):
-    from distill.evaluation.benchmarks import _cache_file
+    from distill.evaluation.benchmark_hub import cache_file
 
     rows = load_benchmark("aime24", shared_data / "benchmarks" / "aime24_test.jsonl").rows
-    rows.write_parquet(_cache_file(BENCHMARKS["aime24"], tmp_path))
+    rows.write_parquet(cache_file(BENCHMARKS["aime24"], tmp_path))
     assert load_benchmark("aime24", cache_dir=tmp_path).rows.equals(rows)
 
 

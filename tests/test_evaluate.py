@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from distill.errors import ConfigError
-from distill.evaluation.report import load_reference, match_reference
+from distill.evaluation.reference_table import load_reference, match_reference
 from distill.evaluation.stage import EvalConfig, evaluate, read_settings, rescore_run
 from distill.testing.local_server import Reply
 
@@ -268,7 +268,7 @@ def test_cli_serves_a_checkpoint_and_reports_beside_its_reference(shared_data: P
     assert refused.returncode == 1 and "other settings" in refused.stderr
     assert json.loads((out / "results.json").read_text())["model"] == "DeepSeek-R1-Distill-Qwen-1.5B"
 
-    # An unknown benchmark is one line on stderr naming the available ones, and exit code 1.
+    # An unknown benchmark without a file is one line on stderr: pass its file, or a known name; exit code 1.
     bad = subprocess.run(
         [
             *cmd[:3],
@@ -288,7 +288,10 @@ def test_cli_serves_a_checkpoint_and_reports_beside_its_reference(shared_data: P
     )
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1
     assert (
-        bad.stderr.startswith("error: unknown benchmark 'aime2099'; available:") and "math500" in bad.stderr
+        bad.stderr.startswith(
+            "error: unknown benchmark 'aime2099' and no file given: pass --benchmark aime2099=PATH"
+        )
+        and "math500" in bad.stderr
     )
 
 

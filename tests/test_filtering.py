@@ -83,7 +83,7 @@ def test_rules_without_their_inputs_are_skipped_and_said_so(run_dir, shared_data
     assert dup.height and dup[schema.DUP_OF].str.contains("/").all()
 
 
-def test_cli_filter_prints_the_table_and_rejects_unknown_benchmarks(run_dir, shared_data):
+def test_cli_filter_prints_the_table_and_takes_a_users_own_benchmark(run_dir, shared_data):
     _write_run(run_dir, shared_data, verified=True)
     runner = CliRunner()
     bench = shared_data / "benchmarks" / "aime24_test.jsonl"
@@ -92,7 +92,12 @@ def test_cli_filter_prints_the_table_and_rejects_unknown_benchmarks(run_dir, sha
     )
     assert result.exit_code == 0, result.output
     assert "kept" in result.output and "contaminated 30" in result.output
-    bad = runner.invoke(app, ["filter", str(run_dir.root), "--benchmark", f"nope={bench}"])
+    # A name the registry does not know is the user's own set: its file decides the columns.
+    mine = runner.invoke(app, ["filter", str(run_dir.root), "--benchmark", f"heldout={bench}", "--quiet"])
+    assert mine.exit_code == 0, mine.output
+    assert "contaminated 30" in mine.output
+    assert run_dir.read()[schema.CONTAMINATED_BY].drop_nulls().str.starts_with("heldout:").all()
+    bad = runner.invoke(app, ["filter", str(run_dir.root), "--benchmark", "heldout=missing.jsonl"])
     assert bad.exit_code != 0
 
 

@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 from distill.errors import DistillError
 
 # `distill --help` lists the commands in this order (the pipeline's); others follow.
-COMMANDS = ("run", "generate", "sft", "merge", "eval", "verify", "filter", "card", "push", "view")
+COMMANDS = ("run", "generate", "sft", "merge", "eval", "verify", "filter", "card", "push", "view", "recipes")
 
 
 class _PlainHelp(TyperGroup):
@@ -61,7 +61,8 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-RecipeOpt = Annotated[Path | None, typer.Option("--recipe", "-r", help="Recipe YAML; flags override it.")]
+RecipeOpt = Annotated[Path | None, typer.Option(
+    "--recipe", "-r", help="Recipe YAML or a shipped recipe's name (`distill recipes`); flags override it.")]
 SetOpt = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Override any recipe key, e.g. --set generate.temperature=0.7 (repeatable)."),

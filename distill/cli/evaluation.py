@@ -43,7 +43,7 @@ def eval_(
 
     [cyan]distill eval --vllm runs/math/student --benchmarks aime24,aime25,math500 --out evals/student[/cyan]
 
-    [cyan]distill eval --recipe recipes/eval/smoke.yaml --model NAME --base-url URL --benchmark math500=math500_test.jsonl --out evals/smoke[/cyan]
+    [cyan]distill eval --recipe smoke --model NAME --base-url URL --benchmark math500=math500_test.jsonl --out evals/smoke[/cyan]
 
     [cyan]distill eval --rescore --out evals/student[/cyan]  re-verify and re-score, generating nothing
     """
@@ -52,6 +52,7 @@ def eval_(
     from distill.evaluation.config import EvalConfig
     from distill.evaluation.stage import evaluate, rescore_run, settings_file
     from distill.progress import RichProgress
+    from distill.resources import resolve_recipe
 
     if model and model.startswith(("http://", "https://")):
         model, base_url = None, base_url or model
@@ -59,7 +60,7 @@ def eval_(
     if local and benchmarks is None and not rescore:
         benchmarks = ",".join(local)
     # --rescore: the settings the evaluation in --out ran with, instead of a recipe
-    source = settings_file(out) if rescore else recipe
+    source = settings_file(out) if rescore else None if recipe is None else resolve_recipe(recipe, prefer="eval")
     cfg = resolve(EvalConfig, source, set_ or (), section="eval", flags={
         "model": model, "vllm": vllm, "base_url": base_url, "benchmarks": benchmarks, "k": k,
         "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, "seed": seed})

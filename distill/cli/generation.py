@@ -67,8 +67,10 @@ def generate_(
         cfg, run_dir = resolve(GenerateConfig, flags=flags), out
     else:
         from distill.recipe import Recipe
+        from distill.resources import resolve_recipe
 
-        loaded = resolve(Recipe, recipe, set_ or (), flags={"generate": flags})
+        source = None if recipe is None else resolve_recipe(recipe, prefer="teachers")
+        loaded = resolve(Recipe, source, set_ or (), flags={"generate": flags})
         cfg, run_dir = loaded.generate, out or loaded.run_dir
     report = generate(cfg, RunDir(run_dir), progress=None if quiet else RichProgress(),
                       allow_changed_settings=resume_with_changed_settings)

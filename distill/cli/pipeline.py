@@ -13,8 +13,9 @@ from distill.cli.app import QuietOpt, SetOpt, app, console
 
 @app.command("run")
 def run_(
-    recipe: Annotated[Path, typer.Argument(help="The recipe YAML (recipes/demo.yaml, recipes/openr1-math.yaml, …).",
-                                           show_default=False)],
+    recipe: Annotated[Path, typer.Argument(
+        help="A shipped recipe's name (demo, openr1-math; `distill recipes` lists them) or a recipe YAML.",
+        show_default=False)],
     overrides: Annotated[list[str] | None, typer.Argument(
         help="key=value overrides of any recipe key, e.g. generate.n=8 sft.learning_rate=5e-5.",
         show_default=False)] = None,
@@ -34,9 +35,9 @@ def run_(
 
     [bold]Examples[/bold]
 
-    [cyan]distill run recipes/demo.yaml[/cyan]  the offline demo: built-in teacher, tiny student, no GPU, no network
+    [cyan]distill run demo[/cyan]  the offline demo: built-in teacher, tiny student, no GPU, no network
 
-    [cyan]distill run recipes/openr1-math.yaml --dry-run[/cyan]  prompts, samples, tokens and cost (from a pilot), SFT steps and GPU-hours
+    [cyan]distill run openr1-math --dry-run[/cyan]  prompts, samples, tokens and cost (from a pilot), SFT steps and GPU-hours
 
     [cyan]distill run recipes/openr1-math.yaml generate.n=8 until_correct=2 max_samples=16[/cyan]  verification in the loop
 
@@ -46,8 +47,9 @@ def run_(
     from distill.pipeline.run import run_pipeline
     from distill.progress import RichProgress
     from distill.recipe import Recipe
+    from distill.resources import resolve_recipe
 
-    cfg = resolve(Recipe, recipe, [*(overrides or ()), *(set_ or ())], flags={"run_dir": out})
+    cfg = resolve(Recipe, resolve_recipe(recipe), [*(overrides or ()), *(set_ or ())], flags={"run_dir": out})
     chosen = [s.strip() for s in stages.split(",") if s.strip()] if stages else None
     services = None
     if cfg.demo is not None:  # the built-in teacher and tiny student, served beside the stages
@@ -75,3 +77,23 @@ def run_(
         soft_wrap=True,
     )
     console().print(f"done in {report.seconds:.0f}s; rerun the same command to resume or update", highlight=False)
+
+
+@app.command("recipes")
+def recipes_() -> None:
+    """List the shipped recipes: name them without a path (`distill run demo`, `distill sft r1-distill-qwen-7b`)."""
+    from rich.table import Table
+
+    from distill.resources import recipes_dir, shipped_recipes
+
+    table = Table(title="shipped recipes")
+    table.add_column("name", no_wrap=True, style="cyan")
+    table.add_column("description")
+    for recipe in shipped_recipes():
+        table.add_row(recipe.qualified, recipe.description)
+    console().print(table)
+    console().print(
+        f"folder: {recipes_dir()} (also accelerate/DeepSpeed configs, Slurm and prompt templates); "
+        "a short name means the folder its command expects (sft: students/, eval: eval/, generate: teachers/)",
+        highlight=False,
+    )

@@ -16,9 +16,12 @@ RunArg = Annotated[Path, typer.Argument(help="The run directory.", show_default=
 
 def _settings_source(run: Path, recipe: Path | None) -> Path | None:
     """Where a stage command reads its settings: --recipe, else RUN/run.yaml (the run's own recipe)."""
+    from distill.resources import resolve_recipe
     from distill.run import RunDir
 
-    return recipe if recipe is not None else (RunDir(run).run_yaml if RunDir(run).run_yaml.exists() else None)
+    if recipe is not None:
+        return resolve_recipe(recipe)
+    return RunDir(run).run_yaml if RunDir(run).run_yaml.exists() else None
 
 
 @app.command("verify")

@@ -14,7 +14,8 @@ from distill.errors import DistillError
 @app.command("sft")
 def sft_(
     recipe: Annotated[Path, typer.Argument(
-        help="A student recipe (recipes/students/*.yaml) or any recipe with an `sft:` section.", show_default=False)],
+        help="A shipped student (r1-distill-qwen-7b, …; `distill recipes`) or any recipe YAML with an `sft:` "
+             "section.", show_default=False)],
     overrides: Annotated[list[str] | None, typer.Argument(
         help="key=value overrides of the sft section, e.g. learning_rate=5e-5 hardware.gpus_per_node=4 "
              "(the `sft.` prefix is optional).", show_default=False)] = None,
@@ -30,16 +31,18 @@ def sft_(
 
     [bold]Examples[/bold]
 
-    [cyan]distill sft recipes/students/r1-distill-qwen-7b.yaml --dataset runs/openr1-math --dry-run[/cyan]
+    [cyan]distill sft r1-distill-qwen-7b --dataset runs/openr1-math --dry-run[/cyan]
 
-    [cyan]distill sft recipes/students/r1-distill-qwen-1.5b.yaml --dataset runs/openr1-math epochs=2[/cyan]
+    [cyan]distill sft my-student.yaml --dataset runs/openr1-math epochs=2[/cyan]
 
     [cyan]sbatch --nodes=4 recipes/slurm/sft.slurm recipes/students/r1-distill-llama-70b.yaml --dataset ORG/DATA[/cyan]
     """
     from distill.config import read_yaml, resolve
+    from distill.resources import resolve_recipe
     from distill.training.config import SFTConfig
     from distill.training.train import sft
 
+    recipe = resolve_recipe(recipe, prefer="students")
     if "sft" not in read_yaml(recipe):
         raise DistillError(f"{recipe}: no `sft:` section (see recipes/students/)")
     cfg = resolve(SFTConfig, recipe, [*(overrides or ()), *(set_ or ())], section="sft")

@@ -51,7 +51,8 @@ class StudentResponder:
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         budget = min(int(params.get("max_tokens") or self.max_new_tokens), self.max_new_tokens)
-        temperature = float(params.get("temperature") if params.get("temperature") is not None else 0.6)
+        wanted = params.get("temperature")
+        temperature = float(wanted) if wanted is not None else 0.6
         seed = params.get("seed")
         generator_seed = (self.seed if seed is None else int(seed)) * 1009 + index
         torch.manual_seed(generator_seed)

@@ -4,8 +4,10 @@ The specs live one module per family (`math_benchmarks.py`, `code_benchmarks.py`
 this module finds a spec by name and loads its rows.
 
 A benchmark is read either from a local file that the user names (`--benchmark NAME=PATH`, the same
-option for `distill filter` and `distill eval`) or, where the network allows, from the Hub through
-`datasets`, normalised once into a local cache. Every loaded benchmark has the same columns:
+option for `distill filter` and `distill eval`) or, where the network allows, from the Hub at the
+registry's pinned revision (distill.evaluation.benchmark_hub), normalised once into a local cache. A
+name the registry does not know is the user's own benchmark: its file is required, and its kind and
+columns are detected from the file or given in `benchmarks_meta` (distill.evaluation.benchmark_detect). Every loaded benchmark has the same columns:
 
     id (str)  problem (str)  answer (str | None)  + code-test columns passed through
               (HumanEval: test, entry_point, prompt; MBPP: test_list, test_setup_code;
@@ -28,6 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from distill.errors import ConfigError, InputError
+from distill.evaluation.benchmark_detect import BenchmarkMeta, detect_spec, is_safe_name
+from distill.evaluation.benchmark_hub import cache_file, fetch_split_files
 from distill.evaluation.choice_benchmarks import CHOICE
 from distill.evaluation.code_benchmarks import CODE
 from distill.evaluation.math_benchmarks import MATH
@@ -60,28 +64,44 @@ class Benchmark:
         return self.rows.height
 
 
-def get_spec(name: str) -> BenchmarkSpec:
-    """The registry entry for `name`; an unknown name is a ConfigError listing the known ones."""
+def find_spec(name: str) -> BenchmarkSpec | None:
+    """The registry entry for `name` ("MATH-500", "math_500" and "math500" are one), or None."""
 
-    def key(n: str) -> str:  # "MATH-500", "math_500" and "math500" name the same benchmark
+    def key(n: str) -> str:
         return re.sub(r"[^a-z0-9]", "", n.lower())
 
-    spec = BENCHMARKS.get(name) or next((s for s in BENCHMARKS.values() if key(s.name) == key(name)), None)
+    return BENCHMARKS.get(name) or next((s for s in BENCHMARKS.values() if key(s.name) == key(name)), None)
+
+
+def get_spec(name: str) -> BenchmarkSpec:
+    """The registry entry for `name`; an unknown name is a ConfigError listing the known ones."""
+    spec = find_spec(name)
     if spec is None:
-        raise ConfigError(f"unknown benchmark {name!r}; available: {', '.join(sorted(BENCHMARKS))}")
+        raise ConfigError(
+            f"unknown benchmark {name!r} and no file given: pass --benchmark {name}=PATH, or one of "
+            f"{', '.join(sorted(BENCHMARKS))}"
+        )
     return spec
 
 
+def canonical_name(name: str) -> str:
+    """The registry's name for a known benchmark; a user's own benchmark keeps its name."""
+    spec = find_spec(name)
+    return spec.name if spec is not None else name
+
+
 def parse_benchmark_option(option: str) -> tuple[str, Path]:
-    """Split `NAME=PATH` (the `--benchmark` option) into a registered name and an existing path."""
+    """Split `NAME=PATH` (the `--benchmark` option) into a name (registered or the user's own) and a path."""
     name, sep, path = option.partition("=")
-    if not sep or not name.strip() or not path.strip():
+    name = name.strip()
+    if not sep or not name or not path.strip():
         raise ConfigError(f"--benchmark {option!r}: expected NAME=PATH, e.g. math500=data/math500.jsonl")
-    spec = get_spec(name.strip())
+    if not is_safe_name(name):
+        raise ConfigError(f"--benchmark {option!r}: a name is letters, digits, _ . - (it names a folder)")
     file = Path(path.strip()).expanduser()
     if not file.exists():
         raise ConfigError(f"--benchmark {option!r}: {file} does not exist")
-    return spec.name, file
+    return canonical_name(name), file
 
 
 def load_benchmark(
@@ -91,9 +111,33 @@ def load_benchmark(
     text_column: str | None = None,
     answer_column: str | None = None,
     cache_dir: Path | None = None,
+    meta: BenchmarkMeta | None = None,
 ) -> Benchmark:
-    """Load benchmark `name` from `path` (JSONL, JSON list, Parquet, .gz) or else from the Hub cache."""
-    spec = get_spec(name)
+    """Load benchmark `name` from `path` (JSONL, JSON list, Parquet, .gz) or else from the Hub cache.
+
+    A name the registry does not know needs `path`; its kind and columns come from `meta` and the
+    file (distill.evaluation.benchmark_detect). For a known name, `meta` overrides the registry's columns and k.
+    """
+    spec = find_spec(name)
+    if spec is None:
+        if path is None:
+            get_spec(name)  # the one-line error: pass a file or name a known benchmark
+        file = Path(str(path)).expanduser()
+        raw = read_table(file)
+        meta = meta or BenchmarkMeta()
+        meta = meta.model_copy(
+            update={k: v for k, v in (("text_column", text_column), ("answer_column", answer_column)) if v}
+        )
+        spec = detect_spec(name, raw, file, meta)
+        return Benchmark(spec, normalise_rows(spec, raw, source=file, explicit_text=spec.text_column), file)
+    if meta is not None:
+        spec = replace(
+            spec,
+            kind=meta.kind or spec.kind,
+            id_column=meta.id_column or spec.id_column,
+            default_k=meta.k or spec.default_k,
+        )
+        text_column, answer_column = text_column or meta.text_column, answer_column or meta.answer_column
     if text_column or answer_column:
         spec = replace(
             spec,
@@ -189,8 +233,12 @@ def normalise_rows(
         if answer_col
         else pl.Series([None] * raw.height, dtype=pl.String)
     )
-    if spec.name == "gsm8k":  # the gold number follows '####' after the worked solution
+    if spec.answer_format == "hashes":  # GSM8K: the gold number follows '####' after the worked solution
         answers = answers.str.extract(r"####\s*(.+?)\s*$", 1).str.replace_all(",", "")
+    elif spec.answer_format == "boxed":  # a worked solution: the gold is its last \boxed{…}
+        from filters.math import extract_boxed
+
+        answers = answers.map_elements(lambda a: extract_boxed(a) or a, return_dtype=pl.String)
     out = pl.DataFrame(
         {
             "id": ids.alias("id"),
@@ -251,42 +299,18 @@ def _check_checksum(spec: BenchmarkSpec, file: Path) -> None:
         )
 
 
-def _cache_file(spec: BenchmarkSpec, cache_dir: Path) -> Path:
-    safe = re.sub(
-        r"[^A-Za-z0-9_.-]+", "_", f"{spec.name}-v{spec.version}-{spec.config or 'default'}-{spec.split}"
-    )
-    return cache_dir / f"{safe}.parquet"
-
-
 def _load_from_hub(spec: BenchmarkSpec, cache_dir: Path) -> pl.DataFrame:
+    """Rows of a registry benchmark from the cache, else fetched at its pinned revision and cached (atomically)."""
     import polars as pl
 
-    cached = _cache_file(spec, cache_dir)
+    cached = cache_file(spec, cache_dir)
     if cached.exists():
         return pl.read_parquet(cached)
-    hint = f"pass a local copy with --benchmark {spec.name}=PATH (JSONL, JSON list or Parquet)"
-    if spec.hub_id is None or _is_offline():
-        raise ConfigError(f"benchmark {spec.name!r} is not cached and the Hub is offline: {hint}")
-    try:
-        import datasets
-
-        ds = datasets.load_dataset(
-            spec.hub_id, spec.config, split=spec.split, cache_dir=str(cache_dir / "hf")
-        )
-        raw = ds.to_polars() if hasattr(ds, "to_polars") else pl.from_arrow(ds.data.table)
-    except Exception as e:  # noqa: BLE001 - process boundary: any Hub/network failure means "use a file"
-        first = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise ConfigError(f"benchmark {spec.name!r}: cannot fetch {spec.hub_id} ({first}); {hint}") from e
-    rows = normalise_rows(spec, raw, source=spec.hub_id)
+    files = fetch_split_files(spec, cache_dir / "hub")
+    raw = pl.concat([read_table(f) for f in files], how="diagonal_relaxed")
+    rows = normalise_rows(spec, raw, source=f"{spec.hub_id}@{spec.revision or 'main'}")
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(".tmp")
     rows.write_parquet(tmp)
     os.replace(tmp, cached)  # the cache file appears only when complete
     return rows
-
-
-def _is_offline() -> bool:
-    return any(
-        os.environ.get(v, "").lower() in ("1", "true", "yes")
-        for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "DISTILL_OFFLINE")
-    )

@@ -19,6 +19,7 @@ CODE = (
         default_k=4,
         id_column="task_id",
         checksum="sha256:b796127e635a67f9",
+        revision="7dce6050a7d6d172f3cc5c32aa97f52fa1a2e544",
         passthrough=("prompt", "test", "entry_point"),
         items=164,
         description="HumanEval: complete the function; `test` defines check(candidate)",

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_serializer, field_validator
 
 from distill.config import NameList, StageConfig
+from distill.evaluation.benchmark_detect import BenchmarkMeta
 from distill.generation.config import GenerateConfig
 from distill.verification.config import VerifyConfig
 
@@ -47,12 +48,18 @@ class EvalConfig(StageConfig):
     )
     api_key_env: str | None = Field(None, description="Environment variable holding the endpoint's API key.")
     benchmarks: NameList = Field(
-        ["aime24", "math500"], description="Registry names (distill/evaluation/benchmarks.py)."
+        ["aime24", "math500"],
+        description="Registry names (distill/evaluation/benchmarks.py) or names given a file.",
     )
     benchmark_paths: dict[str, Path] = Field(
         {},
-        description="Local copies by name (what --benchmark NAME=PATH "
-        "sets); other benchmarks come from the Hub cache.",
+        description="Local files by name (what --benchmark NAME=PATH "
+        "sets): a registry benchmark's copy or the user's own; other benchmarks come from the Hub cache.",
+    )
+    benchmarks_meta: dict[str, BenchmarkMeta] = Field(
+        {},
+        description="Kind and columns of a benchmark by name (kind, text_column, answer_column, id_column, "
+        "k), over what is detected from its file, e.g. {heldout: {kind: math, answer_column: target}}.",
     )
     k: int | Literal["auto"] = Field(
         "auto",

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 PROMPT_COLUMN = "eval_prompt"  # the rendered user turn in EVALDIR/<benchmark>/prompts.jsonl
 CODE_PREFIX_COLUMN = "code_prompt"  # HumanEval's stub (imports, signature), put before the answer's program
 TESTS_COLUMN = "tests"  # LiveCodeBench's cases in a shape filters.code.parse_tests reads
+LETTERS = "ABCDEFGHIJ"  # multiple-choice options, in order
 
 CODE_ANSWER_FORMAT = (
     "Reason step by step, then give the complete function, with its imports, in one ```python code block."
@@ -50,7 +51,7 @@ def prompt_rows(cfg: EvalConfig, bench: Benchmark) -> list[dict[str, Any]]:
     rows = []
     for row in bench.rows.iter_rows(named=True):
         if bench.spec.kind == "choice":
-            row = _shuffle_choices(cfg, row)
+            row = _shuffle_choices(cfg, row) if "Incorrect Answer 1" in row else _listed_choices(bench, row)
         if bench.spec.prompt_style == "livecodebench":
             row = {**row, TESTS_COLUMN: livecodebench_tests(row)}
         row = {**row, PROMPT_COLUMN: render_prompt(cfg, bench, row), schema.SOURCE: bench.spec.name}
@@ -78,9 +79,40 @@ def render_prompt(cfg: EvalConfig, bench: Benchmark, row: dict[str, Any]) -> str
     if kind == "code":
         return f"{cfg.code_instruction}\n\n```python\n{problem.rstrip()}\n```"
     if kind == "choice":
-        options = "\n".join(f"{'ABCD'[i]}) {opt}" for i, opt in enumerate(row["_choices"]))
+        options = "\n".join(f"{LETTERS[i]}) {opt}" for i, opt in enumerate(row["_choices"]))
         return f"{cfg.choice_instruction}\n\n{problem.strip()}\n\n{options}"
     return f"{problem.strip()}\n{cfg.math_instruction}"
+
+
+def _listed_choices(bench: Benchmark, row: dict[str, Any]) -> dict[str, Any]:
+    """A user's multiple-choice file: options in its `choices`/`options` list; the gold (letter, index or text) as a letter."""
+    options = row.get("choices", row.get("options"))
+    if isinstance(options, str):
+        try:
+            options = json.loads(options)
+        except ValueError:
+            options = None
+    if not isinstance(options, list) or not 2 <= len(options) <= len(LETTERS):
+        raise InputError(
+            f"expected a list of 2–{len(LETTERS)} options",
+            path=bench.path,
+            field=f"choices of item {row.get('id')}",
+        )
+    texts = [str(o).strip() for o in options]
+    gold = str(row.get("answer") or "").strip()
+    if gold.upper() in LETTERS[: len(texts)] and len(gold) == 1:
+        letter = gold.upper()
+    elif gold.isdigit() and int(gold) < len(texts):
+        letter = LETTERS[int(gold)]
+    elif gold in texts:
+        letter = LETTERS[texts.index(gold)]
+    else:
+        raise InputError(
+            f"answer {gold!r} is not a letter, an index or one of the options",
+            path=bench.path,
+            field=f"answer of item {row.get('id')}",
+        )
+    return {**row, "_choices": texts, "answer": letter}
 
 
 def _shuffle_choices(cfg: EvalConfig, row: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +121,7 @@ def _shuffle_choices(cfg: EvalConfig, row: dict[str, Any]) -> dict[str, Any]:
     choices = [row["answer"], *[w for w in wrong if w is not None]]
     order = list(range(len(choices)))
     random.Random(f"{cfg.seed}:{row['id']}").shuffle(order)
-    return {**row, "_choices": [str(choices[i]).strip() for i in order], "answer": "ABCD"[order.index(0)]}
+    return {**row, "_choices": [str(choices[i]).strip() for i in order], "answer": LETTERS[order.index(0)]}
 
 
 # ── LiveCodeBench test cases ─────────────────────────────────────────────────

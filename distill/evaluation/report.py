@@ -1,5 +1,5 @@
-"""Scores of one evaluation: per-benchmark results from scored rows, DeepSeek's reference numbers, and
-the report written to EVALDIR/results.json and EVALDIR/results.md.
+"""Scores of one evaluation: per-benchmark results from scored rows, and the report written to
+EVALDIR/results.json and EVALDIR/results.md (DeepSeek's published numbers beside them: reference_table.py).
 
 A sample counts as correct only when the verifier said so, the response finished (a `length`
 finish is a truncated answer, and it is wrong however close it got) and the request did not fail.
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,6 @@ log = logging.getLogger(__name__)
 ITEM_ID = "id"  # the benchmark's own item id, passed through generation from the prompt file
 VOTE_ANSWER = "vote_answer"  # the normalised final answer a sample votes for in cons@k (null: no vote)
 SCORED_CORRECT = "scored_correct"  # the verdict the score counts: verified, finished, no request error
-REFERENCE_TABLE = Path(__file__).resolve().parents[2] / "recipes" / "eval" / "reference.yaml"
 
 
 @dataclass
@@ -214,69 +212,6 @@ def add_votes(frame: pl.DataFrame, kind: str) -> pl.DataFrame:
     )
 
 
-# ── DeepSeek's reference numbers ─────────────────────────────────────────────
-def load_reference(path: Path | None = None) -> dict[str, Any]:
-    """The reference table (recipes/eval/reference.yaml); empty when the file is not there."""
-    import yaml
-
-    path = path or REFERENCE_TABLE
-    if not path.exists():
-        log.warning("reference table %s not found: results will not show DeepSeek's numbers", path)
-        return {}
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-
-
-def match_reference(model_id: str | None, table: dict[str, Any]) -> str | None:
-    """The reference model that the model id (or checkpoint path) ends with, e.g. `…/DeepSeek-R1-Distill-Qwen-7B`."""
-    if not model_id:
-        return None
-    wanted = _squash(model_id.rstrip("/").rsplit("/", 1)[-1])
-    for name in table.get("models", {}):
-        if _squash(name) == wanted or wanted.endswith(_squash(name)):
-            return name
-    return None
-
-
-def reference_scores(table: dict[str, Any], model: str, benchmark: str) -> dict[str, float]:
-    return {
-        str(k): float(v) for k, v in (table.get("models", {}).get(model, {}).get(benchmark) or {}).items()
-    }
-
-
-def _squash(name: str) -> str:
-    return re.sub(r"[^a-z0-9.]", "", name.lower())
-
-
-def resolve_reference(
-    reference: str | None, model_id: str | None, path: Path | None = None
-) -> tuple[dict[str, Any], str | None]:
-    """The reference table and the row to show: matched from the model id (`auto`), or named."""
-    from distill.errors import ConfigError
-
-    if not reference:
-        return {}, None
-    table = load_reference(path)
-    if reference == "auto":
-        return table, match_reference(model_id, table)
-    ref_model = match_reference(reference, table)
-    if ref_model is None:
-        known = ", ".join(table.get("models", {}))
-        raise ConfigError(f"reference {reference!r} is not in the reference table; known: {known}")
-    return table, ref_model
-
-
-def recorded_model(out: Path, benchmarks: list[str]) -> str | None:
-    """The model name the engine recorded in a benchmark's stats.json (for re-scoring)."""
-    from distill.run import RunDir
-
-    for name in benchmarks:
-        run = RunDir(out / name)
-        teacher = run.read_json(run.stats).get("generate", {}).get("teacher")
-        if teacher:
-            return str(teacher)
-    return None
-
-
 # ── the report ────────────────────────────────────────────────────────────────
 @dataclass
 class EvalReport:
@@ -323,16 +258,18 @@ class EvalReport:
     def from_stats(cls, stats: Mapping[str, Any], out: Path | None = None) -> EvalReport:
         """The report from results.json (`out`: the EVALDIR it lies in)."""
         reference = stats.get("reference") or {}
-        root = Path(out) if out is not None else Path(".")
+        from distill.run import RunDir
+
+        evaldir = RunDir(out) if out is not None else None
         return cls(
-            out=root,
+            out=evaldir.root if evaldir else Path("."),
             model=stats.get("model"),
             results=[BenchmarkResult.from_dict(n, d) for n, d in (stats.get("benchmarks") or {}).items()],
             settings=dict(stats.get("settings") or {}),
             reference_model=reference.get("model"),
             reference_source=reference.get("source"),
-            results_json=root / "results.json" if out is not None else None,
-            results_md=root / "results.md" if out is not None else None,
+            results_json=evaldir.results_json if evaldir else None,
+            results_md=evaldir.results_md if evaldir else None,
         )
 
     def rows(self) -> tuple[list[str], list[list[str]]]:

@@ -33,3 +33,8 @@ class BenchmarkSpec:
     # How the user turn and the tests are built: "standard" by `kind`, or LiveCodeBench's own format
     # (its prompt template, and test cases decoded from its compressed columns).
     prompt_style: Literal["standard", "livecodebench"] = "standard"
+    # How the gold answer sits in answer_column: as is, after `####` (GSM8K), or in the last \boxed{}.
+    answer_format: Literal["plain", "hashes", "boxed"] = "plain"
+    # The Hub commit it is read at (None: the default branch, not pinned). The commits in the registry are
+    # those public evaluation configs pin; this machine has no Hub access to re-check them.
+    revision: str | None = None

@@ -41,13 +41,14 @@ if TYPE_CHECKING:
     from distill.evaluation.report import BenchmarkResult, EvalReport
     from distill.progress import Progress
     from distill.run import RunDir
+    from distill.teachers.base import Teacher
 
 log = logging.getLogger(__name__)
 
 
 # ── the stage ────────────────────────────────────────────────────────────────
 def evaluate(
-    cfg: EvalConfig, out: Path, *, progress: Progress | None = None, teacher: Any = None
+    cfg: EvalConfig, out: Path, *, progress: Progress | None = None, teacher: Teacher | None = None
 ) -> EvalReport:
     """Sample every benchmark k times with the generation engine, verify, score, and write the report.
 
@@ -57,7 +58,7 @@ def evaluate(
     """
     import contextlib
 
-    from distill.evaluation.report import resolve_reference
+    from distill.evaluation.reference_table import resolve_reference
     from distill.generation.stage import generate
     from distill.run import RunDir
 
@@ -73,7 +74,7 @@ def evaluate(
         if cfg.vllm and teacher is None:
             base_url = stack.enter_context(_vllm_server(cfg, out)).base_url
         for bench, full in benches:
-            run = RunDir(out / bench.spec.name).ensure()
+            run = RunDir(out).benchmark(bench.spec.name).ensure()
             k = _k_for(cfg, bench)
             gen_cfg = generate_config(cfg, _write_prompts(cfg, bench, run), k, base_url=base_url)
             gen_report = generate(gen_cfg, run, teacher=teacher, progress=progress)
@@ -90,7 +91,7 @@ def rescore_run(out: Path, cfg: EvalConfig | None = None) -> EvalReport:
     cfg = cfg or read_settings(out)
     results = []
     for bench, full in _load_benchmarks(cfg):
-        run = RunDir(out / bench.spec.name)
+        run = RunDir(out).benchmark(bench.spec.name)
         if not run.has_rows():
             raise StageError(f"{run.root} has no samples: run `distill eval` with the same --out first")
         results.append(_score(cfg, bench, run, _k_for(cfg, bench), full))
@@ -100,20 +101,22 @@ def rescore_run(out: Path, cfg: EvalConfig | None = None) -> EvalReport:
 # ── steps ────────────────────────────────────────────────────────────────────
 def _load_benchmarks(cfg: EvalConfig) -> list[tuple[Benchmark, int | None]]:
     """Each benchmark to run, with its full size when `limit` cut it down."""
-    from distill.evaluation.benchmarks import get_spec, load_benchmark
+    from distill.evaluation.benchmarks import canonical_name, find_spec, get_spec, load_benchmark
 
     if not cfg.benchmarks:
         raise ConfigError("no benchmarks to evaluate: pass --benchmarks, e.g. aime24,math500")
-    names = [get_spec(name).name for name in cfg.benchmarks]  # one-line error listing the known names
-    for name in cfg.k_by_benchmark:
-        get_spec(name)
-    unknown = [n for n in cfg.benchmark_paths if get_spec(n).name not in names]
+    names = [canonical_name(name) for name in cfg.benchmarks]
+    paths = {canonical_name(n): p for n, p in cfg.benchmark_paths.items()}
+    for name in [*names, *cfg.k_by_benchmark]:
+        if find_spec(name) is None and canonical_name(name) not in paths:
+            get_spec(name)  # one line: pass --benchmark NAME=PATH, or one of the known names
+    unknown = [n for n in paths if n not in names]
     if unknown:
         log.info("local copies given for benchmarks not evaluated: %s", ", ".join(unknown))
-    paths = {get_spec(n).name: p for n, p in cfg.benchmark_paths.items()}
+    meta = {canonical_name(n): m for n, m in cfg.benchmarks_meta.items()}
     benches = []
     for name in dict.fromkeys(names):
-        bench = load_benchmark(name, paths.get(name))
+        bench = load_benchmark(name, paths.get(name), meta=meta.get(name))
         full = len(bench)
         if cfg.limit is not None and full > cfg.limit:
             bench = replace(bench, rows=bench.rows.head(cfg.limit))
@@ -122,16 +125,16 @@ def _load_benchmarks(cfg: EvalConfig) -> list[tuple[Benchmark, int | None]]:
 
 
 def _k_for(cfg: EvalConfig, bench: Benchmark) -> int:
-    from distill.evaluation.benchmarks import get_spec
+    from distill.evaluation.benchmarks import canonical_name
 
-    chosen = {get_spec(name).name: k for name, k in cfg.k_by_benchmark.items()}
+    chosen = {canonical_name(name): k for name, k in cfg.k_by_benchmark.items()}
     if bench.spec.name in chosen:
         return chosen[bench.spec.name]
     return bench.spec.default_k if cfg.k == "auto" else int(cfg.k)
 
 
 def _write_prompts(cfg: EvalConfig, bench: Benchmark, run: RunDir) -> Path:
-    path = run.root / "prompts.jsonl"
+    path = run.prompts_file
     text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in prompt_rows(cfg, bench))
     if not path.exists() or path.read_text(encoding="utf-8") != text:
         run.write_text(path, text)
@@ -184,10 +187,11 @@ def _served_name(cfg: EvalConfig) -> str | None:
 
 def _vllm_server(cfg: EvalConfig, out: Path) -> Any:
     """A `vllm serve` of the checkpoint (the engine's server class), with the `engine.vllm` options."""
+    from distill.run import RunDir
     from distill.teachers.vllm_server import VllmConfig, VllmServer
 
     vllm_cfg = (cfg.engine.vllm or VllmConfig()).model_copy(update={"model": cfg.vllm})
-    return VllmServer(vllm_cfg, log_dir=out / "logs")
+    return VllmServer(vllm_cfg, log_dir=RunDir(out).logs)
 
 
 def _score(
@@ -261,12 +265,15 @@ def _write_settings(cfg: EvalConfig, out: Path) -> None:
     from distill.run import RunDir
 
     data = {"eval": redact(cfg.model_dump(mode="json"))}
-    RunDir(out).write_text(out / "eval.yaml", yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    run = RunDir(out)
+    run.write_text(run.eval_settings, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 def settings_file(out: Path) -> Path:
     """EVALDIR/eval.yaml, the settings an evaluation in `out` ran with; StageError when there is none."""
-    path = Path(out) / "eval.yaml"
+    from distill.run import RunDir
+
+    path = RunDir(out).eval_settings
     if not path.exists():
         raise StageError(
             f"{out} is not an evaluation folder (no eval.yaml): run `distill eval --out {out}` first"
@@ -290,7 +297,8 @@ def _write_report(
     served: str | None = None,
 ) -> EvalReport:
     """Match the reference row, then write results.json and results.md (atomically)."""
-    from distill.evaluation.report import EvalReport, recorded_model, reference_scores, resolve_reference
+    from distill.evaluation.reference_table import recorded_model, reference_scores, resolve_reference
+    from distill.evaluation.report import EvalReport
     from distill.run import RunDir
 
     model_id = cfg.model_id or served or recorded_model(out, [r.name for r in results])
@@ -317,6 +325,6 @@ def _write_report(
     )
     _write_settings(cfg, out)  # with the results, never before: a refused run must not replace them
     run = RunDir(out)
-    report.results_json = run.write_json(out / "results.json", report.as_dict())
-    report.results_md = run.write_text(out / "results.md", report.to_markdown())
+    report.results_json = run.write_json(run.results_json, report.as_dict())
+    report.results_md = run.write_text(run.results_md, report.to_markdown())
     return report

@@ -14,6 +14,7 @@ from typing import ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from distill.config import NameList, StageConfig
+from distill.evaluation.benchmark_detect import BenchmarkMeta
 from distill.judge import JudgeConfig
 from filters.decontam_semantic import SemanticThresholds
 
@@ -139,7 +140,11 @@ class FilterConfig(StageConfig):
     # decontamination
     benchmarks: NameList = Field([], description="Registry names to decontaminate against (Hub cache).")
     benchmark_paths: dict[str, Path] = Field(
-        {}, description="Local copies by name (what --benchmark NAME=PATH sets)."
+        {},
+        description="Local files by name (what --benchmark NAME=PATH sets): a registry copy or the user's own.",
+    )
+    benchmarks_meta: dict[str, BenchmarkMeta] = Field(
+        {}, description="Kind and columns of a benchmark by name, over what is detected from its file."
     )
     decontaminate: list[Literal["prompt", "reasoning", "answer"]] = Field(
         ["prompt", "reasoning", "answer"], description="Which texts of a row are checked."

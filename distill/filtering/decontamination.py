@@ -69,15 +69,16 @@ class Decontaminator:
     @classmethod
     def build(cls, cfg: FilterConfig) -> Decontaminator | None:
         """Load the configured benchmarks and index them; None when decontamination is off."""
-        from distill.evaluation.benchmarks import get_spec, load_benchmark
+        from distill.evaluation.benchmarks import canonical_name, load_benchmark
         from filters.decontam import DEFAULT_STOP_PHRASES, build_index
         from filters.decontam_semantic import SemanticIndex
 
-        names = list(dict.fromkeys([*cfg.benchmarks, *cfg.benchmark_paths]))
+        names = list(dict.fromkeys(canonical_name(n) for n in [*cfg.benchmarks, *cfg.benchmark_paths]))
         if not names or not cfg.decontaminate:
             return None
-        paths = {get_spec(n).name: p for n, p in cfg.benchmark_paths.items()}
-        loaded = [load_benchmark(n, paths.get(get_spec(n).name)) for n in names]
+        paths = {canonical_name(n): p for n, p in cfg.benchmark_paths.items()}
+        meta = {canonical_name(n): m for n, m in cfg.benchmarks_meta.items()}
+        loaded = [load_benchmark(n, paths.get(n), meta=meta.get(n)) for n in names]
         stops = [
             *(cfg.stop_phrases if cfg.stop_phrases is not None else DEFAULT_STOP_PHRASES),
             *cfg.extra_stop_phrases,

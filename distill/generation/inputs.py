@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from distill import schema, sources
 from distill.errors import ConfigError, InputError
+from distill.resources import shipped_path
 
 if TYPE_CHECKING:
     import polars as pl
@@ -178,9 +179,11 @@ def render(template: str, row: dict[str, Any], prompt_column: str, columns: set[
 
 
 def read_template(value: str) -> str:
-    """A template given as text, or as the path of a file holding it."""
-    path = Path(value)
-    if len(value) < 4096 and "\n" not in value and path.suffix and path.is_file():
+    """A template given as text, or as the path of a file holding it (`recipes/templates/…`: the shipped one)."""
+    if len(value) >= 4096 or "\n" in value:
+        return value
+    path = shipped_path(Path(value))
+    if path.suffix and path.is_file():
         return path.read_text(encoding="utf-8")
     return value
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from distill.run import RunDir
+    from distill.teachers.base import Teacher
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def sample_until_correct(
     max_samples: int,
     generate: GenerateFn,
     verify_frame: VerifyFrameFn,
-    teacher: Any = None,
+    teacher: Teacher | None = None,
     progress: Any = None,
 ) -> SamplingReport:
     """Run generation rounds until every prompt has `until_correct` correct samples or `max_samples`."""

@@ -13,9 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from distill import sources
 from distill.errors import ConfigError, StageError
+from distill.extras import require_extra
 from distill.pipeline.graph import needs, prompts_path, student_dir
 
 if TYPE_CHECKING:
+    from distill.evaluation.config import EvalConfig
+    from distill.generation.config import GenerateConfig
     from distill.recipe import Recipe
     from distill.run import RunDir
 
@@ -59,6 +62,10 @@ def check_ready(
         raise ConfigError("sft.model: required key is missing (the student: a local folder or a Hub id)")
     if "sft" in selected and "card" not in graph and recipe.sft is not None and not recipe.sft.dataset:
         raise ConfigError("sft.dataset: required when the run has no card stage (a run folder or a dataset)")
+    if "sft" in selected and recipe.sft is not None and not run.is_done("sft", fps["sft"]):
+        require_extra("train", "the sft stage")
+    if "eval" in selected and recipe.demo is not None and recipe.demo.student:
+        require_extra("train", "the demo's student (served for eval)")
     if "push" in selected and recipe.push is not None and not run.is_done("push", fps["push"]):
         check_push(recipe.push, check_token=check_token)
     if (
@@ -117,7 +124,7 @@ def check_push(cfg: Any, *, check_token: bool = True) -> None:
         )
 
 
-def probe_teacher(cfg: Any, *, connect_timeout_s: float = 5.0) -> None:
+def probe_teacher(cfg: GenerateConfig | EvalConfig, *, connect_timeout_s: float = 5.0) -> None:
     """GET /models on every endpoint of `cfg` (generate's or eval's settings); TeacherError naming the first
     unreachable one. A `vllm:` server is skipped: the stage starts it and health-checks it itself."""
     import asyncio
@@ -125,12 +132,10 @@ def probe_teacher(cfg: Any, *, connect_timeout_s: float = 5.0) -> None:
 
     from distill.teachers.openai import OpenAITeacher
 
-    if getattr(cfg, "vllm", None):
+    if cfg.vllm:
         return  # the generator starts the server itself and health-checks it
-    urls = getattr(cfg, "base_url", None) or []
-    urls = [urls] if isinstance(urls, str) else list(urls)
-    key_env = getattr(cfg, "api_key_env", None)
-    key = os.environ.get(key_env) if key_env else None
+    urls = [cfg.base_url] if isinstance(cfg.base_url, str) else list(cfg.base_url or [])
+    key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
 
     async def check_all() -> None:
         for url in urls:

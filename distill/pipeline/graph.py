@@ -51,7 +51,8 @@ def plan_stages(recipe: Recipe, stages: Sequence[str] | None) -> tuple[list[str]
 
 
 def _has_section(recipe: Recipe, stage: str) -> bool:
-    return stage not in ("push", "sft", "eval") or getattr(recipe, stage) is not None
+    optional = {"push": recipe.push, "sft": recipe.sft, "eval": recipe.eval}
+    return stage not in optional or optional[stage] is not None
 
 
 def needs(stage: str, graph: Sequence[str]) -> str | None:

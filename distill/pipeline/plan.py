@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from distill.pipeline.stages import Stages
     from distill.recipe import Recipe
     from distill.run import RunDir
+    from distill.teachers.base import Teacher
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def make_plan(
     fps: dict[str, str],
     *,
     fns: Stages,
-    teacher: Any = None,
+    teacher: Teacher | None = None,
     pilot_prompts: int = 3,
 ) -> Plan:
     """Build the plan; a pilot runs only when generation is still to do and the teacher answers."""
@@ -188,7 +189,7 @@ def run_pilot(
     k: int,
     *,
     fns: Stages,
-    teacher: Any = None,
+    teacher: Teacher | None = None,
     notes: list[str] | None = None,
 ) -> Pilot | None:
     """One sample each for the first `k` prompts, into a throw-away run; None when the teacher is unavailable."""

@@ -34,6 +34,7 @@ from distill.run import RunDir
 if TYPE_CHECKING:
     from distill.pipeline.plan import Plan
     from distill.progress import Progress
+    from distill.teachers.base import Teacher
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def run_pipeline(
     dry_run: bool = False,
     functions: Stages | None = None,
     progress: Callable[[], Progress] | None = None,
-    teacher: Any = None,
+    teacher: Teacher | None = None,
     pilot_prompts: int = 3,
     services: Services | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -161,7 +162,7 @@ def _run_one(
     fps: dict[str, str],
     fns: Stages,
     progress: Callable[[], Progress] | None,
-    teacher: Any,
+    teacher: Teacher | None,
     services: Services,
     clock: Callable[[], float],
 ) -> StageResult:

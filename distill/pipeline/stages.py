@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from distill.recipe import Recipe
     from distill.reports import StageReport
     from distill.run import RunDir
+    from distill.teachers.base import Teacher
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class StageContext:
     fns: Stages
     fingerprint: str
     progress: Any = None
-    teacher: Any = None
+    teacher: Teacher | None = None
 
 
 Outcome = tuple[str, bool]

@@ -18,11 +18,11 @@ from typing import Any
 from distill import schema
 from distill.errors import ConfigError, StageError
 from distill.publishing.config import CardConfig
+from distill.resources import card_templates_dir
 from distill.run import RunDir
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "data_cards"
 DEFAULT_TEMPLATE = "dataset_card.md.j2"
 REPO_ID_PLACEHOLDER = "your-org/your-dataset"  # push() puts the real repo id in the uploaded copy
 SIZE_CATEGORIES = (
@@ -203,7 +203,7 @@ def is_card_current(run: RunDir) -> bool:
 def _load_template(path: Path | None):  # noqa: ANN202 - jinja2 is imported lazily
     import jinja2
 
-    folder, name = (path.parent, path.name) if path else (TEMPLATES, DEFAULT_TEMPLATE)
+    folder, name = (path.parent, path.name) if path else (card_templates_dir(), DEFAULT_TEMPLATE)
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
         undefined=jinja2.StrictUndefined,

@@ -178,7 +178,7 @@ def collect(run: RunDir, *, example_chars: int = 600, view: PublicView | None = 
         sources=[SourceCount(**row) for row in sources.iter_rows(named=True)],
         teachers=[view.apply(t) for t in _teachers(frame, gen, generation)],
         generation=generation,
-        errors=int(frame[schema.ERROR].is_not_null().sum()) if schema.ERROR in names else gen and gen.error_rows,
+        errors=int(frame[schema.ERROR].is_not_null().sum()) if schema.ERROR in names else (gen.error_rows if gen else None),
         finish_reasons=_counts(frame, schema.FINISH_REASON) or dict(gen.finish_reasons if gen else {}),
         prompt_tokens=_total(frame, schema.PROMPT_TOKENS, gen and gen.prompt_tokens),
         completion_tokens=_total(frame, schema.COMPLETION_TOKENS, gen and gen.completion_tokens),

@@ -19,8 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -195,6 +193,11 @@ class VllmServer:
 
 
 def _get(url: str) -> bool:
+    # Imported here: `VllmConfig` is part of every generate config, and urllib.request (http, email)
+    # would cost every `distill generate` start-up ~10 ms for a server it usually does not start.
+    import urllib.error
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback only
             return resp.status == 200

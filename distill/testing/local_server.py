@@ -13,6 +13,9 @@ benchmark wants so the server does not share the client's CPU time.
 
 Also a command: `python -m distill.testing.local_server [MODEL] --port 8000 [--latency 2]`; it
 ignores unknown options, so it can stand in for `vllm serve` in tests.
+
+Why one file of ~500 lines: it is a whole server (routing, streaming, faults, thread and process modes)
+that tests, the demo and the benchmarks read as one thing; it is test support, not a stage.
 """
 
 from __future__ import annotations

@@ -18,13 +18,13 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from distill.errors import ConfigError
+from distill.errors import ConfigError, StageError
+from distill.resources import shipped_path
 from distill.training.config import SFTConfig
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "sft_config.json"
-_ACCELERATE_DIR = Path(__file__).resolve().parents[2] / "recipes" / "accelerate"
 _DEFAULT_CONFIGS = {
     "ddp": "ddp.yaml",
     "fsdp2": "fsdp2.yaml",
@@ -40,9 +40,8 @@ def accelerate_config_path(cfg: SFTConfig) -> Path:
         path = hw.accelerate_config
     else:
         name = "zero3_offload.yaml" if hw.cpu_offload else _DEFAULT_CONFIGS[hw.sharding]
-        path = Path("recipes/accelerate") / name
-        if not path.exists():
-            path = _ACCELERATE_DIR / name
+        path = Path("recipes/accelerate") / name  # a copy in ./recipes/accelerate wins over the shipped one
+    path = shipped_path(path)
     if not path.exists():
         raise ConfigError(f"accelerate config {path} not found: set sft.hardware.accelerate_config")
     return path
@@ -99,7 +98,7 @@ def launch(cfg: SFTConfig) -> list[str]:
     log.info("launching: %s", " ".join(cmd))
     done = subprocess.run(cmd, check=False)
     if done.returncode != 0:
-        raise ConfigError(f"accelerate launch exited with {done.returncode}: see the log above")
+        raise StageError(f"accelerate launch exited with {done.returncode}: see the log above")
     return cmd
 
 

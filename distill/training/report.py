@@ -37,6 +37,7 @@ class SFTReport:
     resumed_from: str | None = None
     pushed_to: str | None = None
     launched: list[str] | None = None
+    accelerate_config: Path | None = None  # several GPUs: the config `accelerate launch` gets
 
     def summary(self) -> str:
         if self.dry_run:
@@ -101,6 +102,10 @@ class SFTReport:
         ]
         if self.rope:
             rows.append(("rope", self.rope))
+        if self.accelerate_config is not None:
+            rows.append(
+                ("launch", f"accelerate launch --config_file {self.accelerate_config} ({e.gpus} processes)")
+            )
         if not self.dry_run:
             rows += [
                 ("trained", f"{self.steps} steps, final loss {self.final_loss}"),

@@ -154,7 +154,9 @@ def _pick_pad(tokenizer: Any) -> str:
 
 def render_masked(tokenizer: Any, input_ids: list[int], labels: list[int], width: int = 2000) -> str:
     """One tokenized sample with the trained tokens shown between ⟦ and ⟧ (printed by the dry run)."""
-    pieces, current, inside = [], [], False
+    pieces: list[str] = []
+    current: list[int] = []
+    inside = False
     for tid, lab in zip(input_ids, labels, strict=True):
         target = lab != -100
         if target != inside:

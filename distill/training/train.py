@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from distill.errors import ConfigError
+from distill.errors import ConfigError, StageError
+from distill.extras import require_extra
 from distill.training.arguments import (
     attention_label,
     extend_rope,
@@ -55,6 +56,7 @@ def sft(
     tests) after the rows are tokenized once here and saved to `output_dir/tokenized`; the launched
     ranks (WORLD_SIZE set) get that folder as `tokenized` and train in-process.
     """
+    require_extra("train", "distill sft")
     from transformers import AutoConfig, AutoTokenizer
 
     from distill.training.data import TokenizedData, load_conversations, tokenize_conversations
@@ -66,9 +68,16 @@ def sft(
         raise ConfigError("no dataset: pass --dataset RUN|FILE|HUB_ID or set sft.dataset")
     log.info("%s", cfg.batch_plan())
 
-    tokenizer = AutoTokenizer.from_pretrained(model_id)
+    try:  # a Hub id offline, a typo or a folder without a tokenizer: one line, not a transformers traceback
+        tokenizer = AutoTokenizer.from_pretrained(model_id)
+        model_config = AutoConfig.from_pretrained(model_id)
+    except OSError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(
+            f"sft.model {model_id}: cannot load its tokenizer and config ({first}); pass a local folder "
+            "with model=PATH, or go online (HF_HUB_OFFLINE unset) with access to the Hub"
+        ) from e
     check = prepare_tokenizer(tokenizer, cfg.chat_template)
-    model_config = AutoConfig.from_pretrained(model_id)
     rope = extend_rope(model_config, cfg)
 
     if tokenized is not None:
@@ -101,6 +110,10 @@ def sft(
         gradient_checkpointing=est.memory.gradient_checkpointing,
     )
     check_fits(cfg, est)
+    if cfg.hardware.world_size > 1:
+        from distill.training.launch import accelerate_config_path
+
+        report.accelerate_config = accelerate_config_path(cfg)  # a missing config fails the dry run too
     if dry_run:
         return report
 
@@ -269,7 +282,7 @@ def _read_back(report: SFTReport) -> SFTReport:
 
     path = report.output_dir / REPORT_FILE
     if not path.exists():
-        raise ConfigError(f"the launched training wrote no {path}: see its log above")
+        raise StageError(f"the launched training wrote no {path}: see its log above")
     data = json.loads(path.read_text(encoding="utf-8"))
     for key in (
         "steps",

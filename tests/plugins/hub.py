@@ -240,7 +240,9 @@ def _make_handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return 404, {"error": "Entry not found"}, {"X-Error-Code": "EntryNotFound"}
             content = files[groups["file"]]
             etag = hashlib.sha1(content).hexdigest()
-            return 200, content, {"ETag": f'"{etag}"', "X-Repo-Commit": "0" * 40}
+            # a pinned commit resolves to itself (snapshot_download files the download under it)
+            commit = rev if re.fullmatch(r"[0-9a-f]{40}", rev) else "0" * 40
+            return 200, content, {"ETag": f'"{etag}"', "X-Repo-Commit": commit}
 
         def _validate_yaml(self, groups: dict, query: dict, body: bytes) -> tuple:
             from huggingface_hub import DatasetCard
