@@ -29,6 +29,25 @@ from filters._retrieval import NUMBER_WORDS, Tokens
 _NUMBER = r"(?i)\d+|(?-u:\b)(?:" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")(?-u:\b)"
 _PROSE = r"[A-Za-z]{3,}[,.]? [A-Za-z]{3,}"
 _MATH_SPAN = r"\$\$.+?\$\$|\$[^$]+\$|\\\[.+?\\\]|\\\(.+?\\\)"
+_ASY = re.compile(r"\[asy\](.*?)(?:\[/asy\]|$)", re.S)
+_ASY_LABEL = re.compile(r'label\s*\(\s*"([^"]*)"')
+
+
+def strip_figures(texts: pl.Series) -> pl.Series:
+    """Each [asy]…[/asy] figure replaced by the texts of its labels.
+
+    A figure's drawing code (coordinates, pens, sizes) is most of a MATH geometry item's numbers
+    and terms; a rewrite states what the figure shows ("the angle at F is 105°") and keeps only
+    what its labels say. Python regexes on the few texts that have a figure: the rest pass untouched.
+    """
+    texts = texts.cast(pl.String)
+    rows = np.flatnonzero(texts.str.contains("[asy]", literal=True).fill_null(False).to_numpy())
+    if not len(rows):
+        return texts
+    out = texts.to_list()
+    for r in rows:
+        out[r] = _ASY.sub(lambda m: " " + " ".join(_ASY_LABEL.findall(m.group(1))) + " ", out[r])
+    return pl.Series(texts.name, out, dtype=pl.String)
 
 
 def math_tokens(texts: pl.Series, *, max_chars: int | None = None) -> tuple[Tokens, Tokens]:

@@ -3,22 +3,24 @@
 The n-gram pass (filters/decontam.py) finds copies; a rewrite by an LLM shares an 8-gram with its
 original in only a few percent of cases. Here each prompt gets its `candidates` nearest benchmark
 items by TF-IDF over normalised unigrams and bigrams (filters/_retrieval.py), and each candidate
-pair is decided from cheap signals (filters/_signals.py):
+pair is scored from cheap signals (filters/_signals.py):
 
-    cosine             lexical similarity of the two texts (retrieval score)
+    cosine             lexical similarity of the two texts (retrieval score), and its margin over
+                       the text's other candidates
     number recall      idf-weighted share of the item's number terms found in the prompt
     number precision   … of the prompt's number terms found in the item
     symbol recall      … of the item's formula symbols ("arcsin", "sqrt", "x y") found in the prompt
     word cosine        cosine of the letter terms only: a prompt in another language is never
-                       matched through shared digits
+                       matched through shared digits (a hard bar, min_word_cosine)
     answer             the prompt's final answer equals the item's (when both have one)
 
-A pair is contaminated when (numbers present) cosine ≥ min_cosine and both number shares and the
-symbol recall are high, or (no numbers) cosine ≥ min_cosine_without_numbers; a pair whose answers
-agree needs less (min_cosine_same_answer, min_number_recall_same_answer). Pairs just below the bar
-form the uncertain band that the optional LLM judge settles. The thresholds were calibrated on the
-calibration half of tests/data/decontam and checked on the held-out half; DECONTAM_CALIBRATION
-records both.
+by a logistic model fit on the calibration half of tests/data/decontam (filters/_decision.py says
+why a learned weighting and not hand cuts): PROMPT_ONLY for every pair, SAME_ANSWER in addition
+where the answers agree. Every candidate is scored, not only the nearest: 2 of the 156 rewrites have a
+template sibling nearer than their original (all 156 originals are among the 5 candidates). A text is matched to its best pair over the threshold;
+pairs up to `band` log-odds below it form the uncertain band that the optional LLM judge settles.
+MATH figures ([asy] code) count as the texts of their labels on both sides (_signals.strip_figures):
+a rewrite states what the drawing shows, not its coordinates.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from filters._decision import PROMPT_ONLY, SAME_ANSWER, PairSignals, features
 from filters._ngrams import _PRIME, tokens_expr
 from filters._retrieval import TfidfIndex, build_tfidf, text_vectors, top_candidates, word_cosine
 from filters._signals import (
@@ -38,6 +41,7 @@ from filters._signals import (
     normalize_answer_expr,
     number_recall,
     number_terms,
+    strip_figures,
 )
 
 __all__ = [
@@ -47,39 +51,44 @@ __all__ = [
     "SemanticThresholds",
     "confirm_by_numbers",
     "find_semantic_matches",
+    "pair_signals",
     "shared_spans",
 ]
+
+_MIN_COSINE = 0.05  # candidates below this cosine are not scored (no rewrite in the calibration set is)
+# log-odds thresholds of the two models, set by `python -m tests.filters._fit_decontam`
+PROMPT_ONLY_MIN_SCORE = 2.21
+SAME_ANSWER_MIN_SCORE = 0.87
 
 # Measured by tests/filters/test_decontam_semantic.py on tests/data/decontam (156 reworded MATH-500 /
 # GSM8K / AIME items, 308 look-alikes) and on unrelated problems: the 4,500 MATH test problems outside
 # MATH-500 against MATH-500 + AIME 24/25 + AMC 23 + GSM8K, and the odd half of GSM8K against the even half.
-# Held-out recall is below the issue's 90% goal: with the answer known 87.2%, from the prompt alone
-# 60.3%. The uncertain band holds most of the rest: a judge that is always right there would reach
-# 89.7% / 85.9% (it sees 11% of the unrelated MATH prompts when no answer is known, 0.07% with one).
+# The models and thresholds saw the calibration halves only; held-out numbers were read for two
+# variants (number evidence as an idf mass, then corpus-independent, which the demo's 2-item benchmark
+# needs: same held-out recall) and never tuned on. From the prompt alone the held-out recall is 78.2%
+# (the hand-set rule before: 60.3%); a judge that is always right in the uncertain band (band = 3,
+# chosen on calibration) would reach 92.3% and is sent 1.5% of the unrelated MATH prompts. With the
+# answer known: 93.6% (before: 87.2%).
 DECONTAM_CALIBRATION = {
-    "reworded_caught_with_answer": {"calibration": 0.897, "held_out": 0.872},
-    "reworded_caught_prompt_only": {"calibration": 0.577, "held_out": 0.603},
+    "reworded_caught_with_answer": {"calibration": 0.987, "held_out": 0.936},
+    "reworded_caught_prompt_only": {"calibration": 0.846, "held_out": 0.782},
     "lookalikes_flagged": 0.0,
-    "math_outside_math500_flagged": 0.0047,
-    "gsm8k_half_flagged": 0.0015,
+    "math_outside_math500_flagged": 0.0040,
+    "math_outside_math500_flagged_prompt_only": 0.0027,
+    "gsm8k_half_flagged": 0.0,
 }
 
 
 @dataclass(frozen=True)
 class SemanticThresholds:
-    """The decision rule's thresholds (defaults: calibrated, see DECONTAM_CALIBRATION)."""
+    """The decision's settings (defaults: calibrated, see DECONTAM_CALIBRATION); scores are the
+    log-odds of filters/_decision.py's models."""
 
     candidates: int = 5
-    min_cosine: float = 0.30
-    min_number_recall: float = 0.9
-    min_number_precision: float = 0.9
-    min_symbol_recall: float = 0.9
-    min_cosine_without_numbers: float = 0.8
-    min_cosine_same_answer: float = 0.10
-    min_number_recall_same_answer: float = 0.7
+    min_score: float = PROMPT_ONLY_MIN_SCORE
+    min_score_same_answer: float = SAME_ANSWER_MIN_SCORE
     min_word_cosine: float = 0.05
-    band_min_cosine: float = 0.25
-    band_min_number_recall: float = 0.5
+    band: float = 3.0  # the uncertain band: prompt-only scores this far below min_score
     max_chars: int = 4000  # the head of a longer prompt is compared: time per row is bounded
 
 
@@ -92,6 +101,8 @@ class SemanticIndex:
     terms: MathTerms
     numbers: pl.DataFrame  # item, term, idf: the distinct numbers of each item (confirm_by_numbers)
     number_weight: np.ndarray  # per item: idf sum of its numbers
+    stated_numbers: np.ndarray  # per item: how many distinct numbers its text states (figures: labels)
+    stated_weight: np.ndarray  # per item: their idf sum
 
     @classmethod
     def build(cls, items: pl.DataFrame, *, max_chars: int = 4000, max_df: float = 0.05) -> SemanticIndex:
@@ -99,18 +110,14 @@ class SemanticIndex:
         filters/_retrieval.py (terms in more items than that are left out of the product)."""
         answer = normalize_answer_expr(pl.col("answer")) if "answer" in items.columns else pl.lit(None)
         items = items.select("benchmark", pl.col("id").cast(pl.String), "problem", answer.alias("answer"))
-        every, math = math_tokens(items["problem"], max_chars=max_chars)
+        problems = strip_figures(items["problem"])
+        every, math = math_tokens(problems, max_chars=max_chars)
         terms = MathTerms.build(every, math)
-        numbers = (
-            number_terms(items["problem"])
-            .rename({"row": "item"})
-            .join(terms.idf, on="term", how="left")
-            .with_columns(pl.col("idf").fill_null(terms.max_idf))
-        )
-        weight = np.zeros(items.height)
-        sums = numbers.group_by("item").agg(pl.col("idf").sum())
-        weight[sums["item"].to_numpy()] = sums["idf"].to_numpy()
-        return cls(items, build_tfidf(every, max_df=max_df), terms, numbers, weight)
+        # the n-gram pass confirms copies, which carry the figure: its numbers count there
+        numbers, weight = _item_numbers(items["problem"], terms)
+        stated_numbers, stated_weight = _item_numbers(problems, terms)
+        stated = np.bincount(stated_numbers["item"].to_numpy(), minlength=items.height)
+        return cls(items, build_tfidf(every, max_df=max_df), terms, numbers, weight, stated, stated_weight)
 
     def label(self, item: int) -> str:
         return f"{self.items['benchmark'][item]}:{self.items['id'][item]}"
@@ -136,7 +143,9 @@ def find_semantic_matches(
 ) -> SemanticMatches:
     """Decide for every text whether it is a reworded benchmark item; vectorised over all texts.
 
-    `answers`: each text's final answer (a gold answer, or a response with a \\boxed{} answer), or null.
+    Every candidate pair is scored (not only the best by cosine); a text is matched to its
+    best-scoring pair above the bar. `answers`: each text's final answer (a gold answer, or a
+    response with a \\boxed{} answer), or null.
     """
     th, n = thresholds, len(texts)
     out = SemanticMatches(
@@ -146,56 +155,69 @@ def find_semantic_matches(
         np.full(n, np.nan),
         np.zeros(n, np.int8),
     )
-    if not n or not index.items.height:
+    p = pair_signals(texts, index, th, answers=answers)
+    if not len(p.row):
         return out
-    every, math = math_tokens(texts, max_chars=th.max_chars)
-    vectors = text_vectors(every, index.tfidf)
-    # only pairs that could pass some rule are scored further
-    floor = min(th.min_cosine_same_answer, th.band_min_cosine, th.min_cosine)
-    cand, cos = top_candidates(vectors, index.tfidf, th.candidates, min_score=floor)
-    rows = np.repeat(np.arange(n, dtype=np.int64), cand.shape[1])
-    items, cos = cand.ravel(), cos.ravel()
-    live = items >= 0
-    rows, items, cos = rows[live], items[live], cos[live]
-    pairs = pl.DataFrame({"pair": np.arange(len(rows)), "row": rows, "item": items})
-    agree = math_agreement(pairs, every, math, index.terms)
-    words = word_cosine(vectors, index.tfidf, rows, items)
-    answer = _answer_agreement(answers, index, rows, items)
-
-    nr, npr, sr = agree.number_recall, agree.number_precision, agree.symbol_recall
-    has_numbers = ~np.isnan(nr)
-    nr0, np0 = np.nan_to_num(nr), np.nan_to_num(npr)
-    symbols_ok = np.isnan(sr) | (np.nan_to_num(sr) >= th.min_symbol_recall)
-    strict = (
-        np.where(
-            has_numbers,
-            (cos >= th.min_cosine) & (nr0 >= th.min_number_recall) & (np0 >= th.min_number_precision),
-            cos >= th.min_cosine_without_numbers,
-        )
-        & symbols_ok
-    )
-    same_answer = (
-        (answer == 1)
-        & (cos >= th.min_cosine_same_answer)
-        & (~has_numbers | (nr0 >= th.min_number_recall_same_answer))
-    )
-    flagged = (strict | same_answer) & (words >= th.min_word_cosine)
-    band = (
-        ~flagged
-        & (cos >= th.band_min_cosine)
-        & (words >= th.min_word_cosine)
-        & np.where(has_numbers, nr0 >= th.band_min_number_recall, cos >= th.min_cosine)
-        & (answer >= 0)
-    )
+    x = features(p)
+    over = PROMPT_ONLY.score(x) - th.min_score
+    same = p.answer == 1
+    over = np.where(same, np.maximum(over, SAME_ANSWER.score(x) - th.min_score_same_answer), over)
+    words = p.word_cosine >= th.min_word_cosine
+    flagged = (over >= 0) & words
+    band = ~flagged & (over >= -th.band) & words & (p.answer >= 0)
     for mask, target in ((band, out.uncertain), (flagged, out.item)):
-        best = _best_per_row(rows[mask], cos[mask])
-        r = rows[mask][best]
-        target[r] = items[mask][best]
-        out.score[r] = cos[mask][best]
-        out.number_recall[r] = nr[mask][best]
-        out.answer_agrees[r] = answer[mask][best]
+        best = _best_per_row(p.row[mask], over[mask])
+        r = p.row[mask][best]
+        target[r] = p.item[mask][best]
+        out.score[r] = p.cosine[mask][best]
+        out.number_recall[r] = p.number_recall[mask][best]
+        out.answer_agrees[r] = p.answer[mask][best]
     out.uncertain[out.item >= 0] = -1
     return out
+
+
+def pair_signals(
+    texts: pl.Series,
+    index: SemanticIndex,
+    thresholds: SemanticThresholds = SemanticThresholds(),
+    *,
+    answers: pl.Series | None = None,
+) -> PairSignals:
+    """The signals of each text's `candidates` nearest benchmark items (cosine ≥ _MIN_COSINE)."""
+    n, k = len(texts), thresholds.candidates
+    if not n or not index.items.height:
+        e, f = np.zeros(0, np.int64), np.zeros(0)
+        return PairSignals(e, e, e, f, f, f, f, f, f, f, f, f, np.zeros(0, np.int8))
+    texts = strip_figures(texts.cast(pl.String).str.slice(0, thresholds.max_chars))
+    every, math = math_tokens(texts)
+    vectors = text_vectors(every, index.tfidf)
+    cand, cos = top_candidates(vectors, index.tfidf, k, min_score=_MIN_COSINE)
+    k = cand.shape[1]
+    # margin: a text's best cosine minus its second (0 where none); others: minus the best
+    runner_up = cos[:, 1] if k > 1 else np.zeros(n)
+    margin = cos - np.where(np.arange(k) == 0, runner_up[:, None], cos[:, :1])
+    rows = np.repeat(np.arange(n, dtype=np.int64), k)
+    rank = np.tile(np.arange(k, dtype=np.int64), n)
+    items, cos, margin = cand.ravel(), cos.ravel(), margin.ravel()
+    live = items >= 0
+    rows, items, cos, margin, rank = rows[live], items[live], cos[live], margin[live], rank[live]
+    pairs = pl.DataFrame({"pair": np.arange(len(rows)), "row": rows, "item": items})
+    agree = math_agreement(pairs, every, math, index.terms)
+    return PairSignals(
+        rows,
+        items,
+        rank,
+        cos,
+        word_cosine(vectors, index.tfidf, rows, items),
+        margin,
+        agree.number_recall,
+        agree.number_precision,
+        agree.symbol_recall,
+        agree.symbol_precision,
+        index.stated_numbers[items].astype(np.float64),
+        index.stated_weight[items] / index.terms.max_idf,
+        _answer_agreement(answers, index, rows, items),
+    )
 
 
 def confirm_by_numbers(
@@ -260,6 +282,20 @@ def _answer_agreement(
     b = index.items["answer"].to_numpy()[items]
     known = np.array([bool(x) and bool(y) for x, y in zip(a, b, strict=True)], dtype=bool)
     return np.where(known, np.where(a == b, 1, -1), 0).astype(np.int8)
+
+
+def _item_numbers(problems: pl.Series, terms: MathTerms) -> tuple[pl.DataFrame, np.ndarray]:
+    """(item, term, idf) of each item's distinct numbers, and each item's idf sum."""
+    numbers = (
+        number_terms(problems)
+        .rename({"row": "item"})
+        .join(terms.idf, on="term", how="left")
+        .with_columns(pl.col("idf").fill_null(terms.max_idf))
+    )
+    weight = np.zeros(len(problems))
+    sums = numbers.group_by("item").agg(pl.col("idf").sum())
+    weight[sums["item"].to_numpy()] = sums["idf"].to_numpy()
+    return numbers, weight
 
 
 def _hashed(tokens: pl.Series) -> tuple[pl.Series, list[np.ndarray], np.ndarray]:

@@ -22,7 +22,8 @@ PACKAGES = ("distill", "filters")
 
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("distill.errors", "distill.schema"),
-    ("distill.config", "distill.run", "distill.progress", "distill.reports", "distill.sources",
+    ("distill.config", "distill.run", "distill.progress", "distill.reports", "distill.sources", "distill.resources",
+     "distill.extras",
      "distill.reasoning", "distill.teachers", "distill.testing", "filters"),
     ("distill.generation", "distill.verification", "distill.filtering", "distill.publishing",
      "distill.training", "distill.evaluation", "distill.judge"),

@@ -220,7 +220,7 @@ def test_the_installed_package_plans_sft_with_its_packed_accelerate_config(
     wheel_site: Path, tmp_path: Path, tiny_model: Path
 ) -> None:
     check = (
-        "import distill, distill.evaluation.report as r, distill.resources as s; "
+        "import distill, distill.evaluation.reference_table as r, distill.resources as s; "
         "print(distill.__file__); print(s.recipes_dir()); print(sorted(r.load_reference()['models']))"
     )
     env = {**os.environ, "PYTHONPATH": str(wheel_site)}

@@ -57,45 +57,21 @@ _T = SemanticThresholds  # the calibrated defaults live with the rule, once
 
 
 class SemanticDecontam(BaseModel):
-    """Reworded benchmark problems: TF-IDF candidates decided by lexical, number and answer agreement.
+    """Reworded benchmark problems: TF-IDF candidates scored from lexical, number and answer agreement.
 
     Defaults calibrated on tests/data/decontam (filters/decontam_semantic.py: DECONTAM_CALIBRATION).
     """
 
     model_config = ConfigDict(extra="forbid")
-    candidates: int = Field(_T.candidates, ge=1, description="Benchmark items retrieved per prompt.")
-    min_cosine: float = Field(
-        _T.min_cosine, ge=0, le=1, description="Least TF-IDF cosine when numbers agree."
+    candidates: int = Field(
+        _T.candidates, ge=1, description="Benchmark items retrieved and scored per prompt."
     )
-    min_number_recall: float = Field(
-        _T.min_number_recall,
-        ge=0,
-        le=1,
-        description="Least idf-weighted share of the item's numbers in the prompt.",
+    min_score: float = Field(
+        _T.min_score, description="Least log-odds of the prompt-only model (filters/_decision.py)."
     )
-    min_number_precision: float = Field(
-        _T.min_number_precision,
-        ge=0,
-        le=1,
-        description="Least share of the prompt's numbers found in the item.",
-    )
-    min_symbol_recall: float = Field(
-        _T.min_symbol_recall,
-        ge=0,
-        le=1,
-        description="Least share of the item's formula symbols in the prompt.",
-    )
-    min_cosine_without_numbers: float = Field(
-        _T.min_cosine_without_numbers, ge=0, le=1, description="Least cosine when the item states no number."
-    )
-    min_cosine_same_answer: float = Field(
-        _T.min_cosine_same_answer, ge=0, le=1, description="Least cosine when the final answers agree."
-    )
-    min_number_recall_same_answer: float = Field(
-        _T.min_number_recall_same_answer,
-        ge=0,
-        le=1,
-        description="Least number recall when the answers agree.",
+    min_score_same_answer: float = Field(
+        _T.min_score_same_answer,
+        description="Least log-odds of the same-answer model, where the answers agree.",
     )
     min_word_cosine: float = Field(
         _T.min_word_cosine,
@@ -103,11 +79,8 @@ class SemanticDecontam(BaseModel):
         le=1,
         description="Least cosine of the words alone (no match by digits only).",
     )
-    band_min_cosine: float = Field(
-        _T.band_min_cosine, ge=0, le=1, description="Uncertain band (sent to the judge): least cosine."
-    )
-    band_min_number_recall: float = Field(
-        _T.band_min_number_recall, ge=0, le=1, description="Uncertain band: least number recall."
+    band: float = Field(
+        _T.band, ge=0, description="Uncertain band (sent to the judge): log-odds this far below min_score."
     )
     max_chars: int = Field(
         _T.max_chars, ge=100, description="Characters of a prompt compared (time per row)."

@@ -5,8 +5,8 @@ Per prompt (once per prompt_id), in order:
     exact      the prompt's normalised tokens equal a benchmark item's            score 1.0
     ngram      it shares the item's 8-grams (learned boilerplate left out) AND    score = coverage
                states the item's numbers (a template sibling with other numbers is not a copy)
-    semantic   a reworded item: TF-IDF candidates decided by lexical, number,     score = cosine
-               formula and answer agreement (filters/decontam_semantic.py)
+    semantic   a reworded item: TF-IDF candidates scored by a model fit on        score = cosine
+               lexical, number, formula and answer agreement (filters/decontam_semantic.py)
     judge      the optional LLM judge said "same problem" for a pair in the       score = cosine
                uncertain band (`decontam_judge`; verdicts stored under run/judge/)
 

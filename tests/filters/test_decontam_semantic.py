@@ -93,9 +93,11 @@ def test_reworded_items_are_caught_on_calibration_and_held_out_halves(index, rew
     expected = DECONTAM_CALIBRATION["reworded_caught_with_answer"]
     assert with_answer[cal].mean() == pytest.approx(expected["calibration"], abs=0.005)
     assert with_answer[~cal].mean() == pytest.approx(expected["held_out"], abs=0.005)
-    assert prompt_only[~cal].mean() == pytest.approx(
-        DECONTAM_CALIBRATION["reworded_caught_prompt_only"]["held_out"], abs=0.005
-    )
+    assert with_answer[~cal].mean() >= 0.9  # the issue's goal, on items no threshold was set on
+    only = DECONTAM_CALIBRATION["reworded_caught_prompt_only"]
+    assert prompt_only[cal].mean() == pytest.approx(only["calibration"], abs=0.005)
+    assert prompt_only[~cal].mean() == pytest.approx(only["held_out"], abs=0.005)
+    assert (prompt_only <= with_answer).all()  # a known answer only ever adds evidence
 
 
 def test_lookalikes_and_unrelated_problems_are_left_alone(index, lookalikes, math_others, benchmarks):
@@ -104,14 +106,19 @@ def test_lookalikes_and_unrelated_problems_are_left_alone(index, lookalikes, mat
     others = full.filter(~pl.lit(in500))
     assert others.height == 4500
     rate = (find_semantic_matches(others["problem"], index, answers=others["answer"]).item >= 0).mean()
+    rate_prompt_only = (find_semantic_matches(others["problem"], index).item >= 0).mean()
     gsm = benchmarks["gsm8k"].rows
     half = SemanticIndex.build(_frame(benchmarks["gsm8k"])[::2])
     gsm_rate = (
         find_semantic_matches(gsm[1::2]["problem"], half, answers=gsm[1::2]["answer"]).item >= 0
     ).mean()
     print(f"\nfalse flags: MATH outside MATH-500 {rate:.2%}, GSM8K odd half vs even half {gsm_rate:.2%}")
-    assert rate <= 0.005 and gsm_rate <= 0.005
+    assert rate <= 0.005 and rate_prompt_only <= 0.005 and gsm_rate <= 0.005
     assert rate == pytest.approx(DECONTAM_CALIBRATION["math_outside_math500_flagged"], abs=0.0005)
+    assert rate_prompt_only == pytest.approx(
+        DECONTAM_CALIBRATION["math_outside_math500_flagged_prompt_only"], abs=0.0005
+    )
+    assert gsm_rate == pytest.approx(DECONTAM_CALIBRATION["gsm8k_half_flagged"], abs=0.0005)
 
 
 def test_the_8gram_pass_with_learned_boilerplate_and_numbers(index, math_others, benchmarks, lookalikes):
@@ -174,6 +181,47 @@ def test_shared_spans_name_the_common_text(benchmarks):
     text = "Every day Janet's ducks lay 16 eggs per day, she eats three for breakfast"
     spans = shared_spans([text, None], [duck, duck])
     assert "ducks lay 16 eggs per day" in spans[0] and spans[1] == ""
+
+
+def test_the_models_are_refit_from_the_calibration_halves_alone():
+    """The constants in filters/_decision.py are what the fit gives; blanking every held-out row
+    (reworded, look-alikes, odd rows of the unrelated sets) changes nothing: it never reads them."""
+    from dataclasses import replace
+
+    from filters import _decision
+    from filters import decontam_semantic as sem
+    from tests.filters import _fit_decontam as fitting
+
+    s = fitting.sets()
+    f = fitting.fit(s)
+    assert f.prompt_only == _decision.PROMPT_ONLY and f.same_answer == _decision.SAME_ANSWER
+    assert (f.min_score, f.min_score_same_answer) == (sem.PROMPT_ONLY_MIN_SCORE, sem.SAME_ANSWER_MIN_SCORE)
+
+    def blank(frame: pl.DataFrame, column: str, held: np.ndarray) -> pl.DataFrame:
+        return frame.with_columns(
+            pl.when(pl.lit(held)).then(pl.lit("")).otherwise(pl.col(column)).alias(column)
+        )
+
+    blind = replace(
+        s,
+        reworded=blank(s.reworded, "text", (s.reworded["split"] == "held_out").to_numpy()),
+        lookalikes=blank(s.lookalikes, "text", (s.lookalikes["split"] == "held_out").to_numpy()),
+        math_others=blank(s.math_others, "problem", ~fitting.calibration_rows(s.math_others.height)),
+        gsm_odd=blank(s.gsm_odd, "problem", ~fitting.calibration_rows(s.gsm_odd.height)),
+    )
+    assert fitting.fit(blind) == f
+
+
+def test_fit_logistic_learns_the_direction_and_leaves_unused_features_at_zero():
+    from filters._decision import fit_logistic
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = x[:, 0] + 0.3 * rng.normal(size=400) > 0
+    m = fit_logistic(x, y.astype(np.float64), positive_weight=1.0, use=np.array([True, False]))
+    assert m.weights[0] > 1.0 and m.weights[1] == 0.0
+    assert ((m.score(x) > 0) == y).mean() > 0.85
+    assert len(m.score(np.zeros((0, 2)))) == 0
 
 
 def test_thresholds_are_the_config_defaults():
