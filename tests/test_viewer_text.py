@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from distill.viewer._text import highlight, segments, shared_spans
+from distill.viewer.text import highlight, segments, shared_spans
 
 
 def test_fenced_code_is_split_out_even_when_unclosed():

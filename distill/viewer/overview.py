@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from distill.viewer._query import FLAG_FILTERS
-from distill.viewer._source import EvalSource
+from distill.viewer.query import FLAG_FILTERS
+from distill.viewer.source import EvalSource
 
 if TYPE_CHECKING:
     import polars as pl

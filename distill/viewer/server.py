@@ -19,21 +19,21 @@ import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from distill.errors import ConfigError
-from distill.viewer._pages import Pages
-from distill.viewer._query import DEFAULT_SIZE, PAGE_SIZES, SORTS, parse_query
-from distill.viewer._source import EvalSource, NotFound, open_source
-from distill.viewer._text import pygments_css
+from distill.viewer.pages import Pages
+from distill.viewer.query import DEFAULT_SIZE, PAGE_SIZES, SORTS, parse_query
+from distill.viewer.source import EvalSource, NotFound, open_source
+from distill.viewer.text import pygments_css
 
 __all__ = ["CSP", "DEFAULT_HOST", "DEFAULT_PORT", "Viewer", "is_loopback"]
 
 log = logging.getLogger(__name__)
 
+HERE = Path(__file__).resolve().parent  # templates/ and static/ ship beside this file, in a wheel too
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 CSP = (
@@ -258,7 +258,7 @@ def _templates() -> Any:
     import jinja2
 
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(files("distill.viewer") / "templates")),
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")),
         autoescape=True,  # every template, whatever its name: model text is always escaped
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -269,7 +269,7 @@ def _templates() -> Any:
 
 
 def _static_files() -> dict[str, Path]:
-    root = Path(str(files("distill.viewer") / "static"))
+    root = HERE / "static"
     return {p.relative_to(root).as_posix(): p for p in root.rglob("*") if p.is_file()}
 
 

@@ -1,5 +1,5 @@
 """The evidence behind a rejection: a duplicate beside its representative, a contaminated sample
-beside the benchmark item it matched. Shared spans are marked by `_text.shared_spans`."""
+beside the benchmark item it matched. Shared spans are marked by `text.shared_spans`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from distill import schema
-from distill.viewer._source import ROW, TEXT_COLUMNS, NotFound, RunSource, find_row
-from distill.viewer._text import shared_spans
+from distill.viewer.source import ROW, TEXT_COLUMNS, NotFound, RunSource, find_row
+from distill.viewer.text import shared_spans
 
 __all__ = ["contamination_page", "duplicate_page"]
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from distill import schema
-from distill.viewer._source import RunSource
+from distill.viewer.source import RunSource
 
 if TYPE_CHECKING:
     import polars as pl

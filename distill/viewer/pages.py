@@ -1,7 +1,7 @@
 """One function per page: read the source, return the template's context. No HTML is built here.
 
 Every value handed to a template is plain data (strings, numbers, lists); the templates escape all of
-it. Only `_text.highlight` produces markup, from Pygments' escaping formatter.
+it. Only `text.highlight` produces markup, from Pygments' escaping formatter.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distill import schema
-from distill.viewer._evidence import contamination_page, duplicate_page
-from distill.viewer._overview import card_numbers, eval_scores, verdict_counts
-from distill.viewer._query import (
+from distill.viewer.evidence import contamination_page, duplicate_page
+from distill.viewer.overview import card_numbers, eval_scores, verdict_counts
+from distill.viewer.query import (
     CHOICE_FILTERS,
     FLAG_FILTERS,
     NONE,
@@ -25,8 +25,8 @@ from distill.viewer._query import (
     page_rows,
     tokens_column,
 )
-from distill.viewer._source import PREVIEW, ROW, TEXT_COLUMNS, EvalSource, NotFound, RunSource, find_row
-from distill.viewer._text import segments
+from distill.viewer.source import PREVIEW, ROW, TEXT_COLUMNS, EvalSource, NotFound, RunSource, find_row
+from distill.viewer.text import segments
 
 if TYPE_CHECKING:
     import polars as pl
