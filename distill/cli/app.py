@@ -113,6 +113,8 @@ def main() -> None:
 
     try:
         result = app(standalone_mode=False)
+        if result == 130:  # typer turns Ctrl-C into exit code 130 without a word
+            raise KeyboardInterrupt
         # The process exits next: freezing what is alive spares the interpreter's exit-time garbage
         # collection passes over every loaded module (0.15–0.25 s with polars + pyarrow + aiohttp loaded).
         __import__("gc").freeze()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -125,7 +127,11 @@ def test_deleting_files_outside_its_directory_fails(sandbox: Sandbox, tmp_path: 
     assert "FileNotFoundError" in result.stderr or "PermissionError" in result.stderr
     assert victim.read_text() == "data"
     project = Path(__file__).resolve()  # outside /tmp: the file is there, read-only to the program
+    if str(project).startswith(("/tmp/", "/var/tmp/", "/dev/shm/")):  # a checkout in /tmp (CI's clone) is hidden
+        project = Path("/etc/passwd")
+    before = project.read_bytes()
     result = sandbox.run_python(f"open({str(project)!r}, 'a').write('# defaced')")
+    assert project.read_bytes() == before
     assert result.status == "runtime_error" and (
         "Read-only file system" in result.stderr or "Permission" in result.stderr
     )
@@ -279,7 +285,11 @@ def test_without_root_the_sandbox_still_runs_and_says_what_it_lacks() -> None:
         pytest.skip("needs root to become another user (setpriv)")
     import subprocess
 
-    filters = Path(__file__).resolve().parents[2] / "filters"
+    # a copy the other user can read: the checkout may sit in a private folder (CI clones into mktemp -d)
+    readable = Path(tempfile.mkdtemp(prefix="distill-nonroot-"))
+    filters = Path(shutil.copytree(Path(__file__).resolve().parents[2] / "filters", readable / "filters"))
+    for path in [readable, *readable.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
     token = f"distill-nonroot-{secrets.token_hex(6)}"
     script = """if True:
         import sys, types
@@ -306,6 +316,7 @@ def test_without_root_the_sandbox_still_runs_and_says_what_it_lacks() -> None:
             and "mount namespace (files written to /tmp" in rows["rlimits"][3]
         )
     finally:
+        shutil.rmtree(readable, ignore_errors=True)
         for mode in ("auto", "rlimits"):
             Path("/tmp", f"{token}-{mode}").unlink(missing_ok=True)
 
