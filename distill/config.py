@@ -42,7 +42,8 @@ NameList = Annotated[list[str], BeforeValidator(_split_names)]
 class StageConfig(BaseModel):
     """Base of every stage's settings: unknown keys are errors, and settings have a fingerprint."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf/nan are never a setting (temperature=inf would be sent to the teacher as is)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     # Fields that change how fast a stage runs but not what it produces.
     fingerprint_exclude: ClassVar[frozenset[str]] = frozenset()
@@ -91,7 +92,12 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"override {item!r}: {part!r} is both a value and a section")
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as e:
+            raise ConfigError(
+                f"--set {key.strip()}: the value {raw[:60]!r} is not YAML ({str(e).splitlines()[0]}); quote it"
+            ) from e
     return nested
 
 
@@ -111,6 +117,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         raise ConfigError(f"{path}: recipe not found") from e
+    except IsADirectoryError as e:
+        raise ConfigError(f"{path}: is a folder; give a recipe .yaml file") from e
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the recipe ({e.strerror or e})") from e
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from e
     if data is None:
@@ -121,8 +131,11 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def load_config(model: type[C], path: Path | None = None, overrides: Sequence[str] = (),
-                section: str | None = None) -> C:
-    """Build `model` from an optional YAML file (or one `section` of it) and `key=value` overrides."""
+                section: str | None = None, *, typed: Sequence[str] | None = None) -> C:
+    """Build `model` from an optional YAML file (or one `section` of it) and `key=value` overrides.
+
+    `typed` are the overrides as the user wrote them (before a section prefix was dropped): errors quote them.
+    """
     data: dict[str, Any] = {}
     if path is not None:
         data = read_yaml(path)
@@ -136,7 +149,22 @@ def load_config(model: type[C], path: Path | None = None, overrides: Sequence[st
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(describe_validation_error(e, str(path) if path else "overrides")) from e
+        source = _blamed(e, path, overrides, section, typed or overrides)
+        raise ConfigError(describe_validation_error(e, source)) from e
+
+
+def _blamed(
+    error: ValidationError, path: Path | None, overrides: Sequence[str], section: str | None, typed: Sequence[str]
+) -> str:
+    """Where the first bad value came from: the `key=value` override (--set) that set it, else the file."""
+    loc = ".".join(str(p) for p in error.errors()[0]["loc"])
+    prefix = f"{section}." if section else ""
+    for item, as_typed in zip(overrides, typed, strict=False):
+        key = item.partition("=")[0].strip()
+        key = key[len(prefix) :] if prefix and key.startswith(prefix) else key
+        if loc == key or loc.startswith(f"{key}.") or key.startswith(f"{loc}."):
+            return f"override {as_typed}"
+    return str(path) if path else "overrides"
 
 
 def resolve(
@@ -153,10 +181,11 @@ def resolve(
     override may leave out the `section.` prefix. `flags` left as None keep what came before; a flag
     given as a mapping sets keys of a nested section (`{"generate": {"n": 8}}`, `{"vllm": {...}}`).
     """
+    typed = list(overrides)
     if section is not None:
         prefix = f"{section}."
         overrides = [o[len(prefix) :] if o.startswith(prefix) else o for o in overrides]
-    cfg = load_config(model, source, overrides, section=section)
+    cfg = load_config(model, source, overrides, section=section, typed=typed)
     return _with_flags(cfg, flags or {})
 
 

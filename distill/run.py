@@ -17,21 +17,31 @@ complete but is not.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import json
 import os
 import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from distill import schema
-from distill.errors import StageError
+from distill.errors import InputError, StageError
 
 if TYPE_CHECKING:
     import polars as pl
+
+# The run locks this process holds: {resolved root: [open lock file, depth]}. Process-wide on purpose:
+# flock belongs to an open file, so `distill run` holding RUN's lock must not be refused by its own
+# verify stage opening the lock again.
+_HELD: dict[str, list[Any]] = {}
+F = TypeVar("F", bound=Callable[..., Any])
+_RUN_MARKERS = ("run.yaml", "manifest.json", "generations", "data", ".lock")
 
 SHARD_BYTES = 400 * 1024**2  # ≈ the Hub's advice of 200–500 MB per Parquet file
 ROW_GROUP_BYTES = 64 * 1024**2  # small enough to stream, large enough to compress well
@@ -134,11 +144,78 @@ class RunDir:
         """Held (flock) by the process running stages on this run, so two runs never interleave."""
         return self.root / ".lock"
 
+    def is_run(self) -> bool:
+        """Whether the folder is (or may become) a run: missing, empty, or holding a run's files."""
+        if not self.root.exists():
+            return True
+        if not self.root.is_dir():
+            return False
+        return any((self.root / m).exists() for m in _RUN_MARKERS) or not any(self.root.iterdir())
+
     def ensure(self) -> RunDir:
-        """Create the run folder and its sub-folders; returns self."""
-        for folder in (self.root, self.generations, self.data, self.plots, self.logs):
-            folder.mkdir(parents=True, exist_ok=True)
+        """Create the run folder and its sub-folders; returns self.
+
+        Refuses a path that is a file, or a non-empty folder that is not a run (its files are the user's).
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise StageError(f"{self.root} is a file, not a run folder: choose another --out")
+        if not self.is_run():
+            raise StageError(
+                f"{self.root} is not empty and is not a run (no run.yaml, manifest.json, generations/ or "
+                "data/): choose an empty or new --out"
+            )
+        try:
+            for folder in (self.root, self.generations, self.data, self.plots, self.logs):
+                folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StageError(f"cannot create {self.root}: {e.strerror or e}") from e
         return self
+
+    @contextlib.contextmanager
+    def writing(self, command: str) -> Iterator[RunDir]:
+        """Hold the run's lock while `command` writes to it; another writer is refused at once.
+
+        Every stage that writes a run (generate, verify, filter, card, merge, `distill run`) takes it,
+        so one never replaces data/all under another's feet. Re-entrant within a process.
+        """
+        import fcntl
+
+        if not self.root.is_dir():
+            raise StageError(f"{self.root}: no such run folder (check the path, or run `distill generate` first)")
+        key = str(self.root.resolve())
+        if key in _HELD:
+            _HELD[key][1] += 1
+            try:
+                yield self
+            finally:
+                _HELD[key][1] -= 1
+            return
+        try:
+            handle = open(self.lock, "a+", encoding="utf-8")  # noqa: SIM115 - held until the block ends
+        except OSError as e:
+            raise StageError(f"cannot write to {self.root}: {e.strerror or e}") from e
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            handle.seek(0)
+            holder = handle.read().strip() or "another distill command"
+            handle.close()
+            raise StageError(f"{self.root} is in use by {holder}: wait for it, or use another --out") from e
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"`distill {command}` (pid {os.getpid()})")
+        handle.flush()
+        _HELD[key] = [handle, 1]
+        try:
+            yield self
+        finally:
+            del _HELD[key]
+            handle.close()
+
+    def lock_fd(self) -> int | None:
+        """The file descriptor of this run's lock while this process holds it (a forked helper closes it)."""
+        held = _HELD.get(str(self.root.resolve()))
+        return None if held is None else held[0].fileno()
 
     # ── atomic writes ──────────────────────────────────────────────────────
     def write_text(self, path: Path, text: str) -> Path:
@@ -161,7 +238,16 @@ class RunDir:
         return self.write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
     def read_json(self, path: Path) -> Any:
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        """A JSON file of the run ({} when missing); a damaged one is an InputError naming it."""
+        if not path.exists():
+            return {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise InputError(f"not valid JSON ({str(e)[:120]}): fix it, or delete it to start over", path=path) from e
+        if not isinstance(data, dict):
+            raise InputError(f"expected a JSON object, got {type(data).__name__}", path=path)
+        return data
 
     # ── run.yaml: the settings the run was made with ────────────────────────
     def read_settings(self) -> dict[str, Any]:
@@ -201,6 +287,19 @@ class RunDir:
         self._recover(config)
         return sorted(self.config_dir(config).glob("*.parquet"))
 
+    def row_count(self, config: str = "all") -> int:
+        """Rows in a config's shards, read from their Parquet footers (no pyarrow: generate may still fork).
+
+        Raises InputError naming a shard that is not a complete Parquet file.
+        """
+        total = 0
+        for shard in self.shard_files(config):
+            try:
+                total += _parquet_rows(shard)
+            except (ValueError, IndexError, OSError) as e:
+                raise InputError(f"not a readable Parquet file ({e})", path=shard) from e
+        return total
+
     def scan(self, config: str = "all") -> pl.LazyFrame:
         """A lazy view over a config's shards; raises StageError when there are none."""
         import polars as pl
@@ -208,7 +307,25 @@ class RunDir:
         files = self.shard_files(config)
         if not files:
             raise StageError(f"{self.config_dir(config)} has no Parquet shards: run `distill generate` first")
-        return pl.scan_parquet([str(f) for f in files])
+        for shard in files:  # a truncated or foreign file is named here, not deep inside polars
+            try:
+                _parquet_rows(shard)
+            except (ValueError, IndexError, OSError) as e:
+                raise InputError(
+                    f"not a readable Parquet file ({e}); `distill generate` writes data/all again from its store",
+                    path=shard,
+                ) from e
+        lazy = pl.scan_parquet([str(f) for f in files])
+        try:
+            types = lazy.collect_schema()
+        except pl.exceptions.PolarsError as e:
+            raise InputError(f"the shards do not share one schema ({str(e).splitlines()[0][:160]})",
+                             path=self.config_dir(config)) from e
+        for column, wanted in ((schema.PROMPT_ID, pl.String), (schema.SAMPLE, pl.Int64)):
+            if column in types and types[column] != wanted:
+                raise InputError(f"type {types[column]}, expected {wanted}", path=self.config_dir(config),
+                                 field=column)
+        return lazy
 
     def read(self, config: str = "all") -> pl.DataFrame:
         return self.scan(config).collect()
@@ -247,6 +364,7 @@ class RunDir:
         final = self.config_dir(config)
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{config}.new-"))
+        os.chmod(staging, 0o755)  # mkdtemp makes an owner-only folder; a run is for sharing
         limit = shard_bytes or SHARD_BYTES
         paths: list[Path] = []
         writer: pq.ParquetWriter | None = None
@@ -294,6 +412,14 @@ class RunDir:
         import pyarrow.parquet as pq
 
         new_cols = [c for c in columns.columns if c not in schema.KEY]
+        repeated = columns.select(schema.KEY).is_duplicated()
+        if repeated.any():
+            pid, sample = columns.filter(repeated).select(schema.KEY).row(0)
+            raise InputError(
+                f"{int(repeated.sum()):,} rows share a (prompt_id, sample) key, e.g. ({pid!r}, {sample}); "
+                "every row needs its own key: remove the duplicates",
+                path=self.config_dir("all"),
+            )
 
         def merged() -> Iterator[pl.DataFrame]:
             for shard in self.shard_files("all"):
@@ -341,6 +467,19 @@ class RunDir:
         manifest.setdefault("stages", {})[stage] = {"fingerprint": fingerprint, "finished_at": time.time(), **info}
         self.write_json(self.manifest, manifest)
 
+    def record_written(self, path: Path) -> None:
+        """Remember the content of a file this run wrote for the user to read (the card), so we may replace it."""
+        manifest = self.read_json(self.manifest)
+        manifest.setdefault("written", {})[path.relative_to(self.root).as_posix()] = _sha256(path)
+        self.write_json(self.manifest, manifest)
+
+    def may_replace(self, path: Path) -> bool:
+        """Whether `path` is missing or still holds what this run wrote there (never a user's own file)."""
+        if not path.exists():
+            return True
+        recorded = self.read_json(self.manifest).get("written", {}).get(path.relative_to(self.root).as_posix())
+        return recorded == _sha256(path)
+
     def forget(self, *stages: str) -> None:
         """Mark stages as not done (their inputs changed)."""
         manifest = self.read_json(self.manifest)
@@ -354,6 +493,107 @@ class RunDir:
         stats = self.read_json(self.stats)
         stats[section] = data
         self.write_json(self.stats, stats)
+
+
+def writes_run(command: str) -> Callable[[F], F]:
+    """Decorate a stage function whose `run: RunDir` argument it writes: it runs under `run.writing(command)`."""
+
+    def decorate(function: F) -> F:
+        signature = inspect.signature(function)
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            run = signature.bind(*args, **kwargs).arguments["run"]
+            with run.writing(command):
+                return function(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def _parquet_rows(path: Path) -> int:
+    """`num_rows` of a Parquet file's footer (FileMetaData field 3, Thrift compact protocol)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        size = f.tell()
+        if size < 12:
+            raise ValueError("too short")
+        f.seek(size - 8)
+        tail = f.read(8)
+        length = int.from_bytes(tail[:4], "little")
+        if tail[4:] != b"PAR1" or length > size - 12:
+            raise ValueError("no Parquet footer (truncated?)")
+        f.seek(size - 8 - length)
+        footer = f.read(length)
+    pos = 0
+
+    def varint() -> int:
+        nonlocal pos
+        shift = value = 0
+        while True:
+            byte = footer[pos]
+            pos += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return value
+
+    def skip(kind: int) -> None:
+        nonlocal pos
+        if kind in (1, 2):  # booleans live in the field header
+            return
+        if kind == 3:
+            pos += 1
+        elif kind in (4, 5, 6):
+            varint()
+        elif kind == 7:
+            pos += 8
+        elif kind == 8:
+            length = varint()  # (not `pos += varint()`: that adds to pos as it was before the read)
+            pos += length
+        elif kind in (9, 10):
+            head = footer[pos]
+            pos += 1
+            count = head >> 4 if head >> 4 != 15 else varint()
+            for _ in range(count):
+                skip(head & 0x0F if head & 0x0F not in (1, 2) else 3)
+        elif kind == 11:
+            count = varint()
+            if count:
+                types = footer[pos]
+                pos += 1
+                for _ in range(count):
+                    skip(types >> 4)
+                    skip(types & 0x0F)
+        elif kind == 12:
+            field_id = 0
+            while (head := footer[pos]) != 0:
+                pos += 1
+                field_id = field_id + (head >> 4) if head >> 4 else _zigzag(varint())
+                skip(head & 0x0F)
+            pos += 1
+        else:
+            raise ValueError(f"bad Thrift type {kind} in the footer")
+
+    field_id = 0
+    while (head := footer[pos]) != 0:
+        pos += 1
+        field_id = field_id + (head >> 4) if head >> 4 else _zigzag(varint())
+        if field_id == 3 and head & 0x0F == 6:
+            return _zigzag(varint())
+        skip(head & 0x0F)
+    raise ValueError("the footer has no row count")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _zigzag(value: int) -> int:
+    return (value >> 1) ^ -(value & 1)
 
 
 def _rows_for_bytes(frame: pl.DataFrame, target: int) -> int:

@@ -135,7 +135,8 @@ def build_index(
         idx = np.flatnonzero(whole_match & (lengths == k))
         order = np.argsort(whole[idx])
         short[int(k)] = (whole[idx][order], idx[order])
-    order = np.argsort(whole)
+    nonempty = np.flatnonzero(lengths > 0)  # an empty item (blank, null, punctuation) matches nothing
+    order = nonempty[np.argsort(whole[nonempty])]
     return BenchmarkIndex(
         n=n,
         ngrams=freq["g"].to_numpy(),
@@ -205,8 +206,10 @@ def find_matches(
                     items_hit.append(hit_items)
                     grams_hit.append(hit_grams)
     if whole_text and len(index.whole[0]):
+        # texts longer than index.n get hash 0 from whole_text_hashes: only the short, non-empty ones are looked up
+        fits = np.flatnonzero((tok.lengths > 0) & (tok.lengths <= index.n))
         hit_rows, hit_items, hit_grams = _lookup(
-            whole_text_hashes(tok, max_len=index.n), np.arange(tok.rows, dtype=np.int64), *index.whole
+            whole_text_hashes(tok, max_len=index.n)[fits], fits.astype(np.int64), *index.whole
         )
         rows_hit.append(hit_rows)
         items_hit.append(hit_items)

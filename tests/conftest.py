@@ -14,6 +14,8 @@ pytest_plugins = [
     "tests.plugins.teacher",
     "tests.plugins.models",
     "tests.plugins.hub",
+    "tests.plugins.badinput",
+    "tests.plugins.viewer",
 ]
 
 

@@ -87,7 +87,7 @@ def test_resolve_is_the_one_precedence_for_every_command(tmp_path: Path) -> None
     whole = resolve(Recipe, recipe, ["generate.n=2"], flags={"run_dir": tmp_path / "out", "generate": {"n": 3}})
     assert (whole.generate.n, whole.run_dir, whole.generate.temperature) == (3, tmp_path / "out", 0.7)
     assert resolve(GenerateConfig, flags={"vllm": {"model": None}}).vllm is None  # an unset flag sets nothing
-    with pytest.raises(ConfigError, match=r"r\.yaml: temprature: unknown key"):
-        resolve(GenerateConfig, recipe, ["generate.temprature=1"], section="generate")
+    with pytest.raises(ConfigError, match=r"override generate\.temprature=1: temprature: unknown key"):
+        resolve(GenerateConfig, recipe, ["generate.temprature=1"], section="generate")  # the override, not r.yaml
     with pytest.raises(ConfigError, match=r"command-line flags: n: "):
         resolve(GenerateConfig, recipe, section="generate", flags={"n": 0})

@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 from distill.errors import DistillError
 
 # `distill --help` lists the commands in this order (the pipeline's); others follow.
-COMMANDS = ("run", "generate", "sft", "merge", "eval", "verify", "filter", "card", "push", "recipes")
+COMMANDS = ("run", "generate", "sft", "merge", "eval", "verify", "filter", "card", "push", "view", "recipes")
 
 
 class _PlainHelp(TyperGroup):
@@ -113,6 +113,8 @@ def main() -> None:
 
     try:
         result = app(standalone_mode=False)
+        if result == 130:  # typer turns Ctrl-C into exit code 130 without a word
+            raise KeyboardInterrupt
         # The process exits next: freezing what is alive spares the interpreter's exit-time garbage
         # collection passes over every loaded module (0.15–0.25 s with polars + pyarrow + aiohttp loaded).
         __import__("gc").freeze()

@@ -49,7 +49,10 @@ LCB_STDIN = (
 def prompt_rows(cfg: EvalConfig, bench: Benchmark) -> list[dict[str, Any]]:
     """The prompt file's rows: the benchmark's columns, the rendered prompt and the benchmark's name."""
     rows = []
-    for row in bench.rows.iter_rows(named=True):
+    for number, row in enumerate(bench.rows.iter_rows(named=True), start=1):
+        problem = row.get("problem")
+        if not isinstance(problem, str) or not problem.strip():  # never sent as the text "None"
+            raise InputError("empty or missing problem", path=bench.spec.name, row=number, field="problem")
         if bench.spec.kind == "choice":
             row = _shuffle_choices(cfg, row) if "Incorrect Answer 1" in row else _listed_choices(bench, row)
         if bench.spec.prompt_style == "livecodebench":

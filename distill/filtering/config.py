@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from distill.config import NameList, StageConfig
 from distill.evaluation.benchmark_detect import BenchmarkMeta
@@ -194,3 +194,21 @@ class FilterConfig(StageConfig):
         None, ge=0.0, le=1.0, description="Keep prompts with pass rate ≤ this."
     )
     batch_rows: int = Field(2000, ge=1, description="Rows processed at once (memory bound).")
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        from filters.language import KNOWN_LANGUAGES
+
+        if value is not None and value not in KNOWN_LANGUAGES:
+            raise ValueError(
+                f"{value!r} is not a language code the detector knows (ISO 639-1, e.g. en, zh, fr)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _pass_rate_range(self) -> FilterConfig:
+        low, high = self.min_pass_rate, self.max_pass_rate
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_pass_rate {low} > max_pass_rate {high}: no prompt could be kept")
+        return self

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from distill.filtering.config import FilterConfig
 from distill.filtering.report import FilterReport
+from distill.run import writes_run
 
 if TYPE_CHECKING:
     from distill.progress import Progress
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 STAGE = "filter"
 
 
+@writes_run("filter")
 def apply_filters(cfg: FilterConfig, run: RunDir, *, progress: Progress | None = None) -> FilterReport:
     """Run every rule over data/all, write the verdict columns back and the report to stats.json."""
     from distill.filtering.rules import evaluate_rules

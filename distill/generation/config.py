@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from distill.config import StageConfig
 from distill.teachers.vllm_server import VllmConfig
@@ -78,7 +78,7 @@ class GenerateConfig(StageConfig):
         1, ge=1, description="Samples asked in one request (`n`); vLLM shares the prefill."
     )
     # pacing and faults
-    concurrency: int = Field(64, ge=1, description="Requests in flight at most.")
+    concurrency: int = Field(64, ge=1, le=65536, description="Requests in flight at most.")
     adaptive_concurrency: bool = Field(
         True, description="Lower concurrency on 429s, raise it again on success."
     )
@@ -92,8 +92,17 @@ class GenerateConfig(StageConfig):
     connect_timeout_s: float = Field(
         10.0, gt=0, description="Connect timeout; an unreachable URL fails this fast."
     )
+    request_timeout_s: float = Field(
+        1800.0,
+        gt=0,
+        description="Deadline of one attempt, first byte sent to last received (a 32k-token trace at "
+        "~20 tok/s fits); a hanging or trickling server fails the attempt, which is retried.",
+    )
     read_timeout_s: float = Field(
-        3600.0, gt=0, description="Longest silence while reading (a 32k trace is slow)."
+        1800.0,
+        gt=0,
+        description="Stall timeout: the longest silence while reading. A non-streamed reply is silent "
+        "until it is done, so keep it at the deadline; with `stream: true`, a few minutes catch a stall early.",
     )
     # money and durability
     prices: Prices = Field(
@@ -126,11 +135,20 @@ class GenerateConfig(StageConfig):
             "retry_max_s",
             "connect_timeout_s",
             "read_timeout_s",
+            "request_timeout_s",
             "prices",
             "budget_usd",
             "durability",
         }
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _has_scheme(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} has no scheme: write http://{url} (or https://)")
+        return urls
 
     def teacher_model(self) -> str | None:
         return self.model or (self.vllm.model if self.vllm else None)

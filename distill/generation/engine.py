@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from distill import schema
-from distill.errors import ConfigError, TeacherError
+from distill.errors import ConfigError, StageError, TeacherError
 from distill.generation.inputs import chat_messages
 from distill.generation.ratelimit import AdaptiveLimiter, TokenBucket, with_retries
 from distill.generation.store import StoredSample
@@ -80,6 +80,7 @@ class Engine:
         self.prompt_tokens = self.completion_tokens = 0
         self.cost = 0.0
         self.finish_reasons: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()  # why requests failed for good, by message
         self.stopped: str | None = None
         self.fatal: BaseException | None = None
         self.on_commit: Callable[[list[tuple]], None] = lambda rows: None  # rows as stored (store.Raw)
@@ -96,7 +97,9 @@ class Engine:
         async with teacher:
             self.model = await resolve_model(teacher, cfg)
             self.started = self.clock()
-            self.progress.start(f"generate ({self.model})", total)
+            self.progress.start(
+                f"generate ({self.model}, ≤{cfg.request_timeout_s / 60:g} min a request)", total
+            )
             writer = asyncio.ensure_future(self._writer())
             workers = [asyncio.ensure_future(self._worker(teacher, jobs)) for _ in range(cfg.concurrency)]
             await asyncio.sleep(0)  # let the workers send their first requests
@@ -231,6 +234,7 @@ class Engine:
         return rows
 
     def _error_row(self, job: _Job, k: int, error: str, attempts: int, max_tokens: int) -> StoredSample:
+        self.failures[error[:200]] += 1
         row = {
             schema.REASONING: None,
             schema.ANSWER_TEXT: None,
@@ -269,7 +273,14 @@ class Engine:
                     done = True
                     break
                 rows.extend(more)
-            self.on_commit(self.store.write(rows))
+            try:
+                stored = self.store.write(rows)
+            except StageError as e:  # the disk is full or read-only: stop sending, keep what is committed
+                if self.fatal is None:
+                    self.fatal = e
+                self.stop.set()
+                return
+            self.on_commit(stored)
             errors = sum(1 for r in rows if r.status == "error")
             self.errors += errors
             self.written += len(rows) - errors
@@ -286,6 +297,15 @@ class Engine:
             )
             if done:
                 return
+
+
+def describe_failures(failures: Counter[str], limit: int = 3) -> str:
+    """The first distinct reasons requests failed, with counts: `HTTP 400: bad model (×12); …`."""
+    top = failures.most_common(limit)
+    more = len(failures) - len(top)
+    return "; ".join(f"{reason} (×{count:,})" for reason, count in top) + (
+        f"; {more} more" if more > 0 else ""
+    )
 
 
 def _share(total: int, parts: int, index: int) -> int:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distill import schema
+from distill.errors import DistillError, StageError
 from distill.generation.inputs import SYSTEM
 
 if TYPE_CHECKING:
@@ -207,6 +208,23 @@ class StreamingExport:
             self._backlog -= rows
             self._drained.notify_all()
 
+    def check_prompts(self) -> None:
+        """Store the input rows now, before any request: raises InputError if they do not fit the run's.
+
+        With the export in a child process, this waits for the child to have stored them.
+        """
+        if not self.process:
+            self.store.add_prompts(self.prompts.frame, source=self.prompts.path)
+            return
+        if self._child is None:
+            self._fork()
+        status, value = self._conn.recv()
+        if status == "error":
+            self._child.join()
+            self._conn.close()
+            self._child = None
+            raise value if isinstance(value, BaseException) else StageError(str(value))
+
     def finish(self) -> list[Path]:
         """Wait for the shards to be complete; returns them."""
         if not self._thread.is_alive() and self._thread.ident is None:
@@ -215,8 +233,14 @@ class StreamingExport:
         self._thread.join()
         if self.process:
             self._collect()
-        if self._error is not None:
+        if isinstance(self._error, DistillError):
             raise self._error
+        if self._error is not None:  # the samples are stored: say what failed, never exit without a word
+            raise StageError(
+                f"writing {self.run.config_dir('all')} failed ({type(self._error).__name__}: "
+                f"{str(self._error).splitlines()[0][:200] if str(self._error) else 'no details'}); every "
+                "sample is stored: rerun `distill generate` to export (--debug shows the traceback)"
+            ) from self._error
         self.store.mark_exported()
         return self._files
 
@@ -238,9 +262,9 @@ class StreamingExport:
         parent, child = ctx.Pipe(duplex=True)
         for stream in (sys.stdout, sys.stderr):  # nothing buffered may be written twice
             stream.flush()
-        lock = self.store.lock_fd()
+        locks = [fd for fd in (self.store.lock_fd(), self.run.lock_fd()) if fd is not None]
         self._child = ctx.Process(
-            target=_child_main, args=(child, parent, lock, self.store, self.run, self.prompts), daemon=True
+            target=_child_main, args=(child, parent, locks, self.store, self.run, self.prompts), daemon=True
         )
         self._child.start()
         child.close()
@@ -262,19 +286,21 @@ class StreamingExport:
 
     def _collect(self) -> None:
         """Parent: wait for the child's shard list (or its error)."""
-        from distill.errors import StageError
-
         try:
-            if self._error is None:
+            # Read the child's answer even when sending failed: its own error says why the pipe broke
+            # (a BrokenPipeError reaching the CLI reads as a closed stdout: exit 1 without a word).
+            if self._error is None or isinstance(self._error, OSError):
                 status, value = self._conn.recv()
-                if status == "ok":
+                if status == "prompts":  # the child's first word, when check_prompts did not wait for it
+                    status, value = self._conn.recv()
+                if status == "ok" and self._error is None:
                     self._files = [Path(p) for p in value]
-                else:
+                elif status == "error":
                     self._error = value if isinstance(value, BaseException) else StageError(str(value))
         except (EOFError, OSError):
             self._error = StageError(
                 f"writing {self.run.config_dir('all')} failed: the export process exited "
-                f"({self._child.exitcode}); rerun to export"
+                f"({self._child.exitcode}); every sample is stored: rerun `distill generate` to export"
             )
         finally:
             self._child.join()
@@ -319,7 +345,7 @@ def _shaped(
     With `idle` (nothing more is waiting), at least IDLE_FRAME_ROWS rows are shaped as soon as the
     input pauses, so little is left to do when the last response arrives.
     """
-    store.add_prompts(prompts.frame)
+    store.add_prompts(prompts.frame, source=prompts.path)
     shape = _Shaper(store.prompts())
     yield shape([])
     pending: list[Raw] = []
@@ -333,15 +359,15 @@ def _shaped(
 
 
 def _child_main(
-    conn: Any, parent_end: Any, lock_fd: int | None, store: Store, run: RunDir, prompts: PromptSet
+    conn: Any, parent_end: Any, lock_fds: list[int], store: Store, run: RunDir, prompts: PromptSet
 ) -> None:
     """The export child: rows from the pipe → data/all; replies ("ok", paths) or ("error", exception)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which aborts us
     with contextlib.suppress(OSError):
         os.nice(5)  # background work: on a busy machine the requests (the parent) go first
     parent_end.close()  # so that the parent's death closes the pipe
-    if lock_fd is not None:
-        os.close(lock_fd)  # the store's flock belongs to the parent: a rerun must not wait for us
+    for fd in lock_fds:
+        os.close(fd)  # the store's and the run's flocks belong to the parent: a rerun must not wait for us
 
     def batches() -> Iterator[list[Raw]]:
         while True:
@@ -356,6 +382,8 @@ def _child_main(
             yield item
 
     try:
+        store.add_prompts(prompts.frame, source=prompts.path)  # first: the parent may wait for this
+        conn.send(("prompts", None))
         files = run.write_rows_stream(_shaped(store, prompts, batches(), lambda: not conn.poll()), "all")
     except _Abort:
         return

@@ -130,13 +130,21 @@ def load_prompts(
         raise InputError(
             "this column name is reserved for generated data; rename it", path=name, field=clash[0]
         )
+    derived = [c for c in columns if c in schema.DERIVED_COLUMNS]
+    if derived:
+        raise InputError(
+            "verify/filter write a column of this name and would overwrite yours; rename it",
+            path=name,
+            field=derived[0],
+        )
     if schema.PROMPT in columns and prompt_column != schema.PROMPT:
         raise InputError(
             "this column name is reserved for the rendered prompt; rename it", path=name, field=schema.PROMPT
         )
     for i, value in enumerate(texts):
         if not isinstance(value, str) or not value.strip():
-            raise InputError("empty or non-text prompt", path=name, row=i + 1, field=prompt_column)
+            raise InputError("empty or non-text prompt", path=name, row=_line_of(source, i), field=prompt_column)
+    check_template(template, prompt_column, columns, name)
     known = set(columns)
     records = rows if rows is not None else base.iter_rows(named=True)  # type: ignore[union-attr]
     parts = parse_shard(shard)
@@ -163,6 +171,22 @@ def load_prompts(
     )
 
 
+def _line_of(source: Path | str, index: int) -> int:
+    """The file line of data row `index` (JSONL skips blank lines, CSV has a header), for error messages."""
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if SUFFIXES.get(suffix) == "jsonl" and path.is_file():
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            seen = -1
+            for number, line in enumerate(f, start=1):
+                seen += bool(line.strip())
+                if seen == index:
+                    return number
+    if suffix == ".csv":
+        return index + 2
+    return index + 1
+
+
 def render(template: str, row: dict[str, Any], prompt_column: str, columns: set[str]) -> str:
     """Fill `{prompt}` (the prompt column) and any `{column}`; other braces, like `\\boxed{}`, stay."""
 
@@ -178,14 +202,48 @@ def render(template: str, row: dict[str, Any], prompt_column: str, columns: set[
     return _PLACEHOLDER.sub(fill, template)
 
 
-def read_template(value: str) -> str:
-    """A template given as text, or as the path of a file holding it (`recipes/templates/…`: the shipped one)."""
+_TEMPLATE_SUFFIXES = (".txt", ".md", ".j2", ".jinja", ".tmpl", ".template", ".prompt")
+
+
+def read_template(value: str, *, name: str = "--template") -> str:
+    """A template given as text, or as the path of a file holding it (`recipes/templates/…`: the shipped one).
+
+    A value that looks like a path (one line, no braces, a template suffix or a slash) must exist:
+    a mistyped path used as the literal template would send one identical prompt, paid for n times.
+    """
     if len(value) >= 4096 or "\n" in value:
         return value
     path = shipped_path(Path(value))
     if path.suffix and path.is_file():
-        return path.read_text(encoding="utf-8")
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InputError(f"cannot read the template ({e})", path=path) from e
+    if "{" not in value and (Path(value).suffix.lower() in _TEMPLATE_SUFFIXES or "/" in value.strip("/ ")):
+        raise ConfigError(
+            f"{name}: {value} not found (a relative path starts at the current folder; "
+            "a template given as text contains {prompt})"
+        )
     return value
+
+
+def check_template(template: str, prompt_column: str, columns: list[str], path: str) -> None:
+    """A template must use {prompt} or a column; a placeholder that misspells a column is an error."""
+    import difflib
+
+    names = {m[1] for m in _PLACEHOLDER.finditer(template)}
+    known = {"prompt", *columns}
+    for name in sorted(names - known):
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        if close:
+            raise ConfigError(
+                f"template placeholder {{{name}}} is not a column of {path}; did you mean {{{close[0]}}}?"
+            )
+    if not names & known:
+        raise ConfigError(
+            f"the template uses neither {{prompt}} nor a column of {path} ({', '.join(columns[:8])}): "
+            "every prompt would be the same text"
+        )
 
 
 # ── reading tables ─────────────────────────────────────────────────────────
@@ -250,8 +308,36 @@ def _parse_jsonl(text: str, path: Path) -> list[dict[str, Any]]:
             raise InputError(f"line {number} is not valid JSON ({e.msg})", path=path, row=number) from e
         if not isinstance(row, dict):
             raise InputError(f"line {number} is not a JSON object", path=path, row=number)
+        if _SUSPECT.search(line):
+            _check_values(row, path, number)
         rows.append(row)
     return rows
+
+
+# A long run of digits or a \uD800–\uDFFF escape: only such lines are checked value by value (cheap).
+_SUSPECT = re.compile(r"\d{19}|\\u[dD][89abAB]")
+
+
+def _check_values(row: dict[str, Any], path: Path, number: int) -> None:
+    """InputError for a value no Parquet column can hold: an integer beyond 64 bits, a lone surrogate."""
+
+    def bad(value: Any) -> str | None:
+        if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+            return f"the integer {str(value)[:30]} does not fit 64 bits; quote it as a string"
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "holds a lone surrogate (\\ud800–\\udfff escape), which is not text; fix the escape"
+        if isinstance(value, dict):
+            return next((b for v in value.values() if (b := bad(v))), None)
+        if isinstance(value, list):
+            return next((b for v in value if (b := bad(v))), None)
+        return None
+
+    for key, value in row.items():
+        if (problem := bad(value)) is not None:
+            raise InputError(problem, path=path, row=number, field=key)
 
 
 def _parse_json(text: str, path: Path) -> list[dict[str, Any]]:
@@ -267,9 +353,12 @@ def _parse_json(text: str, path: Path) -> list[dict[str, Any]]:
             data = [dict(zip(data, values, strict=True)) for values in zip(*data.values(), strict=True)]
     if not isinstance(data, list):
         raise InputError("expected a JSON list of objects", path=path)
+    suspect = _SUSPECT.search(text) is not None
     for i, row in enumerate(data):
         if not isinstance(row, dict):
             raise InputError("not a JSON object", path=path, row=i + 1)
+        if suspect:
+            _check_values(row, path, i + 1)
     return data
 
 
@@ -279,11 +368,27 @@ def _frame(rows: list[dict[str, Any]], path: Path) -> pl.DataFrame:
     if not rows:
         raise InputError("the file has no rows", path=path)
     try:
-        return pl.DataFrame(rows, infer_schema_length=None)
+        frame = pl.DataFrame(rows, infer_schema_length=None)
     except (pl.exceptions.PolarsError, TypeError, ValueError):
         # Mixed types in a column: keep the values as JSON text rather than refusing the file.
         keys = list(dict.fromkeys(k for r in rows for k in r))
         return pl.DataFrame({k: [_as_text(r.get(k)) for r in rows] for k in keys})
+    # Parquet cannot hold a struct without fields (`{}` in every row): keep such a column as JSON text.
+    empty = [name for name, dtype in frame.schema.items() if _has_empty_struct(dtype)]
+    if empty:
+        frame = frame.with_columns(
+            pl.Series(k, [_as_text(r.get(k)) for r in rows], dtype=pl.String) for k in empty
+        )
+    return frame
+
+
+def _has_empty_struct(dtype: Any) -> bool:
+    import polars as pl
+
+    if isinstance(dtype, pl.Struct):
+        return not dtype.fields or any(_has_empty_struct(f.dtype) for f in dtype.fields)
+    inner = getattr(dtype, "inner", None)
+    return inner is not None and _has_empty_struct(inner)
 
 
 def _as_text(value: Any) -> str | None:

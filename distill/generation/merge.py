@@ -38,6 +38,7 @@ def merge(runs: Sequence[RunDir], out: RunDir) -> MergeReport:
 
     if not runs:
         raise ConfigError("merge needs at least one RUN")
+    _check_runs(runs, out)
     fingerprints = {}
     for run in runs:
         if not run.store.exists():
@@ -51,8 +52,7 @@ def merge(runs: Sequence[RunDir], out: RunDir) -> MergeReport:
                 f"{root} was generated with other settings than {runs[0].root}; "
                 "merge only shards of one generation"
             )
-    out.ensure()
-    with Store(out.generations) as target:
+    with out.ensure().writing("merge"), Store(out.generations) as target:
         target.check_settings(first.get("fingerprint", ""), first.get("settings", {}), allow_change=False)
         for run in runs:
             with Store(run.generations) as source:
@@ -75,3 +75,52 @@ def merge(runs: Sequence[RunDir], out: RunDir) -> MergeReport:
         },
     )
     return MergeReport(out.root, len(runs), samples, counts.get("error", 0), files)
+
+
+def _check_runs(runs: Sequence[RunDir], out: RunDir) -> None:
+    """Each run once, --out none of them, and shards of one split (I/N with one N, no I twice)."""
+    import logging
+
+    from distill.generation.inputs import parse_shard
+
+    seen: dict[Path, Path] = {}
+    for run in runs:
+        key = run.root.resolve()
+        if key in seen:
+            raise ConfigError(f"{run.root} is given twice: give each shard once")
+        seen[key] = run.root
+    if out.root.resolve() in seen:
+        raise ConfigError(f"--out {out.root} is one of the runs to merge: merge into a new folder")
+    shards: dict[tuple[int, int], Path] = {}
+    for run in runs:
+        shard = parse_shard(_shard_of(run))
+        if shard is None:
+            continue
+        if shard in shards:
+            raise ConfigError(f"{run.root} and {shards[shard]} are both shard {shard[0]}/{shard[1]}")
+        shards[shard] = run.root
+    totals = {n for _, n in shards}
+    if len(totals) > 1:
+        raise ConfigError(
+            f"the runs split the prompts in different ways (--shard …/{', …/'.join(map(str, sorted(totals)))})"
+        )
+    if totals:
+        total = totals.pop()
+        missing = sorted(set(range(total)) - {i for i, _ in shards})
+        if missing:
+            logging.getLogger(__name__).warning(
+                "merging %d of %d shards; missing: %s",
+                len(shards),
+                total,
+                ", ".join(f"{i}/{total}" for i in missing),
+            )
+
+
+def _shard_of(run: RunDir) -> str | None:
+    import yaml
+
+    if not run.run_yaml.exists():
+        return None
+    data = yaml.safe_load(run.run_yaml.read_text(encoding="utf-8")) or {}
+    shard = (data.get("generate") or {}).get("shard") if isinstance(data, dict) else None
+    return str(shard) if shard else None

@@ -30,6 +30,7 @@ class GenerateReport:
     cost_usd: float
     elapsed_s: float
     stopped: str | None = None
+    failures: str = ""  # the first distinct reasons requests failed, with counts
     finish_reasons: dict[str, int] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
 
@@ -37,6 +38,7 @@ class GenerateReport:
 
     def summary(self) -> str:
         stop = f"; stopped: {self.stopped} (rerun to resume)" if self.stopped else ""
+        stop += f"; failures: {self.failures}" if self.failures else ""
         return (
             f"generate: {self.written:,}/{self.requested:,} new samples ({self.errors:,} errors, "
             f"{self.retries:,} retries) in {self.elapsed_s:.1f}s; run holds {self.samples:,} samples "
@@ -63,6 +65,8 @@ class GenerateReport:
         ]
         if self.stopped:
             rows.append(("stopped", f"{self.stopped}: rerun the same command to resume"))
+        if self.failures:
+            rows.append(("failures", self.failures))
         return rows
 
     def as_table(self) -> Any:

@@ -49,7 +49,7 @@ def generate(
 ) -> GenerateReport:
     """Generate every missing (prompt_id, sample) of `cfg.prompts` into `run`; returns what happened."""
     from distill.errors import ConfigError
-    from distill.generation.engine import Engine, jobs_for
+    from distill.generation.engine import Engine, describe_failures, jobs_for
     from distill.generation.export import StreamingExport, can_fork, export
     from distill.generation.inputs import load_prompts, read_template
     from distill.generation.store import Store
@@ -77,8 +77,8 @@ def generate(
         shard=cfg.shard,
     )
     log.debug("prompts: %d read in %.2fs", len(prompts), clock() - started)
-    run.ensure()
-    with Store(run.generations, durability=cfg.durability) as store:
+    with run.ensure().writing("generate"), Store(run.generations, durability=cfg.durability) as store:
+        stale = _check_exported(run, store)
         settings = cfg.model_dump(mode="json", exclude=set(cfg.fingerprint_exclude))
         store.check_settings(cfg.fingerprint(), settings, allow_change=allow_changed_settings)
         _write_run_yaml(run, cfg)
@@ -96,11 +96,17 @@ def generate(
                 exporter.start()
             else:  # the thread starts once the first requests are out, so its imports never delay them
                 engine.on_ready = exporter.start
+            if store.prompts_path.exists():  # a rerun: the inputs must fit the run's rows before we pay
+                exporter.check_prompts()
             engine.on_commit = exporter.add
             try:
                 with _serving(cfg, run, teacher, clock) as chosen, _lighter_gc():
                     log.debug("ready to send %d samples after %.2fs", pending, clock() - started)
                     teacher_name = asyncio.run(engine.run(chosen, jobs, pending))
+            except KeyboardInterrupt:
+                exporter.abort()
+                _export_interrupted(store, run, prompts)
+                raise
             except BaseException:
                 exporter.abort()
                 raise
@@ -109,8 +115,8 @@ def generate(
                 counts = store.totals()
             files = exporter.finish()
             log.debug("requests done and exported after %.2fs", clock() - started)
-        elif not store.is_exported() or not run.has_rows("all"):
-            store.add_prompts(prompts.frame)
+        elif stale or not store.is_exported() or not run.has_rows("all"):
+            store.add_prompts(prompts.frame, source=prompts.path)
             files = export(store, run)
         else:
             files = run.shard_files("all")
@@ -125,7 +131,54 @@ def generate(
         run.mark_done("generate", cfg.fingerprint(), samples=report.samples)
     if engine.fatal is not None:
         raise engine.fatal
+    if engine.errors and not engine.written:
+        from distill.errors import TeacherError
+
+        raise TeacherError(
+            f"no sample succeeded: {engine.errors:,} failed ({describe_failures(engine.failures)}); "
+            f"they are stored as error rows in {run.root}, fix the cause and rerun"
+        )
     return report
+
+
+def _export_interrupted(store: Any, run: RunDir, prompts: Any) -> None:
+    """Ctrl-C: write what the store holds to data/all (so a first run's data/all is not empty), and say so."""
+    from distill.generation.export import export
+
+    stored = sum(n for status, n in store.counts().items() if status != "dropped")
+    if stored:
+        log.warning(
+            "interrupted: writing the %d stored samples to data/all (Ctrl-C again skips this)", stored
+        )
+        store.add_prompts(prompts.frame, source=prompts.path)
+        export(store, run)
+    log.warning(
+        "interrupted: %d samples are stored in %s; rerun the same command to resume", stored, run.root
+    )
+
+
+def _check_exported(run: RunDir, store: Any) -> bool:
+    """Refuse a data/all holding rows the store does not (the export would drop them); True when it lacks some.
+
+    data/all lacking stored samples (a stage raced the export, a shard was damaged) is written again.
+    """
+    from distill.errors import InputError, StageError
+
+    stored = sum(n for status, n in store.counts().items() if status != "dropped")
+    try:
+        exported = run.row_count("all")
+    except InputError as e:
+        if stored == 0:
+            raise
+        log.warning("%s; writing data/all again from the generations store", e)
+        return True
+    if exported > stored:
+        raise StageError(
+            f"{run.config_dir('all')} holds {exported:,} rows but its generations store only {stored:,}: "
+            "rows that were not generated here (a dataset pulled from the Hub?) would be replaced; "
+            "use a new --out"
+        )
+    return exported < stored
 
 
 def _wanted(ids: list[str], n: int, n_per_prompt: Mapping[str, int] | None) -> dict[str, int]:
@@ -158,6 +211,11 @@ def _serving(
             raise ConfigError(
                 f"environment variable {cfg.api_key_env} is not set (it should hold the API key)"
             )
+        if api_key != api_key.strip() or any(c in api_key for c in "\r\n\t "):
+            raise ConfigError(
+                f"environment variable {cfg.api_key_env} holds whitespace around or inside the key "
+                "(a trailing \\r from a Windows file?): strip it"
+            )
 
     def endpoint(url: str) -> OpenAITeacher:
         return OpenAITeacher(
@@ -166,6 +224,7 @@ def _serving(
             stream=cfg.stream,
             connect_timeout_s=cfg.connect_timeout_s,
             read_timeout_s=cfg.read_timeout_s,
+            request_timeout_s=cfg.request_timeout_s,
             max_connections=cfg.concurrency,
             clock=clock,
         )
@@ -227,6 +286,8 @@ def _report(
     teacher: str,
     counts: tuple[tuple, dict] | None = None,
 ) -> GenerateReport:
+    from distill.generation.engine import describe_failures
+
     totals, reasons = counts or store.totals()
     samples, error_rows, prompt_tokens, completion_tokens = totals
     return GenerateReport(
@@ -245,6 +306,7 @@ def _report(
         cost_usd=round(cfg.prices.cost(prompt_tokens, completion_tokens), 6),
         elapsed_s=elapsed,
         stopped=engine.stopped or ("stopped on a teacher error" if engine.fatal else None),
+        failures=describe_failures(engine.failures) if engine.failures else "",
         finish_reasons={str(k): int(v) for k, v in reasons.items()},
         files=files,
     )

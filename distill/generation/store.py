@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import orjson
 
 from distill import schema
-from distill.errors import ConfigError, StageError
+from distill.errors import ConfigError, InputError, StageError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -128,9 +128,15 @@ class Store:
 
     # ── settings ───────────────────────────────────────────────────────────
     def check_settings(self, fingerprint: str, settings: dict[str, Any], *, allow_change: bool) -> None:
-        """Record the settings on first use; later, refuse different ones unless `allow_change`."""
+        """Record the settings; once a sample succeeded with them, refuse different ones unless `allow_change`.
+
+        Until then (a first attempt that failed: wrong model, a rejected parameter) they may change freely.
+        """
         row = self.db.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()
-        if row is not None and not allow_change:
+        bound = (
+            self.db.execute("SELECT 1 FROM samples WHERE status != 'error' LIMIT 1").fetchone() is not None
+        )
+        if row is not None and bound and not allow_change:
             old = json.loads(row[0])
             if old.get("fingerprint") != fingerprint:
                 changed = sorted(
@@ -149,12 +155,17 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('settings', ?)", (value,))
 
     # ── prompts ────────────────────────────────────────────────────────────
-    def add_prompts(self, frame: pl.DataFrame) -> None:
-        """Remember the input rows of these prompts (kept alongside the ones of earlier runs)."""
+    def add_prompts(self, frame: pl.DataFrame, *, source: str = "the prompts") -> None:
+        """Remember the input rows of these prompts (kept alongside the ones of earlier runs).
+
+        An input column whose type differs from the earlier rows' (a struct, then a list) is an
+        InputError naming `source` and the column: the run's rows must share one schema.
+        """
         import polars as pl
 
         if self.prompts_path.exists():
             old = pl.read_parquet(self.prompts_path)
+            _check_same_types(old, frame, source)
             known = set(old.get_column(schema.PROMPT_ID).to_list())
             fresh = frame.filter(~pl.col(schema.PROMPT_ID).is_in(list(known)))
             if fresh.height == 0:
@@ -164,6 +175,7 @@ class Store:
         os.close(fd)
         try:
             frame.write_parquet(tmp)
+            os.chmod(tmp, 0o644)  # mkstemp makes owner-only files; a run is for sharing
             os.replace(tmp, self.prompts_path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -209,6 +221,13 @@ class Store:
                 self._dirty = True
             db.executemany(_UPSERT, params)
             db.execute("COMMIT")
+        except sqlite3.OperationalError as e:  # disk full, read-only, I/O error: the OS said no
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("ROLLBACK")
+            raise StageError(
+                f"cannot write to {self.path} ({e}): is the disk full or read-only? every sample "
+                "committed before is kept: make room and rerun to resume"
+            ) from e
         except BaseException:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
@@ -288,3 +307,19 @@ class Store:
                 StoredSample(p, k, st, {**json.loads(meta), _TEXTS[0]: r, _TEXTS[1]: a})
                 for p, k, st, _gen, r, a, meta in rows
             ]
+
+
+def _check_same_types(old: pl.DataFrame, new: pl.DataFrame, source: str) -> None:
+    """InputError naming the first column that `old` and `new` cannot share (no common supertype)."""
+    import polars as pl
+
+    for name in (c for c in new.columns if c in old.columns):
+        try:
+            pl.concat([old.select(name).clear(), new.select(name).clear()], how="vertical_relaxed")
+        except (pl.exceptions.PolarsError, TypeError, ValueError) as e:
+            raise InputError(
+                f"type {new.schema[name]} here but {old.schema[name]} in the run's earlier prompts; "
+                "make the types match or use another --out",
+                path=source,
+                field=name,
+            ) from e

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distill import sources
@@ -32,12 +31,8 @@ def with_template_file(recipe: Recipe) -> Recipe:
     from distill.generation.inputs import read_template
 
     value = recipe.generate.template
-    text = read_template(value).rstrip("\n")
+    text = read_template(value, name="generate.template").rstrip("\n")
     if text == value:
-        if "{" not in value and "\n" not in value and Path(value).suffix in (".txt", ".md", ".j2", ".jinja"):
-            raise ConfigError(
-                f"generate.template: {value} not found (a relative path starts at the current folder)"
-            )
         return recipe
     return recipe.model_copy(update={"generate": recipe.generate.model_copy(update={"template": text})})
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from distill.errors import ConfigError, StageError
+from distill.errors import ConfigError
 from distill.pipeline.checks import check_ready, with_template_file
 from distill.pipeline.graph import downstream, fingerprints, plan_stages
 from distill.pipeline.services import NoServices, Services
@@ -187,20 +187,9 @@ def _run_one(
 
 @contextmanager
 def exclusive(run: RunDir) -> Iterator[None]:
-    """Hold RUN's lock while stages run; a second `distill run` on the same RUN fails at once."""
-    import fcntl
-
-    with open(run.lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as e:
-            raise StageError(
-                f"{run.root} is in use by another `distill run`: wait for it, or use another --out"
-            ) from e
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Hold RUN's lock while stages run; another distill command on the same RUN fails at once."""
+    with run.writing("run"):
+        yield
 
 
 def write_run_yaml(recipe: Recipe, run: RunDir, todo: Sequence[str]) -> None:

@@ -19,7 +19,7 @@ from distill import schema
 from distill.errors import ConfigError, StageError
 from distill.publishing.config import CardConfig
 from distill.resources import card_templates_dir
-from distill.run import RunDir
+from distill.run import RunDir, writes_run
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ COLUMN_DOCS = {
 }
 
 
+@writes_run("card")
 def write_card(cfg: CardConfig, run: RunDir, *, force: bool = False) -> Path:
     """Write RUN/README.md (and RUN/plots/*.png), building `data/sft` first when it is missing or stale.
 
@@ -112,6 +113,7 @@ def write_card(cfg: CardConfig, run: RunDir, *, force: bool = False) -> Path:
     )
     validate_card(text)
     run.write_text(run.card, text)
+    run.record_written(run.card)  # survives `generate` forgetting the card stage when samples are added
     run.mark_done("card", cfg.fingerprint(), inputs=card_inputs(run), card_sha256=_sha256(run.card))
     log.info("wrote %s", run.card)
     return run.card
@@ -177,7 +179,7 @@ def card_inputs(run: RunDir) -> str:
 
 def check_card_untouched(run: RunDir) -> None:
     """Raise StageError when RUN/README.md exists but is not the card `distill card` last wrote."""
-    if not run.card.exists():
+    if run.may_replace(run.card):  # missing, or exactly what `distill card` last wrote
         return
     written = (run.stage_record("card") or {}).get("card_sha256")
     if written is None and not (run.stage_record("card") or {}):

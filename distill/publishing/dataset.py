@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from distill import schema
 from distill.errors import ConfigError, InputError, StageError
 from distill.reports import key_value_table
-from distill.run import RunDir
+from distill.run import RunDir, writes_run
 
 if TYPE_CHECKING:
     import polars as pl
@@ -182,9 +182,13 @@ def sft_selection(names: list[str]) -> tuple[pl.Expr, str]:
     """The rows of `data/all` that go into `data/sft`, and the rule's name."""
     import polars as pl
 
+    # A row without a conversation (or, where the column exists, without a prompt) is never training data.
+    usable = pl.col(schema.MESSAGES).is_not_null()
+    if schema.PROMPT in names:
+        usable &= pl.col(schema.PROMPT).is_not_null() & (pl.col(schema.PROMPT) != "")
     if schema.KEEP in names:
-        return pl.col(schema.KEEP).fill_null(False), "keep"
-    rule = pl.col(schema.MESSAGES).is_not_null()
+        return pl.col(schema.KEEP).fill_null(False) & usable, "keep"
+    rule = usable
     if schema.ERROR in names:
         rule &= pl.col(schema.ERROR).is_null()
     if schema.COMPLETE in names:
@@ -241,6 +245,7 @@ def _count_with_tokenizer(frame: pl.DataFrame, path: Path, batch: int = 256) -> 
 
 
 # ── the stage ─────────────────────────────────────────────────────────────
+@writes_run("card")
 def build_dataset(run: RunDir, cfg: CardConfig | None = None) -> DatasetReport:
     """Write `data/sft` from `data/all` (kept rows, TRL-ready, with `num_tokens`); returns what it wrote."""
     import polars as pl

@@ -35,6 +35,7 @@ class OpenAITeacher:
         stream: bool = False,
         connect_timeout_s: float = 10.0,
         read_timeout_s: float = 3600.0,
+        request_timeout_s: float | None = None,
         max_connections: int = 0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -47,6 +48,7 @@ class OpenAITeacher:
         self._stream = stream
         self._connect_timeout_s = connect_timeout_s
         self._read_timeout_s = read_timeout_s
+        self._request_timeout_s = request_timeout_s
         self._max_connections = max_connections
         self._clock = clock
         self._session: Any = None
@@ -56,8 +58,9 @@ class OpenAITeacher:
 
     async def __aenter__(self) -> OpenAITeacher:
         connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300, keepalive_timeout=60)
+        # sock_read catches a server gone silent; total (the deadline) also catches one that trickles bytes.
         timeout = aiohttp.ClientTimeout(
-            total=None, connect=self._connect_timeout_s, sock_read=self._read_timeout_s
+            total=self._request_timeout_s, connect=self._connect_timeout_s, sock_read=self._read_timeout_s
         )
         self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, headers=self._headers)
         return self
@@ -82,6 +85,8 @@ class OpenAITeacher:
                         endpoint=self.base_url,
                         status=resp.status,
                     )
+                if resp.status == 404 and not self.base_url.endswith("/v1"):
+                    await self._check_v1(timeout)
                 if resp.status != 200:
                     return []  # some servers have no /models; the first request will tell
                 body = await resp.json(content_type=None)
@@ -91,6 +96,16 @@ class OpenAITeacher:
             return []
         data = body.get("data") if isinstance(body, dict) else None
         return [str(m.get("id")) for m in data or [] if isinstance(m, dict) and m.get("id")]
+
+    async def _check_v1(self, timeout: Any) -> None:
+        """A base URL without /v1 whose /v1/models answers: say so now, before every request fails with 404."""
+        async with self._session.get(f"{self.base_url}/v1/models", timeout=timeout) as resp:
+            if resp.status in (200, 401, 403):
+                raise TeacherError(
+                    f"{self.base_url} has no /models but {self.base_url}/v1 does: use --base-url {self.base_url}/v1",
+                    endpoint=self.base_url,
+                    status=404,
+                )
 
     # ── the hot path ───────────────────────────────────────────────────────
     async def complete(self, request: ChatRequest) -> Completion:
@@ -121,7 +136,16 @@ class OpenAITeacher:
                     completion = _parse_body(await resp.read(), self.base_url)
         except RequestFailed:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+        except asyncio.TimeoutError as e:
+            elapsed = self._clock() - started
+            if self._request_timeout_s is not None and elapsed >= self._request_timeout_s * 0.99:
+                why = (
+                    f"no complete answer within the {self._request_timeout_s:g}s deadline (request_timeout_s)"
+                )
+            else:
+                why = f"silent for {self._read_timeout_s:g}s (read_timeout_s)"
+            raise RequestFailed(f"{self.base_url}: {why}", retryable=True, endpoint=self.base_url) from e
+        except (aiohttp.ClientError, OSError) as e:
             raise RequestFailed(
                 f"{self.base_url}: {_describe(e)}", retryable=True, endpoint=self.base_url
             ) from e
@@ -168,14 +192,16 @@ class OpenAITeacher:
             try:
                 event = orjson.loads(data)
             except ValueError as e:
-                raise RequestFailed(
-                    f"{self.base_url}: malformed stream event", retryable=True, endpoint=self.base_url
-                ) from e
+                raise _bad(self.base_url, "malformed stream event") from e
+            if not isinstance(event, dict) or not isinstance(event.get("choices") or [], list):
+                raise _bad(self.base_url, "a stream event is not an object with a `choices` list")
             if event.get("usage"):
                 usage = event["usage"]
             for choice in event.get("choices") or ():
-                i = int(choice.get("index", 0))
+                i = _index(choice, self.base_url)
                 delta = choice.get("delta") or {}
+                if not isinstance(delta, dict):
+                    raise _bad(self.base_url, "a stream `delta` is not an object")
                 if delta.get("content"):
                     contents.setdefault(i, []).append(delta["content"])
                 thought = delta.get("reasoning_content") or delta.get("reasoning")
@@ -185,44 +211,86 @@ class OpenAITeacher:
                     finish[i] = choice["finish_reason"]
                 contents.setdefault(i, [])
         if not contents:
-            raise RequestFailed(
-                f"{self.base_url}: the stream ended without a choice", retryable=True, endpoint=self.base_url
-            )
-        choices = [
-            Choice("".join(contents[i]), "".join(reasonings[i]) if i in reasonings else None, finish.get(i))
-            for i in sorted(contents)
-        ]
-        return Completion(
-            choices,
-            int(usage.get("prompt_tokens") or 0),
-            int(usage.get("completion_tokens") or 0),
-            0.0,
-            self.base_url,
-        )
+            raise _bad(self.base_url, "the stream ended without a choice")
+        try:
+            choices = [
+                _choice(
+                    "".join(contents[i]),
+                    "".join(reasonings[i]) if i in reasonings else None,
+                    finish.get(i),
+                    self.base_url,
+                )
+                for i in sorted(contents)
+            ]
+        except TypeError as e:  # a delta whose text is not a string
+            raise _bad(self.base_url, "a stream delta's text is not a string") from e
+        prompt_tokens, completion_tokens = _usage(usage or None, self.base_url)
+        return Completion(choices, prompt_tokens, completion_tokens, 0.0, self.base_url)
 
 
 def _parse_body(body: bytes, endpoint: str) -> Completion:
     try:
         data = orjson.loads(body)  # 3× json.loads on a 4 KB reply; malformed JSON is a ValueError too
-        choices = [
-            Choice(
+    except ValueError as e:
+        start = body[:200].lstrip().lower()
+        what = "an HTML page, not JSON" if start.startswith((b"<!doctype", b"<html")) else "malformed JSON"
+        raise _bad(endpoint, f"the response is {what}") from e
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+        raise _bad(endpoint, "the response has no `choices` list")
+    choices = []
+    for choice in sorted(data["choices"], key=lambda c: _index(c, endpoint)):
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise _bad(endpoint, "a choice has no `message` object")
+        choices.append(
+            _choice(
                 message.get("content"),
                 message.get("reasoning_content") or message.get("reasoning"),
                 choice.get("finish_reason"),
+                endpoint,
             )
-            for choice in sorted(data["choices"], key=lambda c: c.get("index", 0))
-            for message in (choice.get("message") or {},)
-        ]
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise RequestFailed(
-            f"{endpoint}: malformed JSON in the response", retryable=True, endpoint=endpoint
-        ) from e
+        )
     if not choices:
-        raise RequestFailed(f"{endpoint}: the response has no choices", retryable=True, endpoint=endpoint)
-    usage = data.get("usage") or {}
-    return Completion(
-        choices, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), 0.0, endpoint
-    )
+        raise _bad(endpoint, "the response has no choices")
+    prompt_tokens, completion_tokens = _usage(data.get("usage"), endpoint)
+    return Completion(choices, prompt_tokens, completion_tokens, 0.0, endpoint)
+
+
+# ── response validation: a 200 with a broken body is a failed request (retried), never a crash ──
+def _bad(endpoint: str, what: str) -> RequestFailed:
+    return RequestFailed(f"{endpoint}: {what}", retryable=True, endpoint=endpoint)
+
+
+def _index(choice: Any, endpoint: str) -> int:
+    index = choice.get("index", 0) if isinstance(choice, dict) else None
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < 1 << 16:
+        raise _bad(endpoint, "a choice is not an object with an integer `index`")
+    return index
+
+
+def _choice(content: Any, reasoning: Any, finish_reason: Any, endpoint: str) -> Choice:
+    """One validated choice: text fields are strings (or null), and it says something."""
+    for name, value in (("content", content), ("reasoning", reasoning), ("finish_reason", finish_reason)):
+        if value is not None and not isinstance(value, str):
+            raise _bad(endpoint, f"`{name}` is {type(value).__name__}, not text")
+    if not content and not reasoning:
+        raise _bad(endpoint, 'the answer is empty (`content` is null or "")')
+    return Choice(content, reasoning, finish_reason)
+
+
+def _usage(usage: Any, endpoint: str) -> tuple[int, int]:
+    """(prompt_tokens, completion_tokens) from `usage`; missing counts are 0, nonsense is a failed request."""
+    if usage is None:
+        return 0, 0
+    if not isinstance(usage, dict):
+        raise _bad(endpoint, f"`usage` is {type(usage).__name__}, not an object")
+    counts = []
+    for key in ("prompt_tokens", "completion_tokens"):
+        value = usage.get(key) or 0
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << 40:
+            raise _bad(endpoint, f"`usage.{key}` is not a token count ({str(value)[:30]})")
+        counts.append(value)
+    return counts[0], counts[1]
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -36,7 +36,34 @@ from typing import Any, Literal
 
 from distill.teachers.base import die_with_parent
 
-FAULT_KINDS = ("429", "500", "401", "reset", "malformed", "slow_body")
+# Faults that answer 200 with a body an OpenAI client must reject (a failed request, never a crash).
+BAD_200_KINDS = (
+    "html",
+    "empty_choices",
+    "content_null",
+    "content_empty",
+    "content_list",
+    "content_int",
+    "usage_list",
+    "usage_string",
+    "usage_huge",
+    "bad_event",
+)
+FAULT_KINDS = (
+    "429",
+    "500",
+    "401",
+    "400",
+    "404",
+    "413",
+    "501",
+    "reset",
+    "malformed",
+    "slow_body",
+    "hang",
+    "trickle",
+    *BAD_200_KINDS,
+)
 ReasoningField = Literal["reasoning_content", "reasoning", "inline"]
 
 
@@ -84,7 +111,10 @@ class Faults:
     """Which requests fail, and how: by rate (`{"429": 0.05, "reset": 0.02}`) and/or by request number.
 
     Request numbers count from 1 in arrival order. `retry_after_s` is sent with 429s; a slow body
-    sends half the response, waits `slow_body_s`, then sends the rest.
+    sends half the response, waits `slow_body_s`, then sends the rest. `hang` answers nothing for
+    `hang_s`; `trickle` sends the response one byte every `trickle_s` (so no read timeout fires).
+    BAD_200_KINDS answer 200 with a broken body (HTML, no choices, null/list/int content, bad usage,
+    a stream event that is not an object).
     """
 
     rates: Mapping[str, float] = field(default_factory=dict)
@@ -92,6 +122,8 @@ class Faults:
     seed: int = 0
     retry_after_s: float = 0.0
     slow_body_s: float = 0.2
+    hang_s: float = 3600.0
+    trickle_s: float = 0.5
 
     def __post_init__(self) -> None:
         for kind in [*self.rates, *self.schedule.values()]:
@@ -139,6 +171,7 @@ class TeacherServer:
         self.requests: list[dict] = []
         self.fault_counts: Counter[str] = Counter()
         self.request_count = 0
+        self._arrived = threading.Condition()  # notified on every chat request (thread mode)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped: asyncio.Event | None = None
@@ -147,6 +180,11 @@ class TeacherServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    def wait_for_requests(self, count: int, timeout_s: float = 60.0) -> bool:
+        """Block until `count` chat requests have arrived (thread mode); False when the timeout passes first."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: self.request_count >= count, timeout_s)
 
     # ── lifecycle ──────────────────────────────────────────────────────────
     def start(self) -> TeacherServer:
@@ -288,6 +326,8 @@ class TeacherServer:
         from aiohttp import web
 
         self.request_count += 1
+        with self._arrived:
+            self._arrived.notify_all()
         number = self.request_count
         if (denied := self._check_key(request)) is not None:
             return denied
@@ -322,6 +362,15 @@ class TeacherServer:
             return web.json_response(
                 {"error": {"message": "Incorrect API key provided", "type": "auth"}}, status=401
             )
+        if fault in ("400", "404", "413", "501"):
+            return web.json_response(
+                {"error": {"message": f"fault {fault}: the server refused this request", "type": "invalid"}},
+                status=int(fault),
+            )
+        if fault == "html":
+            return web.Response(text="<html><body>502 Bad Gateway</body></html>", content_type="text/html")
+        if fault == "hang":
+            await asyncio.sleep(self.faults.hang_s if self.faults else 3600)
         if fault == "reset":
             if request.transport is not None:
                 request.transport.abort()
@@ -350,6 +399,12 @@ class TeacherServer:
             return web.Response(
                 body=b'{"id": "chatcmpl-broken", "choices": [{"mess', content_type="application/json"
             )
+        if (
+            fault in BAD_200_KINDS
+            and fault not in ("html", "bad_event")
+            or (fault == "bad_event" and not body.get("stream"))
+        ):
+            return web.json_response(_bad_body(fault, ident, model, replies, usage, self._message))
         if body.get("stream"):
             return await self._stream(
                 request,
@@ -382,6 +437,15 @@ class TeacherServer:
             await response.write(payload[: len(payload) // 2])
             await asyncio.sleep(self.faults.slow_body_s if self.faults else 0.2)
             await response.write(payload[len(payload) // 2 :])
+            await response.write_eof()
+            return response
+        if fault == "trickle":
+            response = web.StreamResponse(headers={"Content-Type": "application/json"})
+            response.content_length = len(payload)
+            await response.prepare(request)
+            for i in range(len(payload)):
+                await response.write(payload[i : i + 1])
+                await asyncio.sleep(self.faults.trickle_s if self.faults else 0.5)
             await response.write_eof()
             return response
         return web.Response(body=payload, content_type="application/json")
@@ -428,6 +492,8 @@ class TeacherServer:
             }
             return b"data: " + json.dumps(data).encode() + b"\n\n"
 
+        if fault == "bad_event":
+            await response.write(b"data: [1, 2, 3]\n\n")
         for i, reply in enumerate(replies):
             await response.write(
                 chunk([{"index": i, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
@@ -447,6 +513,37 @@ class TeacherServer:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+
+def _bad_body(
+    fault: str, ident: str, model: str, replies: list[Reply], usage: dict, message: Callable[[Reply], dict]
+) -> dict:
+    """A 200 body with one thing wrong, as `fault` names."""
+    choices = [
+        {"index": i, "message": message(r), "finish_reason": r.finish_reason} for i, r in enumerate(replies)
+    ]
+    content = {
+        "content_null": None,
+        "content_empty": "",
+        "content_list": [{"type": "text", "text": "hi"}],
+        "content_int": 42,
+    }
+    if fault in content:
+        choices = [{**c, "message": {"role": "assistant", "content": content[fault]}} for c in choices]
+    if fault == "empty_choices":
+        choices = []
+    bad_usage = {
+        "usage_list": [1, 2],
+        "usage_string": "lots",
+        "usage_huge": {"prompt_tokens": 2**64, "completion_tokens": 2**70},
+    }
+    return {
+        "id": ident,
+        "object": "chat.completion",
+        "model": model,
+        "choices": choices,
+        "usage": bad_usage.get(fault, usage),
+    }
 
 
 def _process_main(settings: dict, pipe: Any) -> None:

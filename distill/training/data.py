@@ -126,9 +126,9 @@ def load_conversations(source: str | Path, *, split: str = "train") -> tuple[lis
         run = RunDir(path)
         if not run.has_rows("sft"):
             hint = (
-                "run `distill filter` (or the dataset step) first"
+                f"run `distill card {path}` first (it writes data/sft from the kept rows)"
                 if run.has_rows("all")
-                else "no rows at all"
+                else "no rows at all: run `distill generate` first"
             )
             raise InputError(f"the run has no `sft` view ({run.config_dir('sft')}): {hint}", path=path)
         files = run.shard_files("sft")

@@ -18,6 +18,7 @@ from typing import Any
 
 from distill.errors import ConfigError, StageError
 from distill.extras import require_extra
+from distill.sources import resolve
 from distill.training.arguments import (
     attention_label,
     extend_rope,
@@ -64,6 +65,9 @@ def sft(
 
     cfg = cfg.with_flags(dataset=str(dataset) if dataset is not None else None, output_dir=output_dir)
     model_id = cfg.require_model()
+    local = model_id.startswith(("/", ".", "~")) or model_id.count("/") > 1  # Hub ids: NAME or ORG/NAME
+    if local and resolve(model_id).kind == "missing":  # a local path that is not there: never a Hub lookup
+        raise ConfigError(f"sft.model: {model_id}: no such folder (a Hub id looks like ORG/NAME)")
     if not cfg.dataset:
         raise ConfigError("no dataset: pass --dataset RUN|FILE|HUB_ID or set sft.dataset")
     log.info("%s", cfg.batch_plan())

@@ -36,13 +36,15 @@ class VerifyConfig(StageConfig):
     )
     float_rounding: int = Field(6, description="Decimal places math-verify rounds floats to.")
     strict: bool = Field(True, description="math-verify strict mode (variable names matter).")
-    math_timeout_s: int = Field(5, description="math-verify's own parse/compare timeout per call.")
-    item_timeout_s: float = Field(30.0, description="Hard wall-clock limit per row: the worker is killed.")
+    math_timeout_s: int = Field(5, ge=1, description="math-verify's own parse/compare timeout per call.")
+    item_timeout_s: float = Field(
+        30.0, gt=0, description="Hard wall-clock limit per row: the worker is killed."
+    )
     math_memory_mb: int = Field(
-        4096, description="Address-space cap of each math worker (MemoryError beyond)."
+        4096, ge=256, description="Address-space cap of each math worker (MemoryError beyond)."
     )
     workers: int | None = Field(
-        None, description="Processes for math and sandbox slots for code; default all cores."
+        None, ge=1, description="Processes for math and sandbox slots for code; default all cores."
     )
     tests_column: str = Field(
         "tests", description="Tests as stdin/stdout cases, asserts, or a JSON string of either."

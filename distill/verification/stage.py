@@ -23,6 +23,7 @@ from queue import Queue
 from typing import TYPE_CHECKING, Any
 
 from distill import schema
+from distill.run import writes_run
 from distill.verification.config import VerifyConfig
 from distill.verification.report import VerifyReport, build_report
 
@@ -57,6 +58,7 @@ OUTPUT_COLUMNS = (
 )
 
 
+@writes_run("verify")
 def verify(
     cfg: VerifyConfig, run: RunDir, *, progress: Progress | None = None, force: bool = False
 ) -> VerifyReport:
