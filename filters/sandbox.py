@@ -5,8 +5,9 @@ is not, and both are logged once):
 - namespaces: mount (one private, size-capped tmpfs holds /tmp, /var/tmp, /dev/shm and the work
   folder; every other mount read-only; a fresh /proc), pid (when the program ends, every process it
   started dies with the namespace), network (none), ipc (no System V segment survives);
-- as root, a uid of its own per slot, claimed exclusively across processes (a lock file per uid);
-  after every program every process of that uid is killed, so the next program starts with none;
+- as root, a uid of its own per slot, claimed exclusively across processes (a lock file per uid; a
+  uid that some process outside our locks runs as is skipped, never swept); after every program
+  every process of that uid is killed, so the next program starts with none;
   without root, a user namespace with every capability dropped, else the rlimits alone;
 - a cgroup per program (v2, else v1) with memory and pids limits, killed as a whole afterwards;
 - rlimits cpu, address space, file size, processes and core; a wall-clock SIGKILL; a cap on captured
