@@ -49,6 +49,15 @@ class Cgroups:
         kill = "cgroup.kill" if self.kill is not None else "every pid it lists"
         return f"cgroup {version} {' '.join(parts)}, killed as a whole ({kill})".replace("  ", " ")
 
+    def remove_stale(self, prefix: str) -> None:
+        """Empty and remove the cgroups `PREFIX-PID-…` whose process PID is dead (killed mid-run)."""
+        for parent in dict.fromkeys(p for p in (self.kill, self.memory, self.pids) if p is not None):
+            with contextlib.suppress(OSError):
+                for path in parent.glob(f"{prefix}-*"):
+                    owner = path.name[len(prefix) + 1 :].partition("-")[0]
+                    if owner.isdigit() and not _alive(int(owner)):
+                        CgroupRun([path], None).finish()
+
     def start(self, name: str, memory_bytes: int, pids: int) -> CgroupRun:
         """Create this program's cgroups with their limits (a stale one of the same name is emptied)."""
         dirs: list[Path] = []
@@ -204,6 +213,16 @@ def _kill_listed(d: Path) -> bool:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(int(pid), signal.SIGKILL)
     return bool(pids)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, and not ours to signal
+    return True
 
 
 def _write(path: Path, value: object) -> None:

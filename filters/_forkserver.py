@@ -3,7 +3,9 @@
 One Python start-up per `Sandbox` instead of one per program: `ForkServer` starts
 `filters/_sandbox_init.py serve` once and hands it, per program, the settings and four pipe ends
 (stdin, stdout, stderr, report) over a Unix socket. A program is done when its report pipe reaches
-EOF: the launcher and init hold it to the end, the program never does.
+EOF: the launcher and init hold it to the end, the program never does. The server answers the
+launcher's pid, or `-ERRNO` when it could not fork (it goes on serving: a server that died would take
+every running program of its Sandbox with it, as the launchers die with their server).
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ class ForkServer:
                     reply = self._sock.recv(32)
                 except OSError:
                     reply = b""
+                if reply.startswith(b"-"):  # the server could not fork (it goes on serving)
+                    errno = int(reply[1:])
+                    raise OSError(errno, f"the sandbox's fork server cannot fork: {os.strerror(errno)}")
                 if reply:
                     return int(reply)
                 self._stop()

@@ -8,7 +8,8 @@ nothing the program does can outlive it:
 
     launcher   host namespaces; joins the program's cgroups, unshares, waits for init, then
       │        becomes the program's uid and kills every process of it (`kill(-1)`: the uid is
-      │        the slot's alone)
+      │        the slot's alone); dies with the server (parent-death signal), so a Sandbox whose
+      │        process is killed leaves no program behind
       └─ init  pid 1 of a new pid namespace (stays privileged, so the parent-death signal that a
           │    uid change would clear holds): mounts the program's private tmpfs, reaps orphans;
           │    when it exits the kernel kills every process left in the namespace
@@ -331,6 +332,7 @@ def serve(sock_fd):
     import socket
 
     sock = socket.socket(fileno=sock_fd)
+    server = os.getpid()
     _signal.signal(_signal.SIGCHLD, _signal.SIG_IGN)  # the kernel reaps our launchers
     while True:
         try:
@@ -342,9 +344,20 @@ def serve(sock_fd):
         fds = array.array("i")
         for _, _, data in ancdata:
             fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as e:  # this program cannot start; the server (and every running one) goes on
+            for fd in fds:
+                os.close(fd)
+            sock.send(f"-{e.errno}".encode())
+            continue
         if pid == 0:
             sock.close()
+            # Dies with the server, which ends when the Sandbox's end of the socket closes (`close`,
+            # or its process killed): then init dies too, and with it every process of the program.
+            _libc.prctl(PR_SET_PDEATHSIG, _signal.SIGKILL)
+            if os.getppid() != server:
+                os._exit(0)  # the server ended before the line above
             _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
             os.setpgid(0, 0)  # its own group: the Sandbox kills it (and init) with killpg
             stdin, stdout, stderr, report = fds

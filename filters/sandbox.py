@@ -5,8 +5,9 @@ is not, and both are logged once):
 - namespaces: mount (one private, size-capped tmpfs holds /tmp, /var/tmp, /dev/shm and the work
   folder; every other mount read-only; a fresh /proc), pid (when the program ends, every process it
   started dies with the namespace), network (none), ipc (no System V segment survives);
-- as root, a uid of its own per slot, claimed exclusively across processes (a lock file per uid);
-  after every program every process of that uid is killed, so the next program starts with none;
+- as root, a uid of its own per slot, claimed exclusively across processes (a lock file per uid; a
+  uid that some process outside our locks runs as is skipped, never swept); after every program
+  every process of that uid is killed, so the next program starts with none;
   without root, a user namespace with every capability dropped, else the rlimits alone;
 - a cgroup per program (v2, else v1) with memory and pids limits, killed as a whole afterwards;
 - rlimits cpu, address space, file size, processes and core; a wall-clock SIGKILL; a cap on captured
@@ -36,7 +37,7 @@ from typing import Literal
 from filters._cgroups import CgroupRun, Cgroups, find_cgroups
 from filters._forkserver import ForkServer, Output, kill_group, pump
 from filters._sandbox_init import MEMORY_EXIT
-from filters._uids import UID_BASE, SlotUids, sweep
+from filters._uids import UID_BASE, SlotUids, processes_of, sweep
 
 __all__ = ["UID_BASE", "Limits", "RunStatus", "Sandbox", "SandboxResult"]
 
@@ -49,6 +50,9 @@ _NEWUSER = 0x10000000
 _OPTIONAL = ("read-only", "proc")  # steps a host may refuse without losing the namespaces
 _NO_CGROUPS = Cgroups(None, None, None, False)
 _CGROUP_SLACK_MB = 64  # the launcher and init, charged to the program's cgroup too
+_CGROUP_PREFIX = "distill-sbx"  # a program's cgroup: PREFIX-PID-SANDBOX-SLOT (PID: the Sandbox's process)
+# The probe's own wall clock: a busy box must not pass for one that lacks a namespace or a cgroup.
+_PROBE_WALL_S = 60.0
 _logged: set[str] = set()  # isolation strings this process has logged already
 
 
@@ -122,6 +126,7 @@ class Sandbox:
         self._root = os.geteuid() == 0
         self._uids = SlotUids() if self._root else None
         self._cgroups = find_cgroups() if isolation != "rlimits" else _NO_CGROUPS
+        self._cgroups.remove_stale(_CGROUP_PREFIX)  # what Sandboxes of killed processes left
         self._unshare, self._have, self.isolation = 0, list[str](), ""
         self._locks: dict[int, threading.Lock] = {}
         self._locks_lock = threading.Lock()
@@ -182,7 +187,9 @@ class Sandbox:
                 for cgroups in dict.fromkeys([found, _NO_CGROUPS]):
                     self._unshare, self._cgroups = flags, cgroups
                     # it imports a module the server has not: the uid must be able to read the stdlib
-                    run, report = self._launch("import json", "", {}, 0, "main.py", list(_OPTIONAL))
+                    run, report = self._launch(
+                        "import json", "", {}, 0, "main.py", list(_OPTIONAL), wall_s=_PROBE_WALL_S
+                    )
                     if run.status == "ok":
                         self._have = [h for h in _OPTIONAL if h in report.have]
                         return python
@@ -255,7 +262,7 @@ class Sandbox:
         lim = self.limits
         mem, fsize = lim.memory_mb * 1024**2, lim.file_mb * 1024**2
         # RLIMIT_NPROC counts every process of the uid: a dedicated uid starts at 0, ours does not.
-        nproc = lim.nproc if uid is not None else lim.nproc + _processes_of(os.geteuid())
+        nproc = lim.nproc if uid is not None else lim.nproc + len(processes_of(os.geteuid()))
         rlimits = f"cpu:{lim.cpu_s}:{lim.cpu_s + 1},as:{mem}:{mem},fsize:{fsize}:{fsize},nproc:{nproc}:{nproc},core:0:0"
         inner = f"/tmp/{work.name}" if self._unshare & _NS["mount"] else str(work)
         return [
@@ -266,10 +273,19 @@ class Sandbox:
         ]  # fmt: skip
 
     def _launch(
-        self, source: str, stdin: str, files: Mapping[str, str], slot: int, entry: str, want: list[str]
+        self,
+        source: str,
+        stdin: str,
+        files: Mapping[str, str],
+        slot: int,
+        entry: str,
+        want: list[str],
+        *,
+        wall_s: float | None = None,
     ) -> tuple[SandboxResult, _Report]:
         assert self._server is not None
         uid = self.uid(slot)
+        wall_s = self.limits.wall_s if wall_s is None else wall_s
         work = Path(tempfile.mkdtemp(prefix="distill-sbx-"))
         cgroup: CgroupRun | None = None
         output, error = Output(b"", b"", b"", False, False), ""
@@ -281,10 +297,12 @@ class Sandbox:
                 for path in (work, *work.iterdir()):
                     os.chown(path, uid, uid)
             if self._cgroups.memory or self._cgroups.pids or self._cgroups.kill:
-                name = f"distill-sbx-{os.getpid()}-{id(self):x}-{slot}"  # unique while this Sandbox lives
+                name = (
+                    f"{_CGROUP_PREFIX}-{os.getpid()}-{id(self):x}-{slot}"  # unique while this Sandbox lives
+                )
                 cgroup = self._cgroups.start(name, self._cgroup_memory_mb * 1024**2, self.limits.nproc + 2)
             output = self._spawn_and_pump(
-                self._settings(work, uid, cgroup.procs if cgroup else [], want, entry), stdin
+                self._settings(work, uid, cgroup.procs if cgroup else [], want, entry), stdin, wall_s
             )
         except OSError as e:
             error = f"cannot start: {e}"
@@ -295,13 +313,13 @@ class Sandbox:
                 sweep(uid)  # the launcher was killed (or never started) before it could
             shutil.rmtree(work, ignore_errors=True)
         report.error = report.error or error
-        status, detail = self._verdict(report, output.over_limit, output.timed_out, oom)
+        status, detail = self._verdict(report, output, oom, wall_s)
         code = os.waitstatus_to_exitcode(report.status) if report.status is not None else None
         stdout, stderr = output.stdout.decode("utf-8", "replace"), output.stderr.decode("utf-8", "replace")
         result = SandboxResult(status, code, stdout, stderr, self._clock() - start, self.isolation, detail)
         return result, report
 
-    def _spawn_and_pump(self, settings: list[str], stdin: str) -> Output:
+    def _spawn_and_pump(self, settings: list[str], stdin: str, wall_s: float) -> Output:
         assert self._server is not None
         pipes = [os.pipe() for _ in range(4)]  # stdin, stdout, stderr, report: (read, write) each
         theirs = [pipes[0][0], pipes[1][1], pipes[2][1], pipes[3][1]]
@@ -317,22 +335,20 @@ class Sandbox:
         try:
             return pump(
                 stdin.encode(), *ours, kill=lambda: kill_group(pid), output_bytes=self.limits.output_bytes,
-                deadline=self._clock() + self.limits.wall_s, clock=self._clock,
+                deadline=self._clock() + wall_s, clock=self._clock,
             )  # fmt: skip
         finally:
             for fd in ours[1:]:  # pump closes stdin itself
                 os.close(fd)
 
-    def _verdict(
-        self, report: _Report, over_limit: bool, timed_out: bool, oom: bool
-    ) -> tuple[RunStatus, str]:
+    def _verdict(self, report: _Report, output: Output, oom: bool, wall_s: float) -> tuple[RunStatus, str]:
         """The run's status from what the kernel reported (never from the program's output)."""
         if report.error:
             return "sandbox_error", report.error
-        if over_limit:
+        if output.over_limit:
             return "output_limit", f"more than {self.limits.output_bytes} bytes of output"
-        if timed_out:
-            return "timeout", f"wall-clock limit {self.limits.wall_s:g}s"
+        if output.timed_out:
+            return "timeout", f"wall-clock limit {wall_s:g}s"
         if report.status is None:
             return "sandbox_error", "the sandbox ended without reporting the program's status"
         if os.WIFSIGNALED(report.status):
@@ -368,14 +384,3 @@ _ENV = {  # the whole environment of every program (HOME and TMPDIR: its work fo
     "PYTHONIOENCODING": "utf-8",
     "PYTHONHASHSEED": "0",
 }
-
-
-def _processes_of(uid: int) -> int:
-    count = 0
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            with status.open() as f:
-                count += any(line.startswith("Uid:") and line.split()[1] == str(uid) for line in f)
-        except OSError:
-            continue
-    return count

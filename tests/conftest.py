@@ -15,6 +15,7 @@ pytest_plugins = [
     "tests.plugins.models",
     "tests.plugins.hub",
     "tests.plugins.badinput",
+    "tests.plugins.viewer",
 ]
 
 

@@ -7,7 +7,7 @@ floor and the floors below, never a floor above):
     0  errors, schema
     1  config, run, progress, reports, sources, reasoning, teachers/, testing/, filters/
     2  the stages: generation/, verification/, filtering/, publishing/, training/, evaluation/, judge
-    3  recipe, pipeline/
+    3  recipe, pipeline/, viewer/ (reads what the stages wrote)
     4  cli, reference, demo/, the package roots (their names load lazily)
 """
 
@@ -27,7 +27,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
      "distill.reasoning", "distill.teachers", "distill.testing", "filters"),
     ("distill.generation", "distill.verification", "distill.filtering", "distill.publishing",
      "distill.training", "distill.evaluation", "distill.judge"),
-    ("distill.recipe", "distill.pipeline"),
+    ("distill.recipe", "distill.pipeline", "distill.viewer"),
     ("distill.cli", "distill.reference", "distill.demo"),
 )
 # SFT on several GPUs: `sft()` hands over to `accelerate launch`, whose processes re-enter `sft()`.

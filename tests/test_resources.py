@@ -206,6 +206,11 @@ def test_the_wheel_ships_every_file_read_at_run_time(wheel_site: Path) -> None:
         "distill/demo/benchmark_math500.jsonl",
         "data_cards/dataset_card.md.j2",
         "distill/py.typed",
+        "distill/viewer/templates/sample.html",
+        "distill/viewer/static/viewer.js",
+        "distill/viewer/static/katex/katex.min.js",
+        "distill/viewer/static/katex/LICENSE",
+        "distill/viewer/static/katex/fonts/KaTeX_Main-Regular.woff2",
     ):
         assert (wheel_site / rel).is_file(), rel
     assert not (wheel_site / "recipes").exists() and not (wheel_site / "tests").exists()

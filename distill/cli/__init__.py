@@ -10,12 +10,13 @@ report. No logic lives here: no loops over rows, no defaults repeated from the c
     training.py     distill sft
     evaluation.py   distill eval
     stages.py       distill verify / filter / card / push (one run folder)
+    viewer.py       distill view (a local web page over a run or an eval directory)
 """
 
 from __future__ import annotations
 
 # Importing a command module registers its commands on `app`.
-from distill.cli import evaluation, generation, pipeline, stages, training  # noqa: F401
+from distill.cli import evaluation, generation, pipeline, stages, training, viewer  # noqa: F401
 from distill.cli.app import app, main
 
 __all__ = ["app", "main"]

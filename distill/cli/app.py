@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 from distill.errors import DistillError
 
 # `distill --help` lists the commands in this order (the pipeline's); others follow.
-COMMANDS = ("run", "generate", "sft", "merge", "eval", "verify", "filter", "card", "push", "recipes")
+COMMANDS = ("run", "generate", "sft", "merge", "eval", "verify", "filter", "card", "push", "view", "recipes")
 
 
 class _PlainHelp(TyperGroup):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -69,6 +70,12 @@ def run_(
     console().print(report.as_table())
     for line in report.where():
         console().print(f"  {line}", markup=False, highlight=False)
+    console().print(
+        f"  {'browse':<10} distill view {shlex.quote(str(report.run_dir))}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     console().print(f"done in {report.seconds:.0f}s; rerun the same command to resume or update", highlight=False)
 
 

@@ -98,10 +98,13 @@ def build_tiny_model(
         model = Qwen2ForCausalLM(Qwen2Config(**common))
     else:
         model = LlamaForCausalLM(LlamaConfig(**common))
+    # The padding rows of the vocabulary (ids the tokenizer does not have) decode to nothing: a trained
+    # model never picks them, an untrained one may repeat one forever, so generation never offers them.
     model.generation_config = GenerationConfig(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
+        suppress_tokens=list(range(len(tokenizer), padded_vocab)) or None,
     )
     model.save_pretrained(out_dir)
     return out_dir

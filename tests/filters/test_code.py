@@ -63,11 +63,8 @@ def test_mutated_humaneval_solutions_fail_with_the_right_kind(shared_data: Path,
     assert (wrong.ok, wrong.kind) == (False, "wrong_answer")
     crash = verify_code(f"```python\n{task['prompt']}    return 1 / 0\n```", tests, sandbox=sandbox)
     assert (crash.ok, crash.kind) == (False, "runtime_error") and "ZeroDivisionError" in crash.detail
-    slow = verify_code(
-        f"```python\n{task['prompt']}    while True: pass\n```",
-        tests,
-        sandbox=Sandbox(Limits(cpu_s=1, wall_s=2.0)),
-    )
+    with Sandbox(Limits(cpu_s=1, wall_s=2.0)) as short:  # closed: its uids go back at once, not at exit
+        slow = verify_code(f"```python\n{task['prompt']}    while True: pass\n```", tests, sandbox=short)
     assert (slow.ok, slow.kind) == (False, "timeout")
 
 
@@ -126,12 +123,12 @@ def test_rows_without_tests_are_not_applicable() -> None:
 
 
 def test_hostile_program_in_a_test_suite_is_recorded_and_contained(sandbox: Sandbox) -> None:
-    small = Sandbox(Limits(cpu_s=1, wall_s=2.0, memory_mb=512, output_bytes=1024**2))
-    flood = verify_code(
-        "```python\nimport sys\nwhile True: sys.stdout.write('x' * 9999)\n```",
-        [{"input": "", "output": "1"}],
-        sandbox=small,
-    )
+    with Sandbox(Limits(cpu_s=1, wall_s=2.0, memory_mb=512, output_bytes=1024**2)) as small:
+        flood = verify_code(
+            "```python\nimport sys\nwhile True: sys.stdout.write('x' * 9999)\n```",
+            [{"input": "", "output": "1"}],
+            sandbox=small,
+        )
+        memory = verify_code("```python\nx = bytearray(50 * 1024**3)\n```", ["assert True"], sandbox=small)
     assert flood.kind == "output_limit"
-    memory = verify_code("```python\nx = bytearray(50 * 1024**3)\n```", ["assert True"], sandbox=small)
     assert memory.kind == "memory"
