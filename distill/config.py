@@ -130,8 +130,14 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_config(model: type[C], path: Path | None = None, overrides: Sequence[str] = (),
-                section: str | None = None, *, typed: Sequence[str] | None = None) -> C:
+def load_config(
+    model: type[C],
+    path: Path | None = None,
+    overrides: Sequence[str] = (),
+    section: str | None = None,
+    *,
+    typed: Sequence[str] | None = None,
+) -> C:
     """Build `model` from an optional YAML file (or one `section` of it) and `key=value` overrides.
 
     `typed` are the overrides as the user wrote them (before a section prefix was dropped): errors quote them.
@@ -154,7 +160,11 @@ def load_config(model: type[C], path: Path | None = None, overrides: Sequence[st
 
 
 def _blamed(
-    error: ValidationError, path: Path | None, overrides: Sequence[str], section: str | None, typed: Sequence[str]
+    error: ValidationError,
+    path: Path | None,
+    overrides: Sequence[str],
+    section: str | None,
+    typed: Sequence[str],
 ) -> str:
     """Where the first bad value came from: the `key=value` override (--set) that set it, else the file."""
     loc = ".".join(str(p) for p in error.errors()[0]["loc"])
@@ -192,7 +202,9 @@ def resolve(
 def _with_flags(cfg: C, flags: Mapping[str, Any]) -> C:
     flags = {k: v for k, v in ((k, _given(v)) for k, v in flags.items()) if v is not None}
     nested = {
-        k: v for k, v in flags.items() if isinstance(v, Mapping) and isinstance(getattr(cfg, k, None), StageConfig)
+        k: v
+        for k, v in flags.items()
+        if isinstance(v, Mapping) and isinstance(getattr(cfg, k, None), StageConfig)
     }
     cfg = cfg.with_flags(**{k: v for k, v in flags.items() if k not in nested})
     if not nested:

@@ -28,8 +28,14 @@ class ConfigError(DistillError):
 class InputError(DistillError):
     """An input file is invalid; the message names the file, row and field."""
 
-    def __init__(self, message: str, *, path: Path | str | None = None, row: int | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        row: int | None = None,
+        field: str | None = None,
+    ) -> None:
         where = [str(p) for p in (path,) if p is not None]
         if row is not None:
             where.append(f"row {row}")

@@ -57,10 +57,19 @@ class RichProgress:
             TimeRemainingColumn,
         )
 
-        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                             TaskProgressColumn(), TextColumn("{task.fields[rate]}"), TimeElapsedColumn(),
-                             TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[extra]}"),
-                             console=self._console, transient=False)
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[extra]}"),
+            console=self._console,
+            transient=False,
+        )
         self._bar.start()
         self._fields = {}
         self._task = self._bar.add_task(description, total=total, rate="", extra="")

@@ -52,10 +52,14 @@ def _describe_model(model: type[StageConfig], prefix: str, lines: list[str], top
         if top and sub is not None:
             lines.append(f"| `{name}` | | see [`{name}`](#{name}) |")
             continue
-        if not top and sub is not None and sub in sections:  # another stage's settings (eval.engine): documented once, there
+        if (
+            not top and sub is not None and sub in sections
+        ):  # another stage's settings (eval.engine): documented once, there
             section = sections[sub]
             description = (field.description or "").replace("|", "\\|")
-            lines.append(f"| `{prefix}{name}` | `{{}}` | {description} Keys: see [`{section}`](#{section}). |")
+            lines.append(
+                f"| `{prefix}{name}` | `{{}}` | {description} Keys: see [`{section}`](#{section}). |"
+            )
             continue
         if sub is not None:
             nested.append((name, sub))

@@ -187,7 +187,9 @@ class RunDir:
         import fcntl
 
         if not self.root.is_dir():
-            raise StageError(f"{self.root}: no such run folder (check the path, or run `distill generate` first)")
+            raise StageError(
+                f"{self.root}: no such run folder (check the path, or run `distill generate` first)"
+            )
         key = str(self.root.resolve())
         if key in _HELD:
             _HELD[key][1] += 1
@@ -250,7 +252,9 @@ class RunDir:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as e:
-            raise InputError(f"not valid JSON ({str(e)[:120]}): fix it, or delete it to start over", path=path) from e
+            raise InputError(
+                f"not valid JSON ({str(e)[:120]}): fix it, or delete it to start over", path=path
+            ) from e
         if not isinstance(data, dict):
             raise InputError(f"expected a JSON object, got {type(data).__name__}", path=path)
         return data
@@ -325,20 +329,29 @@ class RunDir:
         try:
             types = lazy.collect_schema()
         except pl.exceptions.PolarsError as e:
-            raise InputError(f"the shards do not share one schema ({str(e).splitlines()[0][:160]})",
-                             path=self.config_dir(config)) from e
+            raise InputError(
+                f"the shards do not share one schema ({str(e).splitlines()[0][:160]})",
+                path=self.config_dir(config),
+            ) from e
         for column, wanted in ((schema.PROMPT_ID, pl.String), (schema.SAMPLE, pl.Int64)):
             if column in types and types[column] != wanted:
-                raise InputError(f"type {types[column]}, expected {wanted}", path=self.config_dir(config),
-                                 field=column)
+                raise InputError(
+                    f"type {types[column]}, expected {wanted}", path=self.config_dir(config), field=column
+                )
         return lazy
 
     def read(self, config: str = "all") -> pl.DataFrame:
         return self.scan(config).collect()
 
-    def write_rows(self, frame: pl.DataFrame | Iterator[pl.DataFrame], config: str = "all",
-                   split: str = "train", *, shard_bytes: int | None = None,
-                   row_group_bytes: int | None = None) -> list[Path]:
+    def write_rows(
+        self,
+        frame: pl.DataFrame | Iterator[pl.DataFrame],
+        config: str = "all",
+        split: str = "train",
+        *,
+        shard_bytes: int | None = None,
+        row_group_bytes: int | None = None,
+    ) -> list[Path]:
         """Replace a config's shards with `frame`, in the Hub layout `<split>-NNNNN-of-NNNNN.parquet`.
 
         Shards roll over at `shard_bytes` (default SHARD_BYTES) of compressed Parquet on disk, and
@@ -351,14 +364,23 @@ class RunDir:
         import polars as pl
 
         frames = [frame] if isinstance(frame, pl.DataFrame) else list(frame)
-        table = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else (
-            frames[0] if frames else pl.DataFrame())
+        table = (
+            pl.concat(frames, how="diagonal_relaxed")
+            if len(frames) > 1
+            else (frames[0] if frames else pl.DataFrame())
+        )
         rows = _rows_for_bytes(table, row_group_bytes or ROW_GROUP_BYTES)
         groups = (table.slice(start, rows) for start in range(0, max(table.height, 1), rows))
         return self.write_rows_stream(groups, config, split, shard_bytes=shard_bytes)
 
-    def write_rows_stream(self, frames: Iterable[pl.DataFrame], config: str = "all", split: str = "train", *,
-                          shard_bytes: int | None = None) -> list[Path]:
+    def write_rows_stream(
+        self,
+        frames: Iterable[pl.DataFrame],
+        config: str = "all",
+        split: str = "train",
+        *,
+        shard_bytes: int | None = None,
+    ) -> list[Path]:
         """Like `write_rows`, but each frame is written as it arrives (memory stays flat in the row count).
 
         Every frame must have the first one's columns (cast to its types); each becomes one row group,
@@ -385,7 +407,9 @@ class RunDir:
                 table = table.select(arrow_schema.names).cast(arrow_schema)
                 if writer is None:
                     paths.append(staging / f"part-{len(paths):05d}.parquet")
-                    writer = pq.ParquetWriter(paths[-1], arrow_schema, compression="zstd", write_statistics=True)
+                    writer = pq.ParquetWriter(
+                        paths[-1], arrow_schema, compression="zstd", write_statistics=True
+                    )
                 writer.write_table(table, row_group_size=max(1, table.num_rows))
                 if paths[-1].stat().st_size >= limit:
                     writer.close()
@@ -436,7 +460,8 @@ class RunDir:
                     part = pl.from_arrow(table)
                     assert isinstance(part, pl.DataFrame)
                     yield part.drop([c for c in new_cols if c in part.columns]).join(
-                        columns, on=list(schema.KEY), how="left", maintain_order="left")
+                        columns, on=list(schema.KEY), how="left", maintain_order="left"
+                    )
 
         if not self.shard_files("all"):
             raise StageError(f"{self.config_dir('all')} has no Parquet shards: run `distill generate` first")
@@ -470,7 +495,11 @@ class RunDir:
         """Record that `stage` finished with settings `fingerprint` (written after its outputs)."""
         manifest = self.read_json(self.manifest)
         manifest.setdefault("schema_version", schema.SCHEMA_VERSION)
-        manifest.setdefault("stages", {})[stage] = {"fingerprint": fingerprint, "finished_at": time.time(), **info}
+        manifest.setdefault("stages", {})[stage] = {
+            "fingerprint": fingerprint,
+            "finished_at": time.time(),
+            **info,
+        }
         self.write_json(self.manifest, manifest)
 
     def record_written(self, path: Path) -> None:
@@ -483,7 +512,9 @@ class RunDir:
         """Whether `path` is missing or still holds what this run wrote there (never a user's own file)."""
         if not path.exists():
             return True
-        recorded = self.read_json(self.manifest).get("written", {}).get(path.relative_to(self.root).as_posix())
+        recorded = (
+            self.read_json(self.manifest).get("written", {}).get(path.relative_to(self.root).as_posix())
+        )
         return recorded == _sha256(path)
 
     def forget(self, *stages: str) -> None:

@@ -13,7 +13,9 @@ SAMPLE = "sample"  # 0..n-1
 PROMPT = "prompt"  # the rendered user turn sent to the teacher
 
 # the trace
-MESSAGES = "messages"  # [{"role": "user", ...}, {"role": "assistant", "content": "<think>\n…\n</think>\n\n…"}]
+MESSAGES = (
+    "messages"  # [{"role": "user", ...}, {"role": "assistant", "content": "<think>\n…\n</think>\n\n…"}]
+)
 REASONING = "reasoning"
 ANSWER_TEXT = "answer_text"
 COMPLETE = "complete"  # the reasoning was closed (</think> seen); never guessed
@@ -64,14 +66,45 @@ SOURCE = "source"
 
 # Columns that generation owns; an input column with one of these names is an input error.
 GENERATED_COLUMNS = (
-    PROMPT_ID, SAMPLE, PROMPT, MESSAGES, REASONING, ANSWER_TEXT, COMPLETE, TEACHER, FINISH_REASON,
-    PROMPT_TOKENS, COMPLETION_TOKENS, LATENCY_S, ATTEMPTS, ERROR, TEMPERATURE, TOP_P, MAX_TOKENS, SEED,
+    PROMPT_ID,
+    SAMPLE,
+    PROMPT,
+    MESSAGES,
+    REASONING,
+    ANSWER_TEXT,
+    COMPLETE,
+    TEACHER,
+    FINISH_REASON,
+    PROMPT_TOKENS,
+    COMPLETION_TOKENS,
+    LATENCY_S,
+    ATTEMPTS,
+    ERROR,
+    TEMPERATURE,
+    TOP_P,
+    MAX_TOKENS,
+    SEED,
 )
 KEY = (PROMPT_ID, SAMPLE)
 # Columns that verify, filter and the dataset step write: an input column of that name would be overwritten.
 DERIVED_COLUMNS = (
-    MATH_VERIFIED, CODE_VERIFIED, FORMAT_OK, VERIFY_DETAIL, CODE_RESULTS, CORRECT, PASS_RATE,
-    KEEP, REJECT_REASON, DUP_OF, CONTAMINATED_BY, CONTAMINATION_METHOD, CONTAMINATION_SCORE, CONTAMINATION_SPANS,
-    LANGUAGE, LANGUAGE_SHARE, ANSWER_LANGUAGE, REPETITION,
+    MATH_VERIFIED,
+    CODE_VERIFIED,
+    FORMAT_OK,
+    VERIFY_DETAIL,
+    CODE_RESULTS,
+    CORRECT,
+    PASS_RATE,
+    KEEP,
+    REJECT_REASON,
+    DUP_OF,
+    CONTAMINATED_BY,
+    CONTAMINATION_METHOD,
+    CONTAMINATION_SCORE,
+    CONTAMINATION_SPANS,
+    LANGUAGE,
+    LANGUAGE_SHARE,
+    ANSWER_LANGUAGE,
+    REPETITION,
     NUM_TOKENS,
 )

@@ -27,7 +27,9 @@ class _PlainHelp(TyperGroup):
 
     def list_commands(self, ctx):  # noqa: ANN001, ANN201 - click's signature
         names = super().list_commands(ctx)
-        return sorted(names, key=lambda n: (COMMANDS.index(n) if n in COMMANDS else len(COMMANDS), names.index(n)))
+        return sorted(
+            names, key=lambda n: (COMMANDS.index(n) if n in COMMANDS else len(COMMANDS), names.index(n))
+        )
 
     def get_command(self, ctx, name):  # noqa: ANN001, ANN201 - click's signature
         command = super().get_command(ctx, name)
@@ -61,13 +63,23 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-RecipeOpt = Annotated[Path | None, typer.Option(
-    "--recipe", "-r", help="Recipe YAML or a shipped recipe's name (`distill recipes`); flags override it.")]
+RecipeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--recipe",
+        "-r",
+        help="Recipe YAML or a shipped recipe's name (`distill recipes`); flags override it.",
+    ),
+]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override any recipe key, e.g. --set generate.temperature=0.7 (repeatable)."),
+    typer.Option(
+        "--set", "-s", help="Override any recipe key, e.g. --set generate.temperature=0.7 (repeatable)."
+    ),
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No live display; one summary line at the end.")]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No live display; one summary line at the end.")
+]
 
 _state = {"debug": False}
 
@@ -76,7 +88,9 @@ _state = {"debug": False}
 def _root(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Debug logs and full tracebacks.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show info logs beside the progress.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show info logs beside the progress.")
+    ] = False,
 ) -> None:
     _state["debug"] = debug
     _configure_logging(debug, verbose, training=ctx.invoked_subcommand == "sft")
@@ -92,7 +106,9 @@ def _configure_logging(debug: bool, verbose: bool = False, training: bool = Fals
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
-        handlers=[RichHandler(console=console(stderr=True), show_path=debug, rich_tracebacks=debug, markup=False)],
+        handlers=[
+            RichHandler(console=console(stderr=True), show_path=debug, rich_tracebacks=debug, markup=False)
+        ],
         force=True,
     )
     for noisy in ("httpx", "httpcore", "urllib3", "filelock", "asyncio"):

@@ -13,22 +13,44 @@ from distill.cli.app import QuietOpt, RecipeOpt, SetOpt, app, console
 @app.command("eval")
 def eval_(
     out: Annotated[Path, typer.Option("--out", "-o", help="EVALDIR: samples, verdicts and results go here.")],
-    model: Annotated[str | None, typer.Option(
-        "--model", help="Model name at --base-url (or the endpoint URL itself); matched against DeepSeek's table.")] = None,
-    vllm: Annotated[str | None, typer.Option(
-        "--vllm", help="Serve this local checkpoint with `vllm serve` for the evaluation.")] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Model name at --base-url (or the endpoint URL itself); matched against DeepSeek's table.",
+        ),
+    ] = None,
+    vllm: Annotated[
+        str | None,
+        typer.Option("--vllm", help="Serve this local checkpoint with `vllm serve` for the evaluation."),
+    ] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible endpoint.")] = None,
-    benchmarks: Annotated[str | None, typer.Option(
-        "--benchmarks", help="Comma-separated registry names, e.g. aime24,aime25,math500,amc23,gsm8k,humaneval.")] = None,
-    benchmark: Annotated[list[str] | None, typer.Option(
-        "--benchmark", help="NAME=PATH: a local copy of a benchmark (repeatable).")] = None,
-    k: Annotated[str | None, typer.Option("--k", help="Samples per problem: auto (registry default) or N.")] = None,
+    benchmarks: Annotated[
+        str | None,
+        typer.Option(
+            "--benchmarks",
+            help="Comma-separated registry names, e.g. aime24,aime25,math500,amc23,gsm8k,humaneval.",
+        ),
+    ] = None,
+    benchmark: Annotated[
+        list[str] | None,
+        typer.Option("--benchmark", help="NAME=PATH: a local copy of a benchmark (repeatable)."),
+    ] = None,
+    k: Annotated[
+        str | None, typer.Option("--k", help="Samples per problem: auto (registry default) or N.")
+    ] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", help="Sampling temperature.")] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus sampling.")] = None,
-    max_tokens: Annotated[int | None, typer.Option("--max-tokens", help="Completion budget per sample, in tokens.")] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", help="Completion budget per sample, in tokens.")
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Base sampling seed (recorded).")] = None,
-    rescore: Annotated[bool, typer.Option(
-        "--rescore", help="Verify and score the samples already in --out again; generate nothing.")] = False,
+    rescore: Annotated[
+        bool,
+        typer.Option(
+            "--rescore", help="Verify and score the samples already in --out again; generate nothing."
+        ),
+    ] = False,
     recipe: RecipeOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -60,10 +82,26 @@ def eval_(
     if local and benchmarks is None and not rescore:
         benchmarks = ",".join(local)
     # --rescore: the settings the evaluation in --out ran with, instead of a recipe
-    source = settings_file(out) if rescore else None if recipe is None else resolve_recipe(recipe, prefer="eval")
-    cfg = resolve(EvalConfig, source, set_ or (), section="eval", flags={
-        "model": model, "vllm": vllm, "base_url": base_url, "benchmarks": benchmarks, "k": k,
-        "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, "seed": seed})
+    source = (
+        settings_file(out) if rescore else None if recipe is None else resolve_recipe(recipe, prefer="eval")
+    )
+    cfg = resolve(
+        EvalConfig,
+        source,
+        set_ or (),
+        section="eval",
+        flags={
+            "model": model,
+            "vllm": vllm,
+            "base_url": base_url,
+            "benchmarks": benchmarks,
+            "k": k,
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": max_tokens,
+            "seed": seed,
+        },
+    )
     if local:  # local copies add to the recipe's
         cfg = cfg.with_flags(benchmark_paths={**cfg.benchmark_paths, **local})
     if rescore:

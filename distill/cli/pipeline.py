@@ -13,19 +13,39 @@ from distill.cli.app import QuietOpt, SetOpt, app, console
 
 @app.command("run")
 def run_(
-    recipe: Annotated[Path, typer.Argument(
-        help="A shipped recipe's name (demo, openr1-math; `distill recipes` lists them) or a recipe YAML.",
-        show_default=False)],
-    overrides: Annotated[list[str] | None, typer.Argument(
-        help="key=value overrides of any recipe key, e.g. generate.n=8 sft.learning_rate=5e-5.",
-        show_default=False)] = None,
-    stages: Annotated[str | None, typer.Option(
-        "--stages", help="Comma-separated stages to run now: generate,verify,filter,card,push,sft,eval "
-                         "(default: the recipe's `stages`). Their inputs must already exist in RUN.")] = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Print the plan (prompts, samples, tokens, cost from a pilot of a few prompts, SFT "
-                          "steps and GPU-hours, what RUN already holds) and run nothing.")] = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="The run directory (overrides run_dir).")] = None,
+    recipe: Annotated[
+        Path,
+        typer.Argument(
+            help="A shipped recipe's name (demo, openr1-math; `distill recipes` lists them) or a recipe YAML.",
+            show_default=False,
+        ),
+    ],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="key=value overrides of any recipe key, e.g. generate.n=8 sft.learning_rate=5e-5.",
+            show_default=False,
+        ),
+    ] = None,
+    stages: Annotated[
+        str | None,
+        typer.Option(
+            "--stages",
+            help="Comma-separated stages to run now: generate,verify,filter,card,push,sft,eval "
+            "(default: the recipe's `stages`). Their inputs must already exist in RUN.",
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan (prompts, samples, tokens, cost from a pilot of a few prompts, SFT "
+            "steps and GPU-hours, what RUN already holds) and run nothing.",
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="The run directory (overrides run_dir).")
+    ] = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -76,7 +96,9 @@ def run_(
         highlight=False,
         soft_wrap=True,
     )
-    console().print(f"done in {report.seconds:.0f}s; rerun the same command to resume or update", highlight=False)
+    console().print(
+        f"done in {report.seconds:.0f}s; rerun the same command to resume or update", highlight=False
+    )
 
 
 @app.command("recipes")

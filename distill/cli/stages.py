@@ -27,18 +27,37 @@ def _settings_source(run: Path, recipe: Path | None) -> Path | None:
 @app.command("verify")
 def verify(
     run: RunArg,
-    math: Annotated[bool | None, typer.Option(
-        "--math/--no-math", help="Check final answers against the gold column.", show_default=False)] = None,
-    code: Annotated[bool | None, typer.Option(
-        "--code/--no-code", help="Run extracted programs against the rows' tests (sandboxed).",
-        show_default=False)] = None,
-    format_: Annotated[bool | None, typer.Option(
-        "--format/--no-format", help="Check think-block format, completeness and looping tails.",
-        show_default=False)] = None,
-    report: Annotated[bool, typer.Option(
-        "--report", help="Only print true/false/null/timeout counts per verifier and source from RUN.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Verify again even if RUN is verified with these settings.")
-                     ] = False,
+    math: Annotated[
+        bool | None,
+        typer.Option(
+            "--math/--no-math", help="Check final answers against the gold column.", show_default=False
+        ),
+    ] = None,
+    code: Annotated[
+        bool | None,
+        typer.Option(
+            "--code/--no-code",
+            help="Run extracted programs against the rows' tests (sandboxed).",
+            show_default=False,
+        ),
+    ] = None,
+    format_: Annotated[
+        bool | None,
+        typer.Option(
+            "--format/--no-format",
+            help="Check think-block format, completeness and looping tails.",
+            show_default=False,
+        ),
+    ] = None,
+    report: Annotated[
+        bool,
+        typer.Option(
+            "--report", help="Only print true/false/null/timeout counts per verifier and source from RUN."
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Verify again even if RUN is verified with these settings.")
+    ] = False,
     recipe: RecipeOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -68,8 +87,13 @@ def verify(
     if report:
         console().print(build_report(run_dir.read("all")).as_table())
         return
-    cfg = resolve(VerifyConfig, _settings_source(run, recipe), set_ or (), section="verify",
-                  flags={"math": math, "code": code, "format": format_})
+    cfg = resolve(
+        VerifyConfig,
+        _settings_source(run, recipe),
+        set_ or (),
+        section="verify",
+        flags={"math": math, "code": code, "format": format_},
+    )
     result = verify_run(cfg, run_dir, progress=NullProgress() if quiet else RichProgress(), force=force)
     if quiet:
         console().print(result.summary())
@@ -80,9 +104,15 @@ def verify(
 @app.command("filter")
 def filter_(
     run: RunArg,
-    benchmark: Annotated[list[str] | None, typer.Option(
-        "--benchmark", "-b", help="NAME=PATH: decontaminate against a local copy of a benchmark (repeatable); "
-                                  "names alone go through --set filter.benchmarks=math500,aime24.")] = None,
+    benchmark: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--benchmark",
+            "-b",
+            help="NAME=PATH: decontaminate against a local copy of a benchmark (repeatable); "
+            "names alone go through --set filter.benchmarks=math500,aime24.",
+        ),
+    ] = None,
     recipe: RecipeOpt = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
@@ -147,16 +177,29 @@ def card(
 @app.command("push")
 def push(
     run: RunArg,
-    repo: Annotated[str | None, typer.Option("--repo", help="Dataset repo id ORG/NAME.", show_default=False)] = None,
-    private: Annotated[bool | None, typer.Option(
-        "--private/--public", help="Repo visibility; private unless --public.", show_default=False)] = None,
-    revision: Annotated[str | None, typer.Option("--revision", help="Branch to commit to.",
-                                                    show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="List every file, its size and where it goes, the visibility and the card's "
-        "metadata; send nothing.")] = False,
-    force: Annotated[bool, typer.Option(
-        "--force", help="Replace a repo that holds another dataset.")] = False,
+    repo: Annotated[
+        str | None, typer.Option("--repo", help="Dataset repo id ORG/NAME.", show_default=False)
+    ] = None,
+    private: Annotated[
+        bool | None,
+        typer.Option(
+            "--private/--public", help="Repo visibility; private unless --public.", show_default=False
+        ),
+    ] = None,
+    revision: Annotated[
+        str | None, typer.Option("--revision", help="Branch to commit to.", show_default=False)
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="List every file, its size and where it goes, the visibility and the card's "
+            "metadata; send nothing.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace a repo that holds another dataset.")
+    ] = False,
     recipe: RecipeOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -180,8 +223,13 @@ def push(
 
     source = _settings_source(run, recipe)
     card_cfg = resolve(CardConfig, source, [o for o in set_ or () if o.startswith("card.")], section="card")
-    cfg = resolve(PushConfig, source, [o for o in set_ or () if not o.startswith("card.")], section="push",
-                  flags={"repo": repo, "private": private, "revision": revision})
+    cfg = resolve(
+        PushConfig,
+        source,
+        [o for o in set_ or () if not o.startswith("card.")],
+        section="push",
+        flags={"repo": repo, "private": private, "revision": revision},
+    )
     if dry_run:
         plan = plan_push(cfg, RunDir(run), card=card_cfg)
         console().print(plan.as_table())

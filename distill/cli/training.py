@@ -13,18 +13,39 @@ from distill.errors import DistillError
 
 @app.command("sft")
 def sft_(
-    recipe: Annotated[Path, typer.Argument(
-        help="A shipped student (r1-distill-qwen-7b, …; `distill recipes`) or any recipe YAML with an `sft:` "
-             "section.", show_default=False)],
-    overrides: Annotated[list[str] | None, typer.Argument(
-        help="key=value overrides of the sft section, e.g. learning_rate=5e-5 hardware.gpus_per_node=4 "
-             "(the `sft.` prefix is optional).", show_default=False)] = None,
-    dataset: Annotated[str | None, typer.Option(
-        "--dataset", help="A run directory (its `sft` view), a .jsonl/.parquet file, or a Hub dataset id.")] = None,
-    output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Checkpoints and the final model.")] = None,
-    dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Check template and data, print one rendered masked sample, the batch plan, tokens, "
-                          "dropped samples, steps, memory per GPU and GPU-hours; train nothing.")] = False,
+    recipe: Annotated[
+        Path,
+        typer.Argument(
+            help="A shipped student (r1-distill-qwen-7b, …; `distill recipes`) or any recipe YAML with an `sft:` "
+            "section.",
+            show_default=False,
+        ),
+    ],
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="key=value overrides of the sft section, e.g. learning_rate=5e-5 hardware.gpus_per_node=4 "
+            "(the `sft.` prefix is optional).",
+            show_default=False,
+        ),
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset", help="A run directory (its `sft` view), a .jsonl/.parquet file, or a Hub dataset id."
+        ),
+    ] = None,
+    output_dir: Annotated[
+        Path | None, typer.Option("--output-dir", "-o", help="Checkpoints and the final model.")
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Check template and data, print one rendered masked sample, the batch plan, tokens, "
+            "dropped samples, steps, memory per GPU and GPU-hours; train nothing.",
+        ),
+    ] = False,
     set_: SetOpt = None,
 ) -> None:
     """Fine-tune a student on distilled traces (TRL SFTTrainer; one GPU in-process, several via accelerate).
@@ -53,7 +74,9 @@ def sft_(
     if dry_run:
         out.print("[bold]one rendered sample[/bold] (trained tokens between ⟦ and ⟧):")
         out.print(report.example, markup=False, highlight=False)
-    table = Table(title="distill sft" + (" --dry-run (nothing trained)" if dry_run else ""), show_header=False)
+    table = Table(
+        title="distill sft" + (" --dry-run (nothing trained)" if dry_run else ""), show_header=False
+    )
     for key, value in report.table_rows():
         table.add_row(key, value)
     out.print(table)

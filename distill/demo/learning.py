@@ -100,7 +100,8 @@ def learning_check(recipe: Recipe, *, unfiltered: bool = True) -> LearningReport
     pipeline_seconds = time.perf_counter() - started
     run = RunDir(recipe.run_dir)
     resolved = demo_recipe(with_template_file(recipe), run)
-    assert resolved.sft is not None and resolved.eval is not None
+    assert resolved.sft is not None and resolved.eval is not None and recipe.demo is not None
+    eval_cfg, demo = resolved.eval, recipe.demo
     trained = _arm("trained", "data/sft (filtered)", run.evals, student_dir(resolved, run), run)
     base = Path(resolved.sft.model)
     folder = run.root / LEARNING_DIR
@@ -108,8 +109,8 @@ def learning_check(recipe: Recipe, *, unfiltered: bool = True) -> LearningReport
     def score(name: str, trained_on: str, model_dir: Path, out: Path) -> Arm:
         if out.exists():  # another student may have answered here before: score only this one
             shutil.rmtree(out)
-        with student_server(model_dir, recipe.demo) as url:
-            evaluate(resolved.eval.model_copy(update={"base_url": url}), out)
+        with student_server(model_dir, demo) as url:
+            evaluate(eval_cfg.model_copy(update={"base_url": url}), out)
         return _arm(name, trained_on, out, model_dir, run)
 
     report = LearningReport(

@@ -48,7 +48,7 @@ class StudentResponder:
                     device = "cuda" if torch.cuda.is_available() else "cpu"
                 with quiet_transformers():
                     tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
-                    model = AutoModelForCausalLM.from_pretrained(self.model_dir).to(device)
+                    model = AutoModelForCausalLM.from_pretrained(self.model_dir).to(device)  # type: ignore[arg-type]
                 model.eval()
                 self._loaded = (model, tokenizer)
             return self._loaded

@@ -141,7 +141,11 @@ def demo_services(
         if teacher_needed and demo.teacher:
             from distill.demo.teacher import DemoTeacher, load_problems
 
-            problems = load_problems(Path(recipe.generate.prompts)) if demo.problems is not None else None
+            problems = (
+                load_problems(Path(recipe.generate.prompts))
+                if demo.problems is not None and recipe.generate.prompts
+                else None
+            )
             teacher = DemoTeacher(problems) if problems is not None else DemoTeacher()
             server = stack.enter_context(
                 TeacherServer(teacher, model=_demo_model(), reasoning_field="inline", record=False)

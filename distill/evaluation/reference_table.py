@@ -24,7 +24,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-
 def load_reference(path: Path | None = None) -> dict[str, Any]:
     """The reference table (recipes/eval/reference.yaml); empty when the file is not there."""
     import yaml

@@ -143,7 +143,9 @@ def load_prompts(
         )
     for i, value in enumerate(texts):
         if not isinstance(value, str) or not value.strip():
-            raise InputError("empty or non-text prompt", path=name, row=_line_of(source, i), field=prompt_column)
+            raise InputError(
+                "empty or non-text prompt", path=name, row=_line_of(source, i), field=prompt_column
+            )
     check_template(template, prompt_column, columns, name)
     known = set(columns)
     records = rows if rows is not None else base.iter_rows(named=True)  # type: ignore[union-attr]

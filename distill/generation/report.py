@@ -11,6 +11,7 @@ from distill.reports import key_value_table
 
 __all__ = ["GenerateReport"]
 
+
 @dataclass
 class GenerateReport:
     """What a generate call did (this call) and what the run holds (all calls)."""

@@ -19,7 +19,16 @@ if TYPE_CHECKING:
     from distill.recipe import Recipe
     from distill.run import RunDir
 
-__all__ = ["NEEDS", "downstream", "fingerprints", "needs", "plan_stages", "prompts_path", "stage_settings", "student_dir"]
+__all__ = [
+    "NEEDS",
+    "downstream",
+    "fingerprints",
+    "needs",
+    "plan_stages",
+    "prompts_path",
+    "stage_settings",
+    "student_dir",
+]
 
 # What each stage reads from: the first of these that is part of the run (pipeline order matters:
 # the card stage builds the dataset from the filter's `keep`, or from every verified row without one).
@@ -46,7 +55,9 @@ def plan_stages(recipe: Recipe, stages: Sequence[str] | None) -> tuple[list[str]
             if not _has_section(recipe, stage):
                 raise ConfigError(f"stage {stage}: the recipe has no `{stage}` section")
     selected: list[str] = [s for s in STAGES if s in wanted and _has_section(recipe, s)]
-    graph: list[str] = [s for s in STAGES if s in selected or (s in recipe.stages and _has_section(recipe, s))]
+    graph: list[str] = [
+        s for s in STAGES if s in selected or (s in recipe.stages and _has_section(recipe, s))
+    ]
     return graph, selected
 
 

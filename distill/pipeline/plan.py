@@ -255,7 +255,9 @@ def sft_estimate(
     est = None
     if run.has_rows("sft"):
         try:
-            est = fns.sft(cfg, dataset=str(run.root), output_dir=student_dir(recipe, run), dry_run=True).estimate
+            est = fns.sft(
+                cfg, dataset=str(run.root), output_dir=student_dir(recipe, run), dry_run=True
+            ).estimate
         except DistillError as e:
             out["estimate"] = f"not available: {e}"
             return out

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class StageResult:
     stage: str
@@ -119,9 +120,7 @@ def run_pipeline(
     if dry_run:
         from distill.pipeline.plan import make_plan
 
-        with services.serve(
-            recipe, run, teacher_needed=bool(pilot_prompts) and "generate" in todo
-        ) as served:
+        with services.serve(recipe, run, teacher_needed=bool(pilot_prompts) and "generate" in todo) as served:
             report.plan = make_plan(
                 served,
                 run,
@@ -195,5 +194,3 @@ def exclusive(run: RunDir) -> Iterator[None]:
 def write_run_yaml(recipe: Recipe, run: RunDir, todo: Sequence[str]) -> None:
     """RUN/run.yaml: the resolved recipe, secrets stripped; sections of skipped stages keep what produced them."""
     run.write_settings(recipe.model_dump(mode="json"), keep=[s for s in STAGES if s not in todo])
-
-

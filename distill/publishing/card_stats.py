@@ -178,7 +178,9 @@ def collect(run: RunDir, *, example_chars: int = 600, view: PublicView | None = 
         sources=[SourceCount(**row) for row in sources.iter_rows(named=True)],
         teachers=[view.apply(t) for t in _teachers(frame, gen, generation)],
         generation=generation,
-        errors=int(frame[schema.ERROR].is_not_null().sum()) if schema.ERROR in names else (gen.error_rows if gen else None),
+        errors=int(frame[schema.ERROR].is_not_null().sum())
+        if schema.ERROR in names
+        else (gen.error_rows if gen else None),
         finish_reasons=_counts(frame, schema.FINISH_REASON) or dict(gen.finish_reasons if gen else {}),
         prompt_tokens=_total(frame, schema.PROMPT_TOKENS, gen and gen.prompt_tokens),
         completion_tokens=_total(frame, schema.COMPLETION_TOKENS, gen and gen.completion_tokens),
@@ -224,7 +226,9 @@ def _total(frame: pl.DataFrame, column: str, fallback: Any) -> int | None:
     return int(fallback) if fallback is not None else None
 
 
-def _teachers(frame: pl.DataFrame, gen: GenerateReport | None, generation: dict[str, Any] | None) -> list[str]:
+def _teachers(
+    frame: pl.DataFrame, gen: GenerateReport | None, generation: dict[str, Any] | None
+) -> list[str]:
     if schema.TEACHER in frame.columns:
         found = sorted(str(t) for t in frame[schema.TEACHER].drop_nulls().unique())
         if found:

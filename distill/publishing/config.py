@@ -50,7 +50,8 @@ class CardConfig(StageConfig):
     )
     plots: bool = Field(True, description="Draw the token-length and pass-rate plots into RUN/plots/.")
     show_paths: bool = Field(
-        False, description="Show local paths in the card and the pushed run.yaml (by default only file names)."
+        False,
+        description="Show local paths in the card and the pushed run.yaml (by default only file names).",
     )
     show_endpoints: bool = Field(
         False,

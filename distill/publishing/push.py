@@ -89,7 +89,9 @@ class PushPlan:
     url: str
     revision: str
     private: bool
-    files: dict[str, bytes | Path]  # path in the repo -> the bytes that go up (rewritten) or the file as it is
+    files: dict[
+        str, bytes | Path
+    ]  # path in the repo -> the bytes that go up (rewritten) or the file as it is
     metadata: dict[str, Any]
     leaks: list[Leak] = field(default_factory=list)
 
@@ -282,7 +284,9 @@ def _files_to_push(run: RunDir, card: CardConfig | None) -> dict[str, Path]:
     return files
 
 
-def _publishable(run: RunDir, files: dict[str, Path], repo_id: str, view: PublicView) -> dict[str, bytes | Path]:
+def _publishable(
+    run: RunDir, files: dict[str, Path], repo_id: str, view: PublicView
+) -> dict[str, bytes | Path]:
     """The files as they go up: the card with the real repo id, run.yaml and stats.json in their public view.
 
     The local run.yaml keeps full values (a run resumes from it); the copy that leaves the machine shows
@@ -334,8 +338,12 @@ def _operations(
     if theirs and not force:
         other = _remote_run_id(api, repo_id, revision, retry) if "README.md" in remote else None
         if other != run.run_id:
-            what = f"the dataset of another run ({other})" if other else "a dataset not published from this run"
-            raise HubError(f"{repo_id} already holds {what}: pass --force to replace it, or choose another --repo")
+            what = (
+                f"the dataset of another run ({other})" if other else "a dataset not published from this run"
+            )
+            raise HubError(
+                f"{repo_id} already holds {what}: pass --force to replace it, or choose another --repo"
+            )
     stale = [p for p in theirs if p not in contents and (force or p.startswith(("data/", "plots/")))]
     adds = [
         CommitOperationAdd(path_in_repo=name, path_or_fileobj=c if isinstance(c, bytes) else str(c))

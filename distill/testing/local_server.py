@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -79,7 +79,7 @@ class Reply:
     completion_tokens: int | None = None
 
 
-Responder = Callable[[list[dict], dict, int], Reply]
+Responder = Callable[[list[dict], dict, int], Reply | Awaitable[Reply]]  # an async one is awaited
 
 
 def count_tokens(text: str) -> int:

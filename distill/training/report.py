@@ -42,7 +42,9 @@ class SFTReport:
     def summary(self) -> str:
         if self.dry_run:
             return f"dry run: {self.estimate.steps:,} steps planned → {self.output_dir}"
-        loss = f", loss {self.losses[0]:.3f} → {self.final_loss:.3f}" if self.losses and self.final_loss else ""
+        loss = (
+            f", loss {self.losses[0]:.3f} → {self.final_loss:.3f}" if self.losses and self.final_loss else ""
+        )
         return f"{self.steps} steps{loss} → {self.output_dir}"
 
     def to_stats(self) -> dict[str, Any]:
