@@ -115,8 +115,8 @@ def public_path(value: str, *, cwd: Path | None = None) -> str:
     """A local path's file name; anything that is not a local path (a Hub id, a model name) unchanged."""
     if not value or "\n" in value or _URL.match(value):
         return value
-    looks_local = value.startswith(("/", "~", "./", "../", ".\\", "..\\")) or re.match(
-        r"^[A-Za-z]:[\\/]", value
+    looks_local = value.startswith(("/", "~", "./", "../", ".\\", "..\\")) or bool(
+        re.match(r"^[A-Za-z]:[\\/]", value)
     )
     if not looks_local and ("/" in value or "\\" in value):
         # `org/name` is a Hub id unless such a folder or file exists here.
