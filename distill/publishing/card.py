@@ -121,7 +121,9 @@ def write_card(cfg: CardConfig, run: RunDir, *, force: bool = False) -> Path:
 
 def card_metadata(cfg: CardConfig, run: RunDir, rows_all: int, rows_sft: int) -> dict[str, Any]:
     """The card's YAML header: what the Hub reads (configs, license, size, tags, …)."""
-    configs = [{"config_name": "all", "data_files": [{"split": "train", "path": "data/all/train-*.parquet"}]}]
+    configs: list[dict[str, Any]] = [
+        {"config_name": "all", "data_files": [{"split": "train", "path": "data/all/train-*.parquet"}]}
+    ]
     if rows_sft:  # a config with no rows cannot be loaded, so an empty sft is left out (the card says so)
         configs.append(
             {"config_name": "sft", "data_files": [{"split": "train", "path": "data/sft/train-*.parquet"}]}
@@ -198,7 +200,7 @@ def _sha256(path: Path) -> str:
 
 
 def is_card_current(run: RunDir) -> bool:
-    record = run.stage_record("card")
+    record = run.stage_record("card") or {}
     return run.card.exists() and bool(record) and record.get("inputs") == card_inputs(run)
 
 

@@ -8,7 +8,7 @@ when neither exists, which the card shows as "this stage did not run".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from distill import schema
 from distill.filtering.config import RULES
@@ -204,12 +204,12 @@ def collect(run: RunDir, *, example_chars: int = 600, view: PublicView | None = 
 
 def _summary(values: pl.Series) -> dict[str, float]:
     return {
-        "mean": float(values.mean()),
-        "median": float(values.median()),
-        "p95": float(values.quantile(0.95, interpolation="nearest")),
-        "max": float(values.max()),
-        "min": float(values.min()),
-        "total": float(values.sum()),
+        "mean": float(cast(float, values.mean())),
+        "median": float(cast(float, values.median())),
+        "p95": float(cast(float, values.quantile(0.95, interpolation="nearest"))),
+        "max": float(cast(float, values.max())),
+        "min": float(cast(float, values.min())),
+        "total": float(cast(float, values.sum())),
     }
 
 
