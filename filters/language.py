@@ -258,7 +258,8 @@ class LanguageIdentifier:
         prose = pl.DataFrame({"t": texts}).select(
             strip_math(sample).str.replace_all(r"[\d\W_]+", " ").str.strip_chars().alias("t")
         )["t"]
-        langs, probs = [], []
+        langs: list[str | None] = []
+        probs: list[float | None] = []
         for text in prose.to_list():
             if not text or len(text) < 20:
                 langs.append(None)
