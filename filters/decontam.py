@@ -23,11 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import polars as pl
 
 from filters._ngrams import _PRIME, TokenHashes, hash_tokens, tokens_expr, whole_text_hashes
+
+if TYPE_CHECKING:
+    from distill.evaluation.benchmarks import Benchmark
 
 DEFAULT_STOP_PHRASES: tuple[str, ...] = (
     "where m and n are relatively prime positive integers find m n",
@@ -91,7 +95,11 @@ def build_index(
     """Index benchmark problems (`distill.evaluation.benchmarks.Benchmark` objects, or (name, version, frame) tuples)."""
     frames, meta = [], {}
     for b in benchmarks:
-        name, version, rows = (b.spec.name, b.spec.version, b.rows) if hasattr(b, "spec") else b
+        if hasattr(b, "spec"):
+            bench = cast("Benchmark", b)
+            name, version, rows = bench.spec.name, bench.spec.version, bench.rows
+        else:
+            name, version, rows = cast("tuple[str, str, pl.DataFrame]", b)
         frames.append(rows.select(pl.lit(name).alias("benchmark"), pl.col("id").cast(pl.String), "problem"))
         meta[name] = {"version": version, "items": rows.height}
     items = (
