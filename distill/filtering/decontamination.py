@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from distill import schema
+from distill.errors import ConfigError
 
 if TYPE_CHECKING:
     from distill.filtering.config import FilterConfig
@@ -122,7 +123,7 @@ class Decontaminator:
             texts, self.ngram, min_matches=cfg.min_matches, min_coverage=cfg.min_coverage, whole_text=True
         )
         item, score = self._confirmed(cfg, texts, m.item), m.coverage.copy()
-        method = np.where(item >= 0, "ngram", None).astype(object)
+        method = _where_ngram(item)
         method[self._exact(texts, item)] = "exact"
         score[method == "exact"] = 1.0
         labels = self._labels_of(item, self.ngram)
@@ -163,7 +164,7 @@ class Decontaminator:
             return {c: pl.Series(c, [None] * n, dtype=t) for c, t in _evidence_schema(field).items()}
         m = find_matches(tokens, self.ngram, min_matches=cfg.min_matches, min_coverage=cfg.min_coverage)
         item = self._confirmed(cfg, texts, m.item)
-        method = np.where(item >= 0, "ngram", None).astype(object)
+        method = _where_ngram(item)
         return self._evidence(field, texts, self._labels_of(item, self.ngram), method, m.coverage)
 
     # ── internals ──────────────────────────────────────────────────────────
@@ -207,7 +208,9 @@ class Decontaminator:
         spans[hit] = shared_spans(texts.gather(hit).to_list(), [problems[lab] for lab in labels[hit]])
         flagged = labels != None  # noqa: E711
         cols = _evidence_schema(field)
-        values = (labels, method, np.where(flagged, np.round(score, 4), None), spans)
+        rounded = np.full(len(labels), None, dtype=object)
+        rounded[flagged] = np.round(score, 4)[flagged]
+        values = (labels, method, rounded, spans)
         return {c: pl.Series(c, list(v), dtype=t) for (c, t), v in zip(cols.items(), values, strict=True)}
 
     def _judge(
@@ -232,6 +235,8 @@ class Decontaminator:
             )
             for r, i in zip(rows, items, strict=True)
         ]
+        if cfg.decontam_judge is None:  # the caller checks; this narrows the optional section
+            raise ConfigError("filter: decontam_judge is not configured")
         results, judged = judge(cfg.decontam_judge, prompt, requests, run.judge / prompt.name)
         report.decontamination["_judge"] = judged.as_stats()
         return np.array([r.verdict is True for r in results], dtype=bool)
@@ -328,3 +333,10 @@ def _norm(expr: pl.Expr) -> pl.Expr:
     from filters._ngrams import tokens_expr
 
     return tokens_expr(expr).list.join(" ")
+
+
+def _where_ngram(item: np.ndarray) -> np.ndarray:
+    """ "ngram" where an item matched (index >= 0), None elsewhere: the method column of the evidence."""
+    method = np.full(len(item), None, dtype=object)
+    method[item >= 0] = "ngram"
+    return method

@@ -319,12 +319,14 @@ def _finish(
     masks = (
         pl.DataFrame({r: fails[r] for r in order}) if order else pl.DataFrame({"_": [False] * rows.height})
     )
-    reason = masks.select(
+    reason_frame = masks.select(
         pl.coalesce([pl.when(pl.col(r)).then(pl.lit(r)) for r in order])
         if order
         else pl.lit(None, dtype=pl.String)
     )  # the first failing rule wins
-    reason = reason.to_series() if reason.width else pl.Series([None] * rows.height, dtype=pl.String)
+    reason = (
+        reason_frame.to_series() if reason_frame.width else pl.Series([None] * rows.height, dtype=pl.String)
+    )
     rows = rows.with_columns(reason.alias(schema.REJECT_REASON)).with_columns(
         pl.col(schema.REJECT_REASON).is_null().alias(schema.KEEP)
     )
