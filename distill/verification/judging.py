@@ -17,9 +17,12 @@ import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from distill.judge import JudgeConfig, JudgePrompt, JudgeReport, JudgeRequest, judge
+
+if TYPE_CHECKING:
+    from distill.teachers.base import Teacher
 
 __all__ = ["JUDGED_REASONS", "MATH_JUDGE_PROMPT", "JudgeOutcome", "judge_rows", "warn_about_golds"]
 
@@ -67,7 +70,7 @@ def judge_rows(
     golds: list[Any],
     answers: list[Any],
     reasons: list[str | None],
-    teacher: Any = None,
+    teacher: Teacher | None = None,
 ) -> JudgeOutcome:
     """Ask the judge about every row whose rule verdict is null for a reason in JUDGED_REASONS."""
     n = len(reasons)
