@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from distill import schema
 from distill.evaluation.metrics import Estimate, cons_at_k, pass_at_1, pass_at_k
@@ -162,7 +162,9 @@ def score_frame(
         if schema.COMPLETION_TOKENS in cols
         else None
     )
-    mean_tokens = float(tokens.mean()) if tokens is not None and tokens.drop_nulls().len() else None
+    mean_tokens = (
+        float(cast(float, tokens.mean())) if tokens is not None and tokens.drop_nulls().len() else None
+    )
     min_k = min((len(c) for c in correct), default=0)
     if too_big := [j for j in pass_k if j > min_k]:
         log.warning(
@@ -173,7 +175,7 @@ def score_frame(
         )
     answered = scored.filter(~pl.col("_failed"))
     closed = (
-        float(answered[schema.COMPLETE].fill_null(False).mean())
+        float(cast(float, answered[schema.COMPLETE].fill_null(False).mean()))
         if schema.COMPLETE in cols and answered.height
         else None
     )

@@ -13,7 +13,7 @@ import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from distill import schema
 from distill.errors import DistillError
@@ -168,7 +168,7 @@ def _prompt_tokens_guess(gen: GenerateConfig, frame: pl.DataFrame | None) -> flo
     if frame is None or column not in frame.columns:
         return 0.0
     chars = frame[column].cast(str).str.len_chars().mean() or 0
-    return (float(chars) + len(gen.template)) / 4
+    return (float(cast(float, chars)) + len(gen.template)) / 4
 
 
 def read_prompts(path: Path, limit: int | None = None, notes: list[str] | None = None) -> pl.DataFrame | None:
@@ -218,19 +218,19 @@ def run_pilot(
         pass_rate = None
         try:
             scored = fns.verify_frame(recipe.verify, ok)
-            pass_rate = float(scored[schema.CORRECT].fill_null(False).cast(pl.Float64).mean())
+            pass_rate = float(cast(float, scored[schema.CORRECT].fill_null(False).cast(pl.Float64).mean()))
         except DistillError as e:
             log.info("pilot not verified: %s", e)
         truncated = (
-            float((ok[schema.FINISH_REASON] == "length").cast(pl.Float64).mean())
+            float(cast(float, (ok[schema.FINISH_REASON] == "length").cast(pl.Float64).mean()))
             if schema.FINISH_REASON in ok.columns
             else 0.0
         )
         return Pilot(
             prompts=head.height,
             samples=ok.height,
-            prompt_tokens=float(ok[schema.PROMPT_TOKENS].mean() or 0),
-            completion_tokens=float(ok[schema.COMPLETION_TOKENS].mean() or 0),
+            prompt_tokens=float(cast(float, ok[schema.PROMPT_TOKENS].mean() or 0)),
+            completion_tokens=float(cast(float, ok[schema.COMPLETION_TOKENS].mean() or 0)),
             truncated=truncated,
             pass_rate=pass_rate,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from distill import schema
 
@@ -176,7 +176,7 @@ def build_report(
             if schema.CORRECT in part.columns
             else 0,
             "prompts": int(rates.len()),
-            "pass_rate_mean": None if rates.is_empty() else round(float(rates.mean()), 4),
+            "pass_rate_mean": None if rates.is_empty() else round(float(cast(float, rates.mean())), 4),
             "prompts_all_wrong": int((rates == 0).sum()),
             "prompts_all_right": int((rates == 1).sum()),
         }
