@@ -10,6 +10,7 @@ lets in-flight requests finish (they are paid for) and sends nothing new.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 from collections import Counter
@@ -21,7 +22,7 @@ from distill import schema
 from distill.errors import ConfigError, StageError, TeacherError
 from distill.generation.inputs import chat_messages
 from distill.generation.ratelimit import AdaptiveLimiter, TokenBucket, with_retries
-from distill.generation.store import StoredSample
+from distill.generation.store import Status, StoredSample
 from distill.progress import NullProgress
 from distill.reasoning import normalise
 from distill.teachers.base import ChatRequest, RequestFailed
@@ -147,7 +148,7 @@ class Engine:
             )
             try:
                 completion, tries = await with_retries(
-                    lambda request=request: self._call(teacher, request),
+                    functools.partial(self._call, teacher, request),
                     attempts=cfg.max_attempts,
                     sleep=self.sleep,
                     initial_s=cfg.retry_initial_s,
@@ -229,7 +230,7 @@ class Engine:
                 schema.ERROR: None,
                 **self._params(k, max_tokens),
             }
-            status = "dropped" if self.cfg.on_length == "drop" and reason == "length" else "ok"
+            status: Status = "dropped" if self.cfg.on_length == "drop" and reason == "length" else "ok"
             rows.append(StoredSample(job.prompt_id, k, status, row))
         return rows
 
