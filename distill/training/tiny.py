@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from itertools import islice
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from distill.training.template import TEMPLATES
 
@@ -94,6 +94,7 @@ def build_tiny_model(
         tie_word_embeddings=True,
     )
     torch.manual_seed(seed)
+    model: Qwen2ForCausalLM | LlamaForCausalLM
     if arch == "qwen2":
         model = Qwen2ForCausalLM(Qwen2Config(**common))
     else:
@@ -149,7 +150,7 @@ def build_tokenizer(
     # special tokens can be skipped on decode, and the reasoning markers must survive it.
     bpe.add_tokens(["<think>", "</think>"])
 
-    template, _eot = TEMPLATES[spec["template"]]
+    template, _eot = TEMPLATES[cast(str, spec["template"])]
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=bpe,
         bos_token=spec["bos"] if arch == "llama" else None,
@@ -160,7 +161,9 @@ def build_tokenizer(
         padding_side="right",
     )
     if arch == "qwen2":
-        tokenizer.add_bos_token = False
+        # transformers declares this setter apart from its getter (the two properties interleave), which
+        # mypy reads as a read-only property; the setter exists and rebuilds the post-processor.
+        tokenizer.add_bos_token = False  # type: ignore[misc]
     tokenizer.chat_template = template
     return tokenizer
 
