@@ -23,15 +23,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 import numpy as np
 import polars as pl
 
 from filters._ngrams import _PRIME, TokenHashes, hash_tokens, tokens_expr, whole_text_hashes
 
-if TYPE_CHECKING:
-    from distill.evaluation.benchmarks import Benchmark
+
+class _Spec(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+
+
+class _Benchmark(Protocol):
+    """What the index reads of a `distill.evaluation.benchmarks.Benchmark` (filters import nothing above them)."""
+
+    @property
+    def spec(self) -> _Spec: ...
+    @property
+    def rows(self) -> pl.DataFrame: ...
+
 
 DEFAULT_STOP_PHRASES: tuple[str, ...] = (
     "where m and n are relatively prime positive integers find m n",
@@ -83,7 +97,7 @@ class BenchmarkIndex:
 
 
 def build_index(
-    benchmarks: Sequence[object],
+    benchmarks: Sequence[_Benchmark | tuple[str, str, pl.DataFrame]],
     *,
     n: int = 8,
     stop_phrases: Sequence[str] = DEFAULT_STOP_PHRASES,
@@ -96,7 +110,7 @@ def build_index(
     frames, meta = [], {}
     for b in benchmarks:
         if hasattr(b, "spec"):
-            bench = cast("Benchmark", b)
+            bench = cast(_Benchmark, b)
             name, version, rows = bench.spec.name, bench.spec.version, bench.rows
         else:
             name, version, rows = cast("tuple[str, str, pl.DataFrame]", b)
