@@ -20,21 +20,20 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from distill.errors import ConfigError, HubError, StageError
 from distill.publishing.config import CardConfig, PushConfig, check_repo_id
 from distill.publishing.disclosure import Leak, PublicView, find_leaks
+from distill.publishing.hub_retry import HubRetry
 from distill.reports import key_value_table
 from distill.run import RunDir
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 # What a pushed repo holds, relative to the run folder (generations/ and logs/ stay local).
 PUSHED_FILES = ("README.md", "run.yaml", "stats.json")
 PUSHED_FOLDERS = (("data/all", "*.parquet"), ("data/sft", "*.parquet"), ("plots", "*.png"))
-RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 @dataclass
@@ -202,7 +201,7 @@ def push(
         )
     endpoint = plan.url.split("/datasets/")[0]
     api = HfApi(endpoint=endpoint, token=token, library_name="distill")
-    retry = _Retry(cfg.max_retries, cfg.backoff_s, sleep)
+    retry = HubRetry(cfg.max_retries, cfg.backoff_s, sleep)
 
     repo_id = cfg.repo if "/" in cfg.repo else f"{retry(lambda: api.whoami(), 'whoami')['name']}/{cfg.repo}"
     retry(
@@ -322,7 +321,7 @@ def _operations(
     revision: str,
     run: RunDir,
     contents: dict[str, bytes | Path],
-    retry: _Retry,
+    retry: HubRetry,
     *,
     force: bool,
 ) -> list[Any]:
@@ -352,7 +351,7 @@ def _operations(
     return [*(CommitOperationDelete(path_in_repo=p) for p in stale), *adds]
 
 
-def _remote_run_id(api: Any, repo_id: str, revision: str, retry: _Retry) -> str | None:
+def _remote_run_id(api: Any, repo_id: str, revision: str, retry: HubRetry) -> str | None:
     """The `distill_run_id` in the repo's card metadata, or None when it has none."""
     import tempfile
 
@@ -371,69 +370,6 @@ def _remote_run_id(api: Any, repo_id: str, revision: str, retry: _Retry) -> str 
             return None
     value = data.get("distill_run_id")
     return str(value) if value else None
-
-
-# ── retries ───────────────────────────────────────────────────────────────
-class _Retry:
-    """Call a Hub step, retrying 5xx/429/timeouts with exponential backoff; other errors become HubError."""
-
-    def __init__(self, max_retries: int, backoff_s: float, sleep: Callable[[float], None]) -> None:
-        self.max_retries, self.backoff_s, self.sleep = max_retries, backoff_s, sleep
-        self.retries = 0
-
-    def __call__(self, step: Callable[[], T], what: str) -> T:
-        import httpx2
-        from huggingface_hub.errors import HfHubHTTPError
-
-        for attempt in range(self.max_retries + 1):
-            try:
-                return step()
-            except (HfHubHTTPError, httpx2.HTTPError, ValueError) as e:
-                status, retriable = _classify(e)
-                if status is None and not retriable:
-                    raise
-                if not retriable or attempt == self.max_retries:
-                    raise HubError(_describe(e, what, status, attempt + 1)) from e
-                wait = min(60.0, self.backoff_s * 2**attempt)
-                log.warning(
-                    "Hub %s failed (%s); retry %d/%d in %.0f s",
-                    what,
-                    status or type(e).__name__,
-                    attempt + 1,
-                    self.max_retries,
-                    wait,
-                )
-                self.retries += 1
-                self.sleep(wait)
-        raise AssertionError("unreachable")
-
-
-def _classify(error: Exception) -> tuple[int | None, bool]:
-    """(HTTP status or None, whether retrying may help) for an error raised by huggingface_hub."""
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError
-
-    if isinstance(error, HfHubHTTPError):
-        status = error.response.status_code if error.response is not None else None
-        return status, status in RETRY_STATUS
-    if isinstance(error, (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError)):
-        return None, True
-    if isinstance(error, ValueError) and "Invalid metadata in README.md" in str(error):
-        return 400, False
-    return None, False
-
-
-def _describe(error: Exception, what: str, status: int | None, tries: int) -> str:
-    hints = {
-        401: "the token was rejected: check HF_TOKEN or run `hf auth login`",
-        403: "the token may not write to this namespace (needs a write token and org membership)",
-        404: "not found: check the repo id and revision",
-        400: "the Hub refused the request",
-    }
-    first = (str(error).splitlines() or [type(error).__name__])[0][:200]
-    reason = hints.get(status or 0, first)
-    after = f" after {tries} tries" if tries > 1 else ""
-    return f"Hub {what} failed{after} ({status or type(error).__name__}): {reason}"
 
 
 def _version() -> str:
