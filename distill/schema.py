@@ -86,15 +86,8 @@ GENERATED_COLUMNS = (
     SEED,
 )
 KEY = (PROMPT_ID, SAMPLE)
-# Columns that verify, filter and the dataset step write: an input column of that name would be overwritten.
-DERIVED_COLUMNS = (
-    MATH_VERIFIED,
-    CODE_VERIFIED,
-    FORMAT_OK,
-    VERIFY_DETAIL,
-    CODE_RESULTS,
-    CORRECT,
-    PASS_RATE,
+# Columns that the filter stage writes.
+FILTER_COLUMNS = (
     KEEP,
     REJECT_REASON,
     DUP_OF,
@@ -106,5 +99,16 @@ DERIVED_COLUMNS = (
     LANGUAGE_SHARE,
     ANSWER_LANGUAGE,
     REPETITION,
+)
+# Columns that verify, filter and the dataset step write: an input column of that name would be overwritten.
+DERIVED_COLUMNS = (
+    MATH_VERIFIED,
+    CODE_VERIFIED,
+    FORMAT_OK,
+    VERIFY_DETAIL,
+    CODE_RESULTS,
+    CORRECT,
+    PASS_RATE,
+    *FILTER_COLUMNS,
     NUM_TOKENS,
 )

@@ -383,16 +383,4 @@ def _is_code_expr(has: set[str]) -> pl.Expr:
 
 def rule_columns() -> tuple[str, ...]:
     """The columns this stage writes."""
-    return (
-        schema.KEEP,
-        schema.REJECT_REASON,
-        schema.DUP_OF,
-        schema.CONTAMINATED_BY,
-        schema.CONTAMINATION_METHOD,
-        schema.CONTAMINATION_SCORE,
-        schema.CONTAMINATION_SPANS,
-        schema.LANGUAGE,
-        schema.LANGUAGE_SHARE,
-        schema.ANSWER_LANGUAGE,
-        schema.REPETITION,
-    )
+    return schema.FILTER_COLUMNS

@@ -42,23 +42,10 @@ VERIFIER_COLUMNS = (
     schema.PASS_RATE,
     schema.VERIFY_DETAIL,
 )
-FILTER_COLUMNS = (
-    schema.KEEP,
-    schema.REJECT_REASON,
-    schema.DUP_OF,
-    schema.CONTAMINATED_BY,
-    schema.CONTAMINATION_METHOD,
-    schema.CONTAMINATION_SCORE,
-    schema.CONTAMINATION_SPANS,
-    schema.LANGUAGE,
-    schema.LANGUAGE_SHARE,
-    schema.ANSWER_LANGUAGE,
-    schema.REPETITION,
-)
 SHOWN_ELSEWHERE = {
     *TEXT_COLUMNS,
     *VERIFIER_COLUMNS,
-    *FILTER_COLUMNS,
+    *schema.FILTER_COLUMNS,
     schema.MESSAGES,
     schema.CODE_RESULTS,
     schema.PROMPT_ID,
@@ -226,7 +213,7 @@ class Pages:
             "gold_column": gold_column,
             "gold": _cell(row.get(gold_column)) if gold_column in row else None,
             "verifier": [(c, row[c]) for c in VERIFIER_COLUMNS if c in row],
-            "filters": [(c, row[c]) for c in FILTER_COLUMNS if c in row],
+            "filters": [(c, row[c]) for c in schema.FILTER_COLUMNS if c in row],
             "code_results": results,
             "code_results_raw": results_error,
             "other": other,
