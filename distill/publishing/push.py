@@ -85,6 +85,7 @@ class PushPlan:
     """What a push would send, computed without any network call (`distill push --dry-run`)."""
 
     repo_id: str
+    endpoint: str
     url: str
     revision: str
     private: bool
@@ -144,17 +145,16 @@ def plan_push(
     """
     from huggingface_hub import DatasetCard, constants
 
-    if not cfg.repo:
-        raise ConfigError("push.repo is not set: pass --repo ORG/NAME")
-    check_repo_id(cfg.repo)
+    repo = _checked_repo(cfg)
     view = (card or _card_settings(run)).view
     files = _files_to_push(run, card)
-    repo_id = cfg.repo if "/" in cfg.repo else f"<your namespace>/{cfg.repo}"
+    repo_id = repo if "/" in repo else f"<your namespace>/{repo}"
     endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
     contents = _publishable(run, files, repo_id, view)
     texts = {name: c.decode("utf-8") for name, c in contents.items() if isinstance(c, bytes)}
     return PushPlan(
         repo_id=repo_id,
+        endpoint=endpoint,
         url=f"{endpoint}/datasets/{repo_id}",
         revision=cfg.revision or constants.DEFAULT_REVISION,
         private=cfg.private,
@@ -183,9 +183,7 @@ def push(
     """
     from huggingface_hub import CommitOperationAdd, HfApi, constants, get_token
 
-    if not cfg.repo:
-        raise ConfigError("push.repo is not set: pass --repo ORG/NAME")
-    check_repo_id(cfg.repo)
+    repo = _checked_repo(cfg)  # before the token: a bad repo id is the first thing to say
     token = token or get_token()
     if not token:
         raise HubError(
@@ -199,11 +197,11 @@ def push(
             f"{plan.leaks[0]} would be published ({len(plan.leaks)} such line(s)): remove it, or set "
             f"card.show_paths / card.show_endpoints if it is meant to be public"
         )
-    endpoint = plan.url.split("/datasets/")[0]
+    endpoint = plan.endpoint
     api = HfApi(endpoint=endpoint, token=token, library_name="distill")
     retry = HubRetry(cfg.max_retries, cfg.backoff_s, sleep)
 
-    repo_id = cfg.repo if "/" in cfg.repo else f"{retry(lambda: api.whoami(), 'whoami')['name']}/{cfg.repo}"
+    repo_id = repo if "/" in repo else f"{retry(lambda: api.whoami(), 'whoami')['name']}/{repo}"
     retry(
         lambda: api.create_repo(repo_id, repo_type="dataset", private=cfg.private, exist_ok=True),
         "create repo",
@@ -222,7 +220,10 @@ def push(
             "create branch",
         )
 
-    contents = _publishable(run, _files_to_push(run, None), repo_id, (card or _card_settings(run)).view)
+    contents = {
+        **plan.files,
+        "README.md": _card_bytes(run, repo_id),
+    }  # the card's snippets name the real repo
     operations = _operations(api, repo_id, revision, run, contents, retry, force=force)
     message = cfg.commit_message or f"distill: publish run {run.root.resolve().name}"
     description = f"Pushed by distill {_version()} from the run folder `{run.root.resolve().name}`."
@@ -294,10 +295,8 @@ def _publishable(
     """
     import yaml
 
-    from distill.publishing.card import REPO_ID_PLACEHOLDER
-
     out: dict[str, bytes | Path] = dict(files)
-    out["README.md"] = run.card.read_text(encoding="utf-8").replace(REPO_ID_PLACEHOLDER, repo_id).encode()
+    out["README.md"] = _card_bytes(run, repo_id)
     if "run.yaml" in files:
         data = view.apply(yaml.safe_load(files["run.yaml"].read_text(encoding="utf-8")))
         out["run.yaml"] = yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
@@ -305,6 +304,21 @@ def _publishable(
         data = view.apply(run.read_json(files["stats.json"]))
         out["stats.json"] = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
     return out
+
+
+def _card_bytes(run: RunDir, repo_id: str) -> bytes:
+    """The data card as it goes up: its load snippets name `repo_id`."""
+    from distill.publishing.card import REPO_ID_PLACEHOLDER
+
+    return run.card.read_text(encoding="utf-8").replace(REPO_ID_PLACEHOLDER, repo_id).encode()
+
+
+def _checked_repo(cfg: PushConfig) -> str:
+    """`push.repo`, checked (no network); ConfigError when it is missing or not a Hub id."""
+    if not cfg.repo:
+        raise ConfigError("push.repo is not set: pass --repo ORG/NAME")
+    check_repo_id(cfg.repo)
+    return cfg.repo
 
 
 def _card_settings(run: RunDir) -> CardConfig:
