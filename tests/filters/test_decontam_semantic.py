@@ -19,18 +19,7 @@ from filters.decontam_semantic import (
     find_semantic_matches,
     shared_spans,
 )
-
-FILES = {
-    "math500": "math500_test.jsonl",
-    "aime24": "aime24_test.jsonl",
-    "aime25": "aime25_test.json",
-    "amc23": "amc23_test.jsonl",
-    "gsm8k": "gsm8k_test.jsonl",
-}
-
-
-def _frame(benchmark) -> pl.DataFrame:
-    return benchmark.rows.select(pl.lit(benchmark.spec.name).alias("benchmark"), "id", "problem", "answer")
+from tests.filters._fit_decontam import FILES, frame
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +29,7 @@ def benchmarks(shared_data):
 
 @pytest.fixture(scope="module")
 def index(benchmarks):
-    return SemanticIndex.build(pl.concat([_frame(b) for b in benchmarks.values()]))
+    return SemanticIndex.build(pl.concat([frame(b) for b in benchmarks.values()]))
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +97,7 @@ def test_lookalikes_and_unrelated_problems_are_left_alone(index, lookalikes, mat
     rate = (find_semantic_matches(others["problem"], index, answers=others["answer"]).item >= 0).mean()
     rate_prompt_only = (find_semantic_matches(others["problem"], index).item >= 0).mean()
     gsm = benchmarks["gsm8k"].rows
-    half = SemanticIndex.build(_frame(benchmarks["gsm8k"])[::2])
+    half = SemanticIndex.build(frame(benchmarks["gsm8k"])[::2])
     gsm_rate = (
         find_semantic_matches(gsm[1::2]["problem"], half, answers=gsm[1::2]["answer"]).item >= 0
     ).mean()
@@ -129,7 +118,7 @@ def test_the_8gram_pass_with_learned_boilerplate_and_numbers(index, math_others,
     ngram = build_index([benchmarks["math500"]])
     m = find_matches(full["problem"], ngram, min_coverage=0.2, whole_text=True)
     # the n-gram index and the semantic index of MATH-500 alone share item numbers
-    sem500 = SemanticIndex.build(_frame(benchmarks["math500"]))
+    sem500 = SemanticIndex.build(frame(benchmarks["math500"]))
     flagged = (m.item >= 0) & confirm_by_numbers(full["problem"], m.item, sem500, min_recall=need)
     short = full["problem"].str.split(" ").list.len().to_numpy() < 8
     assert flagged[in500].all() and (in500 & short).sum() >= 10
@@ -147,10 +136,10 @@ def test_the_8gram_pass_with_learned_boilerplate_and_numbers(index, math_others,
 def test_tiny_benchmarks_other_languages_and_long_prompts(index, benchmarks):
     duck = benchmarks["gsm8k"].rows["problem"][0]
     for rows in (1, 2, 3):  # retrieval over a few items must not divide by zero
-        tiny = SemanticIndex.build(_frame(benchmarks["gsm8k"]).head(rows))
+        tiny = SemanticIndex.build(frame(benchmarks["gsm8k"]).head(rows))
         m = find_semantic_matches(pl.Series([duck, "What is 2+2?", "", None]), tiny)
         assert m.item.tolist()[1:] == [-1, -1, -1] and np.isfinite(m.score).all()
-    empty = SemanticIndex.build(_frame(benchmarks["gsm8k"]).head(0))
+    empty = SemanticIndex.build(frame(benchmarks["gsm8k"]).head(0))
     assert find_semantic_matches(pl.Series([duck]), empty).item.tolist() == [-1]
     # an empty benchmark item matches nothing (not even an empty prompt)
     blank = pl.DataFrame(
