@@ -508,6 +508,10 @@ class RunDir:
         manifest.setdefault("written", {})[path.relative_to(self.root).as_posix()] = _sha256(path)
         self.write_json(self.manifest, manifest)
 
+    def was_written(self, path: Path) -> bool:
+        """Whether this run recorded writing `path` at all (whatever the file holds now)."""
+        return path.relative_to(self.root).as_posix() in self.read_json(self.manifest).get("written", {})
+
     def may_replace(self, path: Path) -> bool:
         """Whether `path` is missing or still holds what this run wrote there (never a user's own file)."""
         if not path.exists():

@@ -114,7 +114,7 @@ def write_card(cfg: CardConfig, run: RunDir, *, force: bool = False) -> Path:
     validate_card(text)
     run.write_text(run.card, text)
     run.record_written(run.card)  # survives `generate` forgetting the card stage when samples are added
-    run.mark_done("card", cfg.fingerprint(), inputs=card_inputs(run), card_sha256=_sha256(run.card))
+    run.mark_done("card", cfg.fingerprint(), inputs=card_inputs(run))
     log.info("wrote %s", run.card)
     return run.card
 
@@ -183,20 +183,15 @@ def check_card_untouched(run: RunDir) -> None:
     """Raise StageError when RUN/README.md exists but is not the card `distill card` last wrote."""
     if run.may_replace(run.card):  # missing, or exactly what `distill card` last wrote
         return
-    written = (run.stage_record("card") or {}).get("card_sha256")
-    if written is None and not (run.stage_record("card") or {}):
-        raise StageError(
-            f"{run.card} exists and was not written by `distill card`: move it away, or pass --force to replace it"
-        )
-    if written is not None and written != _sha256(run.card):
+    if run.was_written(run.card):
         raise StageError(
             f"{run.card} was edited by hand since `distill card` wrote it: keep your edits in card.description "
             f"or a card.template, or pass --force to overwrite them"
         )
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    if not run.stage_record("card"):  # a card from before the record existed passes while its stage is done
+        raise StageError(
+            f"{run.card} exists and was not written by `distill card`: move it away, or pass --force to replace it"
+        )
 
 
 def is_card_current(run: RunDir) -> bool:
